@@ -1,0 +1,50 @@
+# rollboot developer entry points. `make test` and `make demo` are the README's contract.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv controlplane lint types unit integration test cluster crds bench demo clean
+
+help:
+	@echo "make test     lint, types and every test (builds and starts a local control plane)"
+	@echo "make cluster  run the local control plane in the foreground"
+	@echo "make crds     regenerate crds/ from the pydantic models"
+	@echo "make bench    run the benchmarks in bench/"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+controlplane: $(STAMP)
+	$(BIN)/python -m hack.controlplane build
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests --ignore=tests/integration
+
+integration: controlplane
+	$(BIN)/pytest tests/integration
+
+test: lint types controlplane
+	$(BIN)/pytest tests
+
+cluster: controlplane
+	$(BIN)/python -m hack.controlplane up
+
+crds: $(STAMP)
+	$(BIN)/python -m reboot_operator.api.crdgen crds/
+
+clean:
+	rm -rf .cache $(VENV)
