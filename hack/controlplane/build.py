@@ -7,6 +7,7 @@ so a warm start costs no compilation at all.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -83,24 +84,31 @@ def ensure_built(*, force: bool = False) -> Path:
     go = _go()
     target = bin_dir()
     target.mkdir(parents=True, exist_ok=True)
-    for module in MODULES:
-        stamp_file = target / f".stamp-{module.folder}"
-        stamp = _stamp_of(module, go)
-        present = all((target / name).exists() for name in module.binaries)
-        if present and not force and stamp_file.exists() and stamp_file.read_text() == stamp:
-            continue
-        _log(f"building {', '.join(module.binaries)} (the first build takes several minutes on 2 cores)")
-        started = time.monotonic()
-        env = dict(os.environ, CGO_ENABLED="0", GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false"))
-        result = subprocess.run(
-            [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(target) + "/", *module.packages],
-            cwd=HERE / module.folder,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise BuildError(f"go build in hack/controlplane/{module.folder} failed:\n{result.stderr[-4000:]}")
-        stamp_file.write_text(stamp)
-        _log(f"built {', '.join(module.binaries)} in {time.monotonic() - started:.0f}s")
+    # Test runs, `make cluster` and the demo may start at once; one builds while the others wait for it.
+    with (target / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for module in MODULES:
+            _build_if_stale(module, go=go, target=target, force=force)
     return target
+
+
+def _build_if_stale(module: GoModule, *, go: str, target: Path, force: bool) -> None:
+    stamp_file = target / f".stamp-{module.folder}"
+    stamp = _stamp_of(module, go)
+    present = all((target / name).exists() for name in module.binaries)
+    if present and not force and stamp_file.exists() and stamp_file.read_text() == stamp:
+        return
+    _log(f"building {', '.join(module.binaries)} (the first build takes several minutes on 2 cores)")
+    started = time.monotonic()
+    env = dict(os.environ, GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false"))
+    result = subprocess.run(
+        [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(target) + "/", *module.packages],
+        cwd=HERE / module.folder,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise BuildError(f"go build in hack/controlplane/{module.folder} failed:\n{result.stderr[-4000:]}")
+    stamp_file.write_text(stamp)
+    _log(f"built {', '.join(module.binaries)} in {time.monotonic() - started:.0f}s")
