@@ -1,0 +1,1 @@
+"""A small Kubernetes API client built on http.client and ssl: credentials, JSON requests, watch streams."""

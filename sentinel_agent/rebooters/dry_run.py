@@ -1,0 +1,23 @@
+"""The dry-run wrapper: logs the reboot another method would have asked for, and does nothing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sentinel_agent.rebooters import Rebooter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DryRunRebooter:
+    """Never reboots; says what ``inner`` would have done."""
+
+    inner: Rebooter
+
+    def describe(self) -> str:
+        return f"dry run (would use {self.inner.describe()})"
+
+    def reboot(self) -> None:
+        log.warning("dry run: would reboot now", extra={"fields": {"method": self.inner.describe()}})
