@@ -1,0 +1,146 @@
+"""How this layer talks to the API server: raw JSON reads, the Status of a failure, which failures are transient,
+and how long to back off before trying again.
+
+We read objects as plain JSON rather than kubernetes_asyncio's model classes: a JSON patch ``test`` operation must
+compare against exactly what the server stored, and a model round-trip reformats timestamps and drops unknown fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from reboot_operator.kube.errors import ApiUnavailable
+
+T = TypeVar("T")
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+
+# 409 is transient only where a caller knows it means "lost a race"; it is not in this set.
+TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
+
+
+async def read_json(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Call a generated API method and return the response body as parsed JSON, raising ``ApiException`` as usual."""
+    response = await call(*args, _preload_content=False, **kwargs)
+    try:
+        data = await response.read()
+    finally:
+        response.release()
+    if not 200 <= response.status <= 299:
+        error = ApiException(status=response.status, reason=response.reason)
+        error.body = data
+        error.headers = response.headers
+        raise error
+    parsed: dict[str, Any] = json.loads(data)
+    return parsed
+
+
+@dataclass(frozen=True)
+class ApiStatus:
+    """The parts of a failed call's ``Status`` body we act on."""
+
+    code: int
+    reason: str = ""
+    message: str = ""
+    causes: tuple[tuple[str, str], ...] = ()
+    retry_after: float | None = None
+
+    @classmethod
+    def of(cls, error: ApiException) -> ApiStatus:
+        body: dict[str, Any] = {}
+        raw = error.body
+        if raw:
+            try:
+                loaded = json.loads(raw)
+            except (TypeError, ValueError):
+                loaded = None
+            if isinstance(loaded, dict):
+                body = loaded
+        details = body.get("details") or {}
+        # A StatusCause serialises its type under the key "reason".
+        causes = tuple((c.get("reason") or "", c.get("message") or "") for c in details.get("causes") or [])
+        retry_after: float | None = None
+        headers: Any = error.headers or {}
+        header = headers.get("Retry-After")
+        if header is not None:
+            try:
+                retry_after = float(header)
+            except ValueError:
+                retry_after = None
+        message = body.get("message") or (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or ""))
+        return cls(
+            code=int(error.status or 0),
+            reason=body.get("reason") or str(error.reason or ""),
+            message=message,
+            causes=causes,
+            retry_after=retry_after,
+        )
+
+    def has_cause(self, kind: str) -> bool:
+        return any(cause == kind for cause, _ in self.causes)
+
+    def cause_messages(self, kind: str) -> list[str]:
+        return [message for cause, message in self.causes if cause == kind]
+
+    def summary(self) -> str:
+        return f"{self.code} {self.reason}: {self.message}".strip()
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for failures that say nothing about the request itself: server trouble, throttling, the network."""
+    if isinstance(error, ApiException):
+        return int(error.status or 0) in TRANSIENT_STATUSES
+    return isinstance(error, aiohttp.ClientError | OSError | asyncio.TimeoutError)
+
+
+def describe(error: BaseException) -> str:
+    """A one-line account of a failure, for logs and status messages."""
+    if isinstance(error, ApiException):
+        return ApiStatus.of(error).summary()
+    return f"{type(error).__name__}: {error}".rstrip(": ")
+
+
+@dataclass
+class Backoff:
+    """Exponential delays: ``initial``, doubled on every call up to ``maximum``. Never zero, so never a busy loop."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    _current: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.initial <= 0 or self.maximum < self.initial:
+            raise ValueError(f"backoff needs 0 < initial <= maximum, got {self.initial}, {self.maximum}")
+
+    def next(self) -> float:
+        self._current = self.initial if self._current is None else min(self._current * 2, self.maximum)
+        return self._current
+
+    def reset(self) -> None:
+        self._current = None
+
+
+async def retry_transient(operation: Callable[[], Awaitable[T]], *, what: str, attempts: int = 5) -> T:
+    """Run ``operation``, retrying transient failures a few times (about 7 s in all) before raising ``ApiUnavailable``.
+
+    Other failures propagate unchanged for the caller to interpret.
+    """
+    backoff = Backoff(initial=0.25, maximum=4.0)
+    for attempt in range(1, attempts + 1):
+        try:
+            return await operation()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            if attempt == attempts:
+                raise ApiUnavailable(f"{what}: {describe(error)}") from error
+            await asyncio.sleep(backoff.next())
+    raise AssertionError("unreachable")  # pragma: no cover

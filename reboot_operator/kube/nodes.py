@@ -1,0 +1,254 @@
+"""Idempotent effects on Node objects: cordon, uncordon, labels, the reboot-pending taint, and reading node facts.
+
+Every ``ensure_*`` function reads the node, decides whether anything must change, and patches only then; it returns
+whether it changed anything. Each is safe to repeat, after a crash, or from a second replica. Where a concurrent
+writer could make our answer wrong we patch with a JSON patch whose ``test`` operation pins the value we read:
+
+- cordon/uncordon pin ``spec.unschedulable``, so ``True`` really means "we cordoned it" and never "an admin did it a
+  millisecond earlier" (the operator leaves pre-cordoned nodes cordoned, so that answer matters);
+- taints pin the whole ``spec.taints`` list, because the list is replaced as a whole and we must not drop a taint
+  another controller added meanwhile.
+
+A lost race (the ``test`` fails) means: read again and decide again. Labels use a merge patch of just our keys.
+Nothing else is written to a Node: no annotations.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import partial
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from reboot_operator.kube.apicalls import JSON_PATCH, MERGE_PATCH, ApiStatus, read_json, retry_transient
+from reboot_operator.kube.errors import ApiRejected, ApiUnavailable, NodeGone
+
+# How many times we re-read and re-decide after losing a race before giving up for now.
+RACE_ATTEMPTS = 5
+
+
+class TaintEffect(StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+@dataclass(frozen=True)
+class Taint:
+    """A node taint. Two taints are the same taint when key and effect match (as the scheduler and kubectl see it)."""
+
+    key: str
+    value: str = ""
+    effect: TaintEffect = TaintEffect.PREFER_NO_SCHEDULE
+
+    def to_json(self) -> dict[str, str]:
+        body = {"key": self.key, "effect": str(self.effect)}
+        if self.value:
+            body["value"] = self.value
+        return body
+
+    def same_slot(self, raw: Mapping[str, Any]) -> bool:
+        return raw.get("key") == self.key and raw.get("effect") == str(self.effect)
+
+    def equals(self, raw: Mapping[str, Any]) -> bool:
+        return self.same_slot(raw) and (raw.get("value") or "") == self.value
+
+
+_EFFECTS = frozenset(effect.value for effect in TaintEffect)
+
+REBOOT_PENDING_TAINT = Taint(key="rollboot.dev/reboot-pending", effect=TaintEffect.PREFER_NO_SCHEDULE)
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What the operator needs to know about a node, read in one GET."""
+
+    name: str
+    uid: str
+    unschedulable: bool
+    labels: Mapping[str, str]
+    taints: tuple[Taint, ...]
+    ready: bool
+    ready_since: datetime.datetime | None
+    boot_id: str
+    kernel_version: str
+    os_image: str
+    kubelet_version: str
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> NodeFacts:
+        metadata = raw.get("metadata") or {}
+        spec = raw.get("spec") or {}
+        status = raw.get("status") or {}
+        info = status.get("nodeInfo") or {}
+        ready_condition: Mapping[str, Any] = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+        )
+        since = ready_condition.get("lastTransitionTime")
+        return cls(
+            name=metadata.get("name", ""),
+            uid=metadata.get("uid", ""),
+            unschedulable=bool(spec.get("unschedulable")),
+            labels=dict(metadata.get("labels") or {}),
+            taints=tuple(
+                Taint(key=t.get("key", ""), value=t.get("value") or "", effect=TaintEffect(t.get("effect")))
+                for t in spec.get("taints") or []
+                if t.get("effect") in _EFFECTS
+            ),
+            ready=ready_condition.get("status") == "True",
+            ready_since=datetime.datetime.fromisoformat(since) if since else None,
+            boot_id=info.get("bootID", ""),
+            kernel_version=info.get("kernelVersion", ""),
+            os_image=info.get("osImage", ""),
+            kubelet_version=info.get("kubeletVersion", ""),
+        )
+
+
+# -- pure decisions: what patch, if any, brings this node to the desired state ------------------------------------
+
+
+def cordon_patch(node: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    spec = node.get("spec")
+    if spec is None:
+        return [
+            {"op": "test", "path": "/spec", "value": None},
+            {"op": "add", "path": "/spec", "value": {"unschedulable": True}},
+        ]
+    if spec.get("unschedulable") is True:
+        return None
+    # A JSON patch test against null passes when the field is absent, which is how an uncordoned node looks.
+    return [
+        {"op": "test", "path": "/spec/unschedulable", "value": spec.get("unschedulable")},
+        {"op": "add", "path": "/spec/unschedulable", "value": True},
+    ]
+
+
+def uncordon_patch(node: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    spec = node.get("spec") or {}
+    if spec.get("unschedulable") is not True:
+        return None
+    # Remove rather than set false: the node then looks exactly as kubectl uncordon leaves it.
+    return [
+        {"op": "test", "path": "/spec/unschedulable", "value": True},
+        {"op": "remove", "path": "/spec/unschedulable"},
+    ]
+
+
+def labels_patch(node: Mapping[str, Any], labels: Mapping[str, str | None]) -> dict[str, Any] | None:
+    current = (node.get("metadata") or {}).get("labels") or {}
+    changes = {
+        key: value
+        for key, value in labels.items()
+        if (value is None and key in current) or (value is not None and current.get(key) != value)
+    }
+    return {"metadata": {"labels": changes}} if changes else None
+
+
+def taint_patch(node: Mapping[str, Any], taint: Taint) -> list[dict[str, Any]] | None:
+    spec = node.get("spec") or {}
+    current: list[dict[str, Any]] = spec.get("taints") or []
+    if any(taint.equals(t) for t in current):
+        return None
+    wanted = [t for t in current if not taint.same_slot(t)] + [taint.to_json()]
+    return [
+        {"op": "test", "path": "/spec/taints", "value": spec.get("taints")},
+        {"op": "add", "path": "/spec/taints", "value": wanted},
+    ]
+
+
+def no_taint_patch(node: Mapping[str, Any], taint: Taint) -> list[dict[str, Any]] | None:
+    spec = node.get("spec") or {}
+    current: list[dict[str, Any]] = spec.get("taints") or []
+    if not any(taint.same_slot(t) for t in current):
+        return None
+    wanted = [t for t in current if not taint.same_slot(t)]
+    test = {"op": "test", "path": "/spec/taints", "value": current}
+    if not wanted:
+        return [test, {"op": "remove", "path": "/spec/taints"}]
+    return [test, {"op": "replace", "path": "/spec/taints", "value": wanted}]
+
+
+# -- effects -----------------------------------------------------------------------------------------------------
+
+
+async def read_node_facts(api: client.ApiClient, node: str) -> NodeFacts:
+    return NodeFacts.from_json(await _read_node(client.CoreV1Api(api), node))
+
+
+async def ensure_cordoned(api: client.ApiClient, node: str) -> bool:
+    """Mark the node unschedulable. False when it already was (by us earlier, or by someone else)."""
+    return await _converge(api, node, cordon_patch, what="cordon")
+
+
+async def ensure_uncordoned(api: client.ApiClient, node: str) -> bool:
+    """Make the node schedulable again. False when it already was."""
+    return await _converge(api, node, uncordon_patch, what="uncordon")
+
+
+async def ensure_taint(api: client.ApiClient, node: str, taint: Taint = REBOOT_PENDING_TAINT) -> bool:
+    """Add ``taint`` (replacing a taint with the same key and effect but another value). False when present."""
+    return await _converge(api, node, lambda raw: taint_patch(raw, taint), what=f"taint {taint.key}")
+
+
+async def ensure_no_taint(api: client.ApiClient, node: str, taint: Taint = REBOOT_PENDING_TAINT) -> bool:
+    """Remove every taint with ``taint``'s key and effect, keeping all others. False when there was none."""
+    return await _converge(api, node, lambda raw: no_taint_patch(raw, taint), what=f"untaint {taint.key}")
+
+
+async def ensure_labels(api: client.ApiClient, node: str, labels: Mapping[str, str | None]) -> bool:
+    """Set each label to its value, removing those whose value is None. Other labels are untouched."""
+    core = client.CoreV1Api(api)
+    patch = labels_patch(await _read_node(core, node), labels)
+    if patch is None:
+        return False
+    await _node_call(node, "label", lambda: read_json(core.patch_node, node, patch, _content_type=MERGE_PATCH))
+    return True
+
+
+async def _converge(
+    api: client.ApiClient,
+    node: str,
+    decide: Callable[[Mapping[str, Any]], list[dict[str, Any]] | None],
+    *,
+    what: str,
+) -> bool:
+    core = client.CoreV1Api(api)
+    lost_race: ApiStatus | None = None
+    for _ in range(RACE_ATTEMPTS):
+        ops = decide(await _read_node(core, node))
+        if ops is None:
+            return False
+        try:
+            await retry_transient(partial(read_json, core.patch_node, node, ops, _content_type=JSON_PATCH), what=what)
+            return True
+        except ApiException as error:
+            # 422: our test operation failed, the node changed since we read it. 409: a conflicting write.
+            if error.status not in (409, 422):
+                raise _translated(error, node, what) from error
+            lost_race = ApiStatus.of(error)
+    assert lost_race is not None
+    if lost_race.code == 422 and "test" not in lost_race.message:
+        raise ApiRejected(f"{what} node {node}: {lost_race.summary()}", status=422)
+    raise ApiUnavailable(f"{what} node {node}: the node kept changing under us ({lost_race.summary()})")
+
+
+async def _read_node(core: client.CoreV1Api, node: str) -> dict[str, Any]:
+    return await _node_call(node, "read", lambda: read_json(core.read_node, node))
+
+
+async def _node_call(node: str, what: str, call: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    try:
+        return await retry_transient(call, what=f"{what} node {node}")
+    except ApiException as error:
+        raise _translated(error, node, what) from error
+
+
+def _translated(error: ApiException, node: str, what: str) -> Exception:
+    if error.status == 404:
+        return NodeGone(node)
+    return ApiRejected(f"{what} node {node}: {ApiStatus.of(error).summary()}", status=int(error.status or 0))
