@@ -151,7 +151,8 @@ class ControlPlane:
         tokens = self.data_dir / "tokens.csv"
         tokens.write_text(
             f'{self.admin_token},{ADMIN_USER},uid-admin,"system:masters"\n'
-            f"{cm_token},system:kube-controller-manager,uid-kcm\n"
+            # Without per-controller service accounts the controllers act as this one user; give it every right.
+            f'{cm_token},system:kube-controller-manager,uid-kcm,"system:masters"\n'
         )
         tokens.chmod(0o600)
         self._write_kubeconfig(self.kubeconfig, user=ADMIN_USER, token=self.admin_token)
@@ -183,6 +184,7 @@ class ControlPlane:
                 f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
                 f"--secure-port={self.apiserver_port}",
                 f"--tls-cert-file={keys.serving_cert}",
                 f"--tls-private-key-file={keys.serving_key}",

@@ -161,7 +161,8 @@ def test_an_impersonated_service_account_is_forbidden_a_verb_its_role_lacks(
 
     allowed = kubectl("get", "pods", "-n", namespace, identity, check=False)
     assert allowed.returncode == 0, allowed.stderr
-    denied = kubectl("delete", "pods", "--all", "-n", namespace, identity, check=False)
+    # Authorization comes before lookup: the verb is refused even though no such pod exists.
+    denied = kubectl("delete", "pod", "some-pod", "-n", namespace, identity, check=False)
     assert denied.returncode != 0
     assert "Forbidden" in denied.stderr
     assert f"system:serviceaccount:{namespace}:reader" in denied.stderr
