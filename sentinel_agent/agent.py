@@ -91,7 +91,9 @@ class Agent:
 
         self._request: NodeRebootRequest | None = None
         self._request_known = False
+        # The last successful detection and the boot it was made in; None while unknown.
         self._reasons: tuple[Reason, ...] | None = None
+        self._reasons_boot: str | None = None
         self._last_detection_log: object = None
         self._wake_at: float | None = None
         self._write_backoff = Backoff(initial=check_interval, maximum=max(check_interval, MAX_WRITE_PAUSE))
@@ -154,6 +156,7 @@ class Agent:
 
     def check(self) -> None:
         """Run every checker, then report and act."""
+        self._reasons_boot = self._boot_id()
         reasons: list[Reason] = []
         try:
             for checker in self._checkers:
@@ -179,7 +182,8 @@ class Agent:
         if self._reasons is None or not self._request_known or self._monotonic() < self._no_write_before:
             return
         boot_id = self._boot_id()
-        if boot_id is None:
+        if boot_id is None or boot_id != self._reasons_boot:
+            # A detection from before a reboot says nothing about this boot; the next check will.
             return
         plan = plan_report(
             node_name=self._node_name,

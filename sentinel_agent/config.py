@@ -244,7 +244,7 @@ _NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 class _Raw:
-    """The text of each option, from its flag or else its environment variable or else its default."""
+    """The text of each option: its flag as given, or else its non-empty environment variable, or its default."""
 
     def __init__(self, values: Mapping[str, str | None], env: Mapping[str, str]) -> None:
         self._values = values
@@ -257,9 +257,8 @@ class _Raw:
         option = _OPTIONS_BY_FLAG[flag]
         value = self._values.get(option.dest)
         if value is None:
-            value = self._env.get(option.env)
-        if value is None or not value.strip():
-            value = option.default
+            # An empty variable counts as unset, as manifests often write `value: ""`.
+            value = self._env.get(option.env) or option.default
         return value.strip() if value is not None and value.strip() else None
 
     def text(self, flag: str) -> str:
