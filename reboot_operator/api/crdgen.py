@@ -61,7 +61,7 @@ def structural(node: Schema, defs: Schema, where: str = "") -> Schema:
     unknown = set(node) - set(_KEPT) - _DROPPED
     if unknown:
         raise SchemaError(f"{where or '<root>'}: unsupported schema keywords {sorted(unknown)}")
-    out: Schema = {key: node[key] for key in _KEPT if key in node}
+    out = {key: value for key, value in node.items() if key not in _DROPPED}
     if out.get("additionalProperties") is False:
         del out["additionalProperties"]
     if "default" in out and out["default"] is None:
@@ -79,7 +79,7 @@ def structural(node: Schema, defs: Schema, where: str = "") -> Schema:
         out["additionalProperties"] = structural(out["additionalProperties"], defs, f"{where}{{}}")
     if "type" not in out and not out.get("x-kubernetes-int-or-string"):
         raise SchemaError(f"{where or '<root>'}: no type")
-    return out
+    return _ordered(out)
 
 
 def _property(node: Schema, defs: Schema, where: str, *, required: bool) -> Schema:
@@ -89,8 +89,12 @@ def _property(node: Schema, defs: Schema, where: str, *, required: bool) -> Sche
         raise SchemaError(f"{where}: no description")
     # An optional object built by a default factory: default it to {} so the server fills in its fields' defaults.
     if not required and not had_default and out.get("type") == "object" and _has_defaults(out):
-        out = {key: ({} if key == "default" else out.get(key)) for key in _KEPT if key in out or key == "default"}
+        out = _ordered({**out, "default": {}})
     return out
+
+
+def _ordered(node: Schema) -> Schema:
+    return {key: node[key] for key in _KEPT if key in node}
 
 
 def _has_defaults(node: Schema) -> bool:

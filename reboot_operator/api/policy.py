@@ -212,14 +212,28 @@ class RebootPolicySpec(ApiModel):
         default="0s",
         description="Time between one node of this policy finishing and the next one starting, e.g. 10m.",
     )
-    drain: DrainSpec = Field(default_factory=DrainSpec, description="How nodes are drained.")
-    reboot: RebootSpec = Field(default_factory=RebootSpec, description="How reboots are approved and checked.")
-    failure_budget: FailureBudget = Field(
-        default_factory=FailureBudget, description="How many failed nodes halt the rollout."
+    drain: DrainSpec = Field(
+        default_factory=DrainSpec,
+        description="How nodes are drained before their reboot. Evictions go through the eviction API, so "
+        "PodDisruptionBudgets are honoured; DaemonSet pods stay in place.",
     )
-    blockers: Blockers = Field(default_factory=Blockers, description="What keeps nodes from starting (enforced later).")
+    reboot: RebootSpec = Field(
+        default_factory=RebootSpec,
+        description="How a reboot is approved and checked: the node must come back Ready with a new boot ID "
+        "within timeout, then stay Ready for soak before it is uncordoned.",
+    )
+    failure_budget: FailureBudget = Field(
+        default_factory=FailureBudget,
+        description="How many failed nodes halt the rollout, and how an admin resumes it (resetToken).",
+    )
+    blockers: Blockers = Field(
+        default_factory=Blockers,
+        description="What keeps nodes from starting their reboot while it holds: pods, alerts (enforced later).",
+    )
     node_labels: NodeLabels = Field(
-        default_factory=NodeLabels, description="Labels put on nodes around their reboot (enforced later)."
+        default_factory=NodeLabels,
+        description="Labels put on nodes around their reboot, as kured's --pre-reboot-node-labels and "
+        "--post-reboot-node-labels (enforced later).",
     )
     prefer_no_schedule_taint: bool = Field(
         default=False,

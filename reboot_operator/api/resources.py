@@ -53,7 +53,13 @@ NODE_REBOOT_REQUEST = Resource(
         PrinterColumn("Message", ".status.message", "What is happening or why it waits.", priority=1),
     ),
     selectable_fields=(".spec.nodeName",),
-    root_validations=(cel("self.metadata.name == self.spec.nodeName", "metadata.name must equal spec.nodeName"),),
+    root_validations=(
+        cel(
+            "self.metadata.name == self.spec.nodeName",
+            "metadata.name must equal spec.nodeName",
+            field_path=".spec.nodeName",
+        ),
+    ),
 )
 
 RESOURCES = (REBOOT_POLICY, NODE_REBOOT_REQUEST)
