@@ -78,6 +78,13 @@ class RebootPolicyStatus(ApiModel):
         description="Nodes this and another policy of the same priority both select; they are never rebooted.",
     )
     failure_budget: FailureBudgetStatus | None = Field(default=None, description="Failure-budget bookkeeping.")
+    slots: list[Name] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Nodes holding one of this policy's maxConcurrent slots. A slot is claimed here, by a "
+        "compare-and-swap on this status, before its node is cordoned, and released after the node finishes, so two "
+        "operator replicas can never both take the last slot.",
+    )
     last_completion_at: AwareDatetime | None = Field(
         default=None, description="When a node of this policy last finished; minIntervalBetweenReboots counts from it."
     )
