@@ -1,0 +1,285 @@
+"""The decision: given policies, requests, nodes and ``now``, which requests start, which wait and why, each
+policy's window and queue, and when to decide again. Pure: no I/O, no clock, same input, same output.
+
+The checks for a policy's waiting requests, in order (the first that applies is the reason given): invalid spec,
+paused, failure budget spent, blackout or window closed, minimum interval since the last finish; then per request,
+in queue order: node not Ready (it is passed over and holds no slot), no free slot (queued).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, TERMINAL_PHASES, Phase, WaitReason
+from reboot_operator.core.budget import Budget, evaluate_budget
+from reboot_operator.core.decisions import Action, Counts, Decisions, PolicyDecision, RequestDecision
+from reboot_operator.core.duration import parse_duration
+from reboot_operator.core.facts import NodeFacts, PolicyFacts, RequestFacts
+from reboot_operator.core.governance import Claim, Governance, govern
+from reboot_operator.core.selection import Candidate, capacity
+from reboot_operator.core.selector import compile_selector
+from reboot_operator.core.validation import compile_schedule, validate_policy
+from reboot_operator.core.window import ScheduleState
+
+_FINISHED = frozenset({Phase.COMPLETED, Phase.FAILED})
+"""Ends of a cycle that ran: the minimum interval counts from them."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    facts: PolicyFacts
+    problems: tuple[str, ...]
+    window: ScheduleState | None
+    budget: Budget
+    min_interval: timedelta
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What the pass over the requests learns about one policy."""
+
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    last_finish: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """Why none of a policy's requests may start now, and when that may change by itself."""
+
+    reason: WaitReason
+    message: str
+    until: datetime | None = None
+
+
+def decide(
+    *,
+    policies: Iterable[PolicyFacts],
+    requests: Iterable[RequestFacts],
+    nodes: Mapping[str, NodeFacts],
+    now: datetime,
+) -> Decisions:
+    """Decides every request and policy at instant ``now`` (an aware datetime)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    compiled = {p.name: _compile(p, now) for p in sorted(policies, key=lambda p: p.name)}
+    governance = govern(
+        [
+            Claim(name, p.facts.spec.priority, compile_selector(p.facts.spec.node_selector))
+            for name, p in compiled.items()
+        ],
+        {name: node.labels for name, node in nodes.items()},
+    )
+    tallies: defaultdict[str, _Tally] = defaultdict(_Tally)
+    candidates: defaultdict[str, list[Candidate]] = defaultdict(list)
+    decided: dict[str, RequestDecision] = {}
+    for request in requests:
+        decision = _classify(request, nodes, compiled, governance, tallies, candidates, now)
+        if decision is not None:
+            decided[request.name] = decision
+
+    results: dict[str, PolicyDecision] = {}
+    wakeups: list[datetime] = []
+    for name, policy in compiled.items():
+        tally = tallies[name]
+        tally.last_finish = _latest(tally.last_finish, policy.facts.last_completion_at)
+        queue = sorted(candidates.get(name, ()))
+        results[name] = _schedule(policy, queue, tally, governance, decided, wakeups, now)
+    return Decisions(
+        now=now,
+        requests=decided,
+        policies=results,
+        next_wakeup=min((t for t in wakeups if t > now), default=None),
+    )
+
+
+def _compile(facts: PolicyFacts, now: datetime) -> _Policy:
+    problems = tuple(validate_policy(facts.spec))
+    return _Policy(
+        facts=facts,
+        problems=problems,
+        window=None if problems else compile_schedule(facts.spec).state(now),
+        budget=evaluate_budget(facts, now),
+        min_interval=parse_duration(facts.spec.min_interval_between_reboots),
+    )
+
+
+def _classify(
+    request: RequestFacts,
+    nodes: Mapping[str, NodeFacts],
+    compiled: Mapping[str, _Policy],
+    governance: Governance,
+    tallies: defaultdict[str, _Tally],
+    candidates: defaultdict[str, list[Candidate]],
+    now: datetime,
+) -> RequestDecision | None:
+    """Decides a request outright, or returns None after adding it to its governing policy's candidates."""
+    name, phase, policy = request.name, request.phase, request.policy
+    node = nodes.get(name)
+    if phase in ACTIVE_PHASES:
+        if node is None:
+            return RequestDecision(name, Action.CLEANUP, policy, message=f"node {name} no longer exists")
+        if policy is not None:
+            tallies[policy].running += 1
+        return RequestDecision(name, Action.CONTINUE, policy)
+    if node is None:
+        return RequestDecision(name, Action.CLEANUP, policy, message=f"node {name} no longer exists")
+
+    new_cycle = phase in TERMINAL_PHASES
+    if new_cycle:
+        if phase in _FINISHED and policy is not None:
+            tallies[policy].last_finish = _latest(tallies[policy].last_finish, request.completed_at)
+        if not _starts_again(request, compiled):
+            if policy is not None and phase is Phase.COMPLETED:
+                tallies[policy].completed += 1
+            elif policy is not None and phase is Phase.FAILED:
+                tallies[policy].failed += 1
+            return RequestDecision(name, Action.NONE, policy)
+    elif not request.wants_reboot:
+        return RequestDecision(name, Action.CANCEL, policy, message="withdrawn by the agent: no reasons left")
+
+    queued_at = now if new_cycle or request.queued_at is None else request.queued_at
+    governing = governance.governing.get(name)
+    if governing is not None:
+        candidates[governing].append(Candidate(queued_at, name, node, new_cycle))
+        return None
+    tied = governance.conflicts.get(name)
+    if tied is not None:
+        reason = WaitReason.CONFLICT
+        message = f"policies {', '.join(tied)} select this node with the same priority; resolve the conflict"
+    else:
+        reason, message = WaitReason.NO_POLICY, "no RebootPolicy selects this node"
+    return RequestDecision(name, Action.WAIT, None, reason, message, queued_at=queued_at, new_cycle=new_cycle)
+
+
+def _starts_again(request: RequestFacts, compiled: Mapping[str, _Policy]) -> bool:
+    """Whether an ended request begins a new cycle: a new need (spec generation), or a retry after a reset."""
+    if not request.wants_reboot:
+        return False
+    if request.generation != request.observed_generation:
+        return True
+    policy = compiled.get(request.policy) if request.policy is not None else None
+    return request.phase is Phase.FAILED and policy is not None and policy.budget.retries(request.completed_at)
+
+
+def _schedule(
+    policy: _Policy,
+    queue: list[Candidate],
+    tally: _Tally,
+    governance: Governance,
+    decided: dict[str, RequestDecision],
+    wakeups: list[datetime],
+    now: datetime,
+) -> PolicyDecision:
+    """Starts what may start of a policy's queue, in order, and tells the rest why they wait."""
+    name = policy.facts.name
+    selected = governance.selected[name]
+    slots = capacity(policy.facts.spec.max_concurrent, selected)
+    if policy.window is not None and policy.window.changes_at is not None:
+        wakeups.append(policy.window.changes_at)
+    block = _blocked(policy, tally, now) if queue else None
+    if block is not None and block.reason is WaitReason.MIN_INTERVAL and block.until is not None:
+        wakeups.append(block.until)
+
+    free = 0 if block is not None else slots - tally.running
+    started: list[str] = []
+    waiting: list[Candidate] = []
+    for candidate in queue:
+        if free > 0 and candidate.node.ready:
+            free -= 1
+            started.append(candidate.name)
+            decided[candidate.name] = RequestDecision(
+                candidate.name,
+                Action.START,
+                name,
+                queued_at=candidate.queued_at,
+                new_cycle=candidate.new_cycle,
+                boot_id=candidate.node.boot_id,
+                was_unschedulable=candidate.node.unschedulable,
+            )
+        else:
+            waiting.append(candidate)
+
+    total = len(waiting)
+    in_use = f"{tally.running + len(started)} of {slots} slots of policy {name} in use"
+    for position, candidate in enumerate(waiting, start=1):
+        if block is not None:
+            reason, message, until = block.reason, f"{block.message}; position {position} of {total}", block.until
+        elif not candidate.node.ready:
+            reason, message, until = WaitReason.NODE_NOT_READY, "node is not Ready", None
+        else:
+            reason, message, until = WaitReason.QUEUED, f"position {position} of {total}; {in_use}", None
+        decided[candidate.name] = RequestDecision(
+            candidate.name,
+            Action.WAIT,
+            name,
+            reason,
+            message,
+            until,
+            position,
+            candidate.queued_at,
+            candidate.new_cycle,
+        )
+
+    return PolicyDecision(
+        name=name,
+        problems=policy.problems,
+        window=policy.window,
+        blocked=block.reason if block is not None else None,
+        blocked_message=block.message if block is not None else "",
+        queue=tuple(c.name for c in waiting),
+        counts=Counts(
+            selected=selected,
+            pending=total,
+            in_progress=tally.running + len(started),
+            completed=tally.completed,
+            failed=tally.failed,
+        ),
+        conflicts=tuple(sorted(node for node, tied in governance.conflicts.items() if name in tied)),
+        budget=policy.budget,
+        last_completion_at=tally.last_finish,
+        started=tuple(started),
+    )
+
+
+def _blocked(policy: _Policy, tally: _Tally, now: datetime) -> _Block | None:
+    """Why no request of the policy may start now, if there is such a reason."""
+    name, spec, budget, window = policy.facts.name, policy.facts.spec, policy.budget, policy.window
+    if policy.problems or window is None:
+        return _Block(WaitReason.INVALID_SPEC, f"policy {name} has an invalid spec: {policy.problems[0]}")
+    if spec.paused:
+        return _Block(WaitReason.PAUSED, f"policy {name} is paused")
+    if budget.halted:
+        return _Block(
+            WaitReason.HALTED,
+            f"policy {name} halted after {budget.failures} failed nodes (maxFailures {budget.max_failures}); "
+            "change spec.failureBudget.resetToken to resume",
+        )
+    if not window.open:
+        opening = _stamp(window.next_opening) if window.next_opening else "none within 8 years"
+        if window.blackout is not None:
+            why = f" ({window.blackout.reason})" if window.blackout.reason else ""
+            message = f"blackout{why} until {_stamp(window.blackout.end)}; next opening {opening}"
+            return _Block(WaitReason.BLACKOUT, message, window.next_opening)
+        return _Block(WaitReason.WINDOW_CLOSED, f"maintenance window closed until {opening}", window.next_opening)
+    if tally.last_finish is not None and policy.min_interval:
+        ready_at = tally.last_finish + policy.min_interval
+        if ready_at > now:
+            message = f"minIntervalBetweenReboots {spec.min_interval_between_reboots} since the last finish"
+            return _Block(WaitReason.MIN_INTERVAL, f"{message}: next start at {_stamp(ready_at)}", ready_at)
+    return None
+
+
+def _latest(current: datetime | None, other: datetime | None) -> datetime | None:
+    if current is None or other is None:
+        return current or other
+    return max(current, other)
+
+
+def _stamp(t: datetime) -> str:
+    """RFC 3339 in UTC, to the second: 2025-11-29T02:00:00Z."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,99 @@
+"""What ``decide`` returns: for each request what to do now and why, for each policy its state, and when to
+decide again. The operator carries these out; nothing here has side effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import NamedTuple
+
+from reboot_operator.api.vocabulary import WaitReason
+from reboot_operator.core.budget import Budget
+from reboot_operator.core.window import ScheduleState
+
+
+class Action(StrEnum):
+    """What the operator should do with a request now."""
+
+    START = "Start"
+    """Start the cycle: record the start and cordon (phase Cordoning)."""
+    WAIT = "Wait"
+    """Keep it queued (phase Waiting); reason, message and until say why and for how long."""
+    CONTINUE = "Continue"
+    """It is between start and finish: carry on with its cycle, windows notwithstanding."""
+    CANCEL = "Cancel"
+    """Withdrawn by the agent before it started: phase Cancelled."""
+    CLEANUP = "Cleanup"
+    """Its node no longer exists: it holds no slot, and the request can be deleted."""
+    NONE = "None"
+    """Its cycle has ended and no new one is due."""
+
+
+class RequestDecision(NamedTuple):
+    """The decision for one request (a NamedTuple: thousands are made per decision, and tuples are cheap)."""
+
+    name: str
+    action: Action
+    policy: str | None
+    """The governing policy (for a running request: the one it started under)."""
+    reason: WaitReason | None = None
+    message: str = ""
+    until: datetime | None = None
+    """When the wait reason may lift by itself (a window opening, an interval ending); None when an event will."""
+    position: int | None = None
+    """1-based place in the policy's queue of waiting requests."""
+    queued_at: datetime | None = None
+    """When the current cycle joined the queue (``now`` for a new cycle): the operator records it."""
+    new_cycle: bool = False
+    """A new cycle begins (a new spec generation, or a retry after a budget reset): reset the cycle's fields."""
+    boot_id: str | None = None
+    """On START: the node's boot ID as the decision saw it (status.bootIDBefore)."""
+    was_unschedulable: bool | None = None
+    """On START: whether the node was already cordoned (it then stays cordoned afterwards)."""
+
+
+class Counts(NamedTuple):
+    selected: int
+    pending: int
+    in_progress: int
+    completed: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    """One policy's state after the decision."""
+
+    name: str
+    problems: tuple[str, ...]
+    """What is wrong with the spec (Ready=False, reason InvalidSpec when not empty)."""
+    window: ScheduleState | None
+    """None when the spec is invalid and the windows cannot be evaluated."""
+    blocked: WaitReason | None
+    """Why none of its waiting requests may start now, if that holds for the whole policy."""
+    blocked_message: str
+    queue: tuple[str, ...]
+    """The waiting requests in the order they will start."""
+    counts: Counts
+    conflicts: tuple[str, ...]
+    """Nodes this policy ties for with another policy of the same priority."""
+    budget: Budget
+    last_completion_at: datetime | None
+    started: tuple[str, ...]
+    """Requests this decision starts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    now: datetime
+    requests: Mapping[str, RequestDecision]
+    policies: Mapping[str, PolicyDecision]
+    next_wakeup: datetime | None
+    """The next instant the decision may change with no event (a window opening or closing, an interval
+    ending): schedule a timer for it instead of polling."""
+
+    def with_action(self, action: Action) -> list[RequestDecision]:
+        return [d for d in self.requests.values() if d.action is action]

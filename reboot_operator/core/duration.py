@@ -1,0 +1,29 @@
+"""Go-style duration strings ("30s", "5m", "1h30m", "1.5h") as used throughout the API, read into timedeltas."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import lru_cache
+
+_UNIT_MICROSECONDS = {"ns": 0.001, "us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000}
+_TERM = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
+
+
+@lru_cache(maxsize=1024)
+def parse_duration(text: str) -> timedelta:
+    """``"1h30m"`` → ``timedelta(hours=1, minutes=30)``; ``"0"`` → zero. Raises ``ValueError`` on anything else.
+
+    Nanoseconds below a microsecond are dropped (timedelta's resolution)."""
+    if text == "0":
+        return timedelta(0)
+    position = 0
+    microseconds = 0.0
+    for term in _TERM.finditer(text):
+        if term.start() != position:
+            break
+        microseconds += float(term.group(1)) * _UNIT_MICROSECONDS[term.group(2)]
+        position = term.end()
+    if position != len(text) or not text:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1h30m)")
+    return timedelta(microseconds=int(microseconds))

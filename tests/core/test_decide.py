@@ -1,0 +1,291 @@
+"""The decision, scenario by scenario: who starts, who waits and why, what each policy reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reboot_operator.api import Phase
+from reboot_operator.api.vocabulary import WaitReason, WindowState
+from reboot_operator.core import Action, Decisions, NodeFacts, PolicyFacts, RequestFacts, decide
+from tests.core.builders import NOW, ago, node, nodes, policy, request
+
+A, W, C = Action.START, Action.WAIT, Action.CONTINUE
+
+
+def run(
+    policies: Sequence[PolicyFacts],
+    requests: Sequence[RequestFacts],
+    cluster: Mapping[str, NodeFacts],
+    now: datetime = NOW,
+) -> Decisions:
+    return decide(policies=policies, requests=requests, nodes=cluster, now=now)
+
+
+def summary(decisions: Decisions) -> dict[str, tuple[Action, WaitReason | None]]:
+    return {name: (d.action, d.reason) for name, d in sorted(decisions.requests.items())}
+
+
+def test_oldest_request_starts_first_and_ties_go_by_name() -> None:
+    requests = [
+        request("c", queued_at=ago(30)),
+        request("b", queued_at=ago(60)),
+        request("a", queued_at=ago(30)),
+        request("d"),
+    ]
+    decisions = run([policy(maxConcurrent=1)], requests, nodes("a", "b", "c", "d"))
+    assert decisions.with_action(A)[0].name == "b"
+    assert decisions.policies["p"].queue == ("a", "c", "d")
+    assert [decisions.requests[n].position for n in "acd"] == [1, 2, 3]
+    assert decisions.requests["d"].queued_at == NOW
+    assert decisions.requests["a"].message == "position 1 of 3; 1 of 1 slots of policy p in use"
+
+
+@pytest.mark.parametrize(
+    ("max_concurrent", "node_count", "starts"),
+    [(1, 5, 1), (3, 5, 3), (10, 5, 5), ("25%", 10, 2), ("25%", 3, 1), ("100%", 4, 4), ("50%", 5, 2)],
+    ids=lambda v: str(v),
+)
+def test_max_concurrent_counts_and_percentages(max_concurrent: int | str, node_count: int, starts: int) -> None:
+    names = [f"n{i}" for i in range(node_count)]
+    decisions = run([policy(maxConcurrent=max_concurrent)], [request(n) for n in names], nodes(*names))
+    assert len(decisions.with_action(A)) == starts
+    assert decisions.policies["p"].counts.in_progress == starts
+    assert decisions.policies["p"].counts.pending == node_count - starts
+
+
+def test_started_nodes_keep_their_slots_when_max_concurrent_is_lowered() -> None:
+    running = [request(n, phase=Phase.DRAINING, policy="p") for n in ("a", "b", "c")]
+    decisions = run([policy(maxConcurrent=1)], [*running, request("d")], nodes("a", "b", "c", "d"))
+    assert summary(decisions) == {"a": (C, None), "b": (C, None), "c": (C, None), "d": (W, WaitReason.QUEUED)}
+    assert decisions.policies["p"].counts.in_progress == 3
+
+
+def test_a_slot_is_counted_in_the_policy_the_request_started_under() -> None:
+    cluster = {"a": node("a", pool="blue"), "b": node("b", pool="blue")}
+    policies = [policy("old", maxConcurrent=1, priority=0), policy("new", maxConcurrent=1, priority=5)]
+    requests = [request("a", phase=Phase.REBOOTING, policy="old"), request("b")]
+    decisions = run(policies, requests, cluster)
+    assert summary(decisions) == {"a": (C, None), "b": (A, None)}
+    assert decisions.requests["b"].policy == "new"
+    assert decisions.policies["old"].counts.in_progress == 1
+
+
+def test_a_running_request_of_a_deleted_policy_continues_and_counts_nowhere() -> None:
+    decisions = run([policy()], [request("a", phase=Phase.DRAINING, policy="gone"), request("b")], nodes("a", "b"))
+    assert summary(decisions) == {"a": (C, None), "b": (A, None)}
+
+
+@pytest.mark.parametrize(
+    ("spec", "facts", "reason", "until"),
+    [
+        pytest.param({"paused": True}, {}, WaitReason.PAUSED, None, id="paused"),
+        pytest.param(
+            {"failureBudget": {"maxFailures": 2}}, {"failures": 2}, WaitReason.HALTED, None, id="budget-spent"
+        ),
+        pytest.param(
+            {"maintenanceWindows": [{"start": "22:00", "end": "04:00"}]},
+            {},
+            WaitReason.WINDOW_CLOSED,
+            datetime(2025, 12, 1, 22, tzinfo=UTC),
+            id="window-closed",
+        ),
+        pytest.param(
+            {"blackouts": [{"start": "2025-12-01T00:00:00Z", "end": "2025-12-02T00:00:00Z", "reason": "freeze"}]},
+            {},
+            WaitReason.BLACKOUT,
+            datetime(2025, 12, 2, tzinfo=UTC),
+            id="blackout",
+        ),
+        pytest.param(
+            {"minIntervalBetweenReboots": "10m"},
+            {"last_completion_at": NOW - timedelta(minutes=4)},
+            WaitReason.MIN_INTERVAL,
+            NOW + timedelta(minutes=6),
+            id="min-interval",
+        ),
+        pytest.param(
+            {"maintenanceWindows": [{"start": "22:00", "end": "04:00", "timeZone": "Mars/Olympus_Mons"}]},
+            {},
+            WaitReason.INVALID_SPEC,
+            None,
+            id="invalid-spec",
+        ),
+    ],
+)
+def test_policy_wide_reasons_hold_back_new_starts_but_not_running_nodes(
+    spec: dict[str, object], facts: dict[str, object], reason: WaitReason, until: datetime | None
+) -> None:
+    facts_ = policy(**facts, **spec)  # type: ignore[arg-type]
+    requests = [request("a", phase=Phase.DRAINING, policy="p"), request("b"), request("c")]
+    decisions = run([facts_], requests, nodes("a", "b", "c"))
+    assert summary(decisions) == {"a": (C, None), "b": (W, reason), "c": (W, reason)}
+    assert decisions.requests["b"].until == until
+    assert decisions.requests["c"].message.endswith("position 2 of 2")
+    assert decisions.policies["p"].blocked is reason
+    assert decisions.policies["p"].started == ()
+
+
+def test_blackout_message_names_its_reason_and_the_next_opening() -> None:
+    freeze = {"start": "2025-12-01T00:00:00Z", "end": "2025-12-02T00:00:00Z", "reason": "freeze"}
+    decisions = run([policy(blackouts=[freeze])], [request("a")], nodes("a"))
+    assert decisions.requests["a"].message == (
+        "blackout (freeze) until 2025-12-02T00:00:00Z; next opening 2025-12-02T00:00:00Z; position 1 of 1"
+    )
+    assert decisions.policies["p"].window is not None
+    assert decisions.policies["p"].window.state is WindowState.BLACKOUT
+
+
+def test_window_closed_message_and_wakeup() -> None:
+    decisions = run([policy(maintenanceWindows=[{"start": "22:00", "end": "04:00"}])], [request("a")], nodes("a"))
+    assert decisions.requests["a"].message == "maintenance window closed until 2025-12-01T22:00:00Z; position 1 of 1"
+    assert decisions.next_wakeup == datetime(2025, 12, 1, 22, tzinfo=UTC)
+
+
+def test_window_never_opening_again_says_so() -> None:
+    forever = {"start": "2025-01-01T00:00:00Z", "end": "2040-01-01T00:00:00Z"}
+    windows = [{"start": "22:00", "end": "04:00"}]
+    decisions = run([policy(maintenanceWindows=windows, blackouts=[forever])], [request("a")], nodes("a"))
+    assert "next opening none within 8 years" in decisions.requests["a"].message
+    assert decisions.next_wakeup is None
+
+
+def test_min_interval_counts_from_the_last_finish_of_a_request_in_the_policy() -> None:
+    requests = [request("a", phase=Phase.FAILED, policy="p", observed=1, completed_at=ago(3)), request("b")]
+    decisions = run([policy(minIntervalBetweenReboots="10m")], requests, nodes("a", "b"))
+    assert summary(decisions)["b"] == (W, WaitReason.MIN_INTERVAL)
+    assert decisions.next_wakeup == NOW + timedelta(minutes=7)
+    assert decisions.policies["p"].last_completion_at == ago(3)
+    assert decisions.requests["b"].message.startswith(
+        "minIntervalBetweenReboots 10m since the last finish: next start at 2025-12-01T12:07:00Z"
+    )
+
+
+def test_min_interval_over_lets_the_next_start() -> None:
+    requests = [request("a", phase=Phase.COMPLETED, policy="p", observed=1, completed_at=ago(11)), request("b")]
+    decisions = run([policy(minIntervalBetweenReboots="10m")], requests, nodes("a", "b"))
+    assert summary(decisions) == {"a": (Action.NONE, None), "b": (A, None)}
+    assert decisions.policies["p"].counts.completed == 1
+
+
+def test_highest_priority_governs_and_a_tie_is_a_conflict() -> None:
+    cluster = {
+        "blue": node("blue", pool="blue"),
+        "green": node("green", pool="green"),
+        "plain": node("plain"),
+    }
+    policies = [
+        policy("all", priority=0),
+        policy("blue-1", priority=10, nodeSelector={"matchLabels": {"pool": "blue"}}),
+        policy("green-1", priority=10, nodeSelector={"matchLabels": {"pool": "green"}}),
+        policy("green-2", priority=10, nodeSelector={"matchExpressions": [{"key": "pool", "operator": "Exists"}]}),
+    ]
+    decisions = run(policies, [request(n) for n in cluster], cluster)
+    assert summary(decisions) == {
+        "blue": (W, WaitReason.CONFLICT),
+        "green": (W, WaitReason.CONFLICT),
+        "plain": (A, None),
+    }
+    assert decisions.requests["green"].message == (
+        "policies green-1, green-2 select this node with the same priority; resolve the conflict"
+    )
+    assert decisions.policies["green-2"].conflicts == ("blue", "green")
+    assert decisions.policies["blue-1"].conflicts == ("blue",)
+    assert decisions.policies["all"].counts.selected == 1
+
+
+def test_a_node_no_policy_selects_waits_for_one() -> None:
+    decisions = run([policy(nodeSelector={"matchLabels": {"pool": "blue"}})], [request("a")], nodes("a"))
+    assert summary(decisions) == {"a": (W, WaitReason.NO_POLICY)}
+    assert decisions.requests["a"].policy is None
+
+
+def test_a_request_whose_node_is_gone_is_cleaned_up_and_holds_no_slot() -> None:
+    requests = [request("gone", phase=Phase.REBOOTING, policy="p"), request("gone-too"), request("b")]
+    decisions = run([policy()], requests, nodes("b"))
+    assert summary(decisions) == {"b": (A, None), "gone": (Action.CLEANUP, None), "gone-too": (Action.CLEANUP, None)}
+    assert decisions.requests["gone"].message == "node gone no longer exists"
+
+
+@pytest.mark.parametrize(
+    ("phase", "wants", "generation", "observed", "action"),
+    [
+        pytest.param(None, False, 1, None, Action.CANCEL, id="new-and-withdrawn"),
+        pytest.param(Phase.WAITING, False, 2, 1, Action.CANCEL, id="waiting-and-withdrawn"),
+        pytest.param(Phase.DRAINING, False, 2, 1, Action.CONTINUE, id="running-finishes-anyway"),
+        pytest.param(Phase.COMPLETED, False, 2, 1, Action.NONE, id="completed-and-withdrawn"),
+        pytest.param(Phase.COMPLETED, True, 1, 1, Action.NONE, id="completed-same-generation"),
+        pytest.param(Phase.COMPLETED, True, 2, 1, Action.START, id="completed-new-need"),
+        pytest.param(Phase.CANCELLED, True, 3, 2, Action.START, id="cancelled-new-need"),
+        pytest.param(Phase.CANCELLED, False, 2, 2, Action.NONE, id="cancelled-stays"),
+        pytest.param(Phase.FAILED, True, 1, 1, Action.NONE, id="failed-stays-failed"),
+        pytest.param(Phase.FAILED, True, 2, 1, Action.START, id="failed-new-need"),
+    ],
+)
+def test_request_lifecycle(
+    phase: Phase | None, wants: bool, generation: int, observed: int | None, action: Action
+) -> None:
+    facts = request(
+        "a", phase=phase, wants=wants, generation=generation, observed=observed, policy="p", queued_at=ago(60)
+    )
+    decision = run([policy()], [facts], nodes("a")).requests["a"]
+    assert decision.action is action
+    if action is Action.START and phase is not None:
+        assert decision.new_cycle
+        assert decision.queued_at == NOW
+
+
+def test_a_started_request_carries_what_the_decision_saw_of_its_node() -> None:
+    cluster = {"a": node("a", unschedulable=True)}
+    decision = run([policy()], [request("a")], cluster).requests["a"]
+    assert (decision.action, decision.boot_id, decision.was_unschedulable) == (A, "boot-a", True)
+
+
+def test_a_node_that_is_not_ready_is_passed_over_without_taking_a_slot() -> None:
+    cluster = {"a": node("a", ready=False), "b": node("b")}
+    decisions = run([policy()], [request("a", queued_at=ago(10)), request("b")], cluster)
+    assert summary(decisions) == {"a": (W, WaitReason.NODE_NOT_READY), "b": (A, None)}
+    assert decisions.requests["a"].position == 1
+
+
+def test_a_spent_budget_halts_until_the_reset_token_changes() -> None:
+    failed = request("a", phase=Phase.FAILED, policy="p", observed=1, completed_at=ago(60))
+    halted = policy(failures=1, observed_reset_token="one", failureBudget={"maxFailures": 1, "resetToken": "one"})
+    decisions = run([halted], [failed, request("b")], nodes("a", "b"))
+    assert summary(decisions) == {"a": (Action.NONE, None), "b": (W, WaitReason.HALTED)}
+    assert decisions.policies["p"].budget.halted
+    assert decisions.policies["p"].counts.failed == 1
+
+    reset = policy(failures=1, observed_reset_token="one", failureBudget={"maxFailures": 1, "resetToken": "two"})
+    decisions = run([reset], [failed, request("b", queued_at=ago(30))], nodes("a", "b"))
+    budget = decisions.policies["p"].budget
+    assert (budget.resetting, budget.failures, budget.observed_reset_token, budget.reset_at) == (True, 0, "two", NOW)
+    # The retried node starts a new cycle, so it joins the queue behind those already waiting.
+    assert summary(decisions) == {"a": (W, WaitReason.QUEUED), "b": (A, None)}
+    assert decisions.requests["a"].new_cycle
+
+
+def test_failed_nodes_are_retried_only_if_they_failed_before_the_last_reset() -> None:
+    facts = policy(observed_reset_token="two", reset_at=ago(30), failureBudget={"maxFailures": 5, "resetToken": "two"})
+    before = request("a", phase=Phase.FAILED, policy="p", observed=1, completed_at=ago(60))
+    after = request("b", phase=Phase.FAILED, policy="p", observed=1, completed_at=ago(10))
+    decisions = run([facts], [before, after], nodes("a", "b"))
+    assert summary(decisions) == {"a": (A, None), "b": (Action.NONE, None)}
+
+
+def test_policy_window_changes_schedule_the_next_wakeup_even_when_nothing_waits() -> None:
+    decisions = run([policy(maintenanceWindows=[{"start": "10:00", "end": "14:00"}])], [], {})
+    assert decisions.next_wakeup == datetime(2025, 12, 1, 14, tzinfo=UTC)
+    assert decisions.policies["p"].blocked is None
+
+
+def test_now_must_be_aware() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        run([], [], {}, now=datetime(2025, 12, 1))
+
+
+def test_a_running_request_without_a_recorded_policy_continues_and_holds_no_slot() -> None:
+    decisions = run([policy()], [request("a", phase=Phase.VERIFYING), request("b")], nodes("a", "b"))
+    assert summary(decisions) == {"a": (C, None), "b": (A, None)}
