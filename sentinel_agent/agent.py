@@ -96,6 +96,7 @@ class Agent:
         self._reasons_boot: str | None = None
         self._last_detection_log: object = None
         self._wake_at: float | None = None
+        self._logged_wait: datetime | None = None
         self._write_backoff = Backoff(initial=check_interval, maximum=max(check_interval, MAX_WRITE_PAUSE))
         self._no_write_before = -math.inf
 
@@ -236,10 +237,12 @@ class Agent:
         )
         if decision.action is Action.WAIT and decision.retry_at is not None:
             self._wake_in((decision.retry_at - now).total_seconds())
-            log.info(
-                "waiting before asking for the reboot again",
-                extra={"fields": {"why": decision.why, "retry_at": decision.retry_at.isoformat()}},
-            )
+            if decision.retry_at != self._logged_wait:
+                self._logged_wait = decision.retry_at
+                log.info(
+                    "waiting before asking for the reboot again",
+                    extra={"fields": {"why": decision.why, "retry_at": decision.retry_at.isoformat()}},
+                )
             return
         if decision.action is not Action.REBOOT:
             log.debug("no reboot", extra={"fields": {"why": decision.why}})
