@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, TERMINAL_PHASES, Phase, WaitReason
@@ -41,7 +41,7 @@ class _Policy:
 class _Tally:
     """What the pass over the requests learns about one policy."""
 
-    running: int = 0
+    running: list[str] = field(default_factory=list)
     completed: int = 0
     failed: int = 0
     last_finish: datetime | None = None
@@ -124,7 +124,7 @@ def _classify(
         if node is None:
             return RequestDecision(name, Action.CLEANUP, policy, message=f"node {name} no longer exists")
         if policy is not None:
-            tallies[policy].running += 1
+            tallies[policy].running.append(name)
         return RequestDecision(name, Action.CONTINUE, policy)
     if node is None:
         return RequestDecision(name, Action.CLEANUP, policy, message=f"node {name} no longer exists")
@@ -145,7 +145,8 @@ def _classify(
     queued_at = now if new_cycle or request.queued_at is None else request.queued_at
     governing = governance.governing.get(name)
     if governing is not None:
-        candidates[governing].append(Candidate(queued_at, name, node, new_cycle))
+        rank = 0 if name in compiled[governing].facts.slots else 1
+        candidates[governing].append(Candidate(rank, queued_at, name, node, new_cycle))
         return None
     tied = governance.conflicts.get(name)
     if tied is not None:
@@ -185,7 +186,8 @@ def _schedule(
     if block is not None and block.reason is WaitReason.MIN_INTERVAL and block.until is not None:
         wakeups.append(block.until)
 
-    free = 0 if block is not None else slots - tally.running
+    running = len(tally.running)
+    free = 0 if block is not None else slots - running
     started: list[str] = []
     waiting: list[Candidate] = []
     for candidate in queue:
@@ -205,7 +207,7 @@ def _schedule(
             waiting.append(candidate)
 
     total = len(waiting)
-    in_use = f"{tally.running + len(started)} of {slots} slots of policy {name} in use"
+    in_use = f"{running + len(started)} of {slots} slots of policy {name} in use"
     for position, candidate in enumerate(waiting, start=1):
         if block is not None:
             reason, message, until = block.reason, f"{block.message}; position {position} of {total}", block.until
@@ -235,7 +237,7 @@ def _schedule(
         counts=Counts(
             selected=selected,
             pending=total,
-            in_progress=tally.running + len(started),
+            in_progress=running + len(started),
             completed=tally.completed,
             failed=tally.failed,
         ),
@@ -243,6 +245,7 @@ def _schedule(
         budget=policy.budget,
         last_completion_at=tally.last_finish,
         started=tuple(started),
+        slots=tuple(sorted([*tally.running, *started])),
     )
 
 

@@ -84,6 +84,9 @@ class PolicyDecision:
     last_completion_at: datetime | None
     started: tuple[str, ...]
     """Requests this decision starts."""
+    slots: tuple[str, ...]
+    """Requests holding a slot once the starts are made (running ones and started ones), sorted: the operator
+    records them in status.slots by compare-and-swap before cordoning anything. Claims missing here are released."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,8 @@ class PolicyFacts:
     observed_reset_token: str | None = None
     reset_at: datetime | None = None
     last_completion_at: datetime | None = None
+    slots: frozenset[str] = frozenset()
+    """status.slots: requests that claimed a slot (by compare-and-swap) before being cordoned."""
 
     @classmethod
     def from_api(cls, *, name: str, spec: RebootPolicySpec, status: RebootPolicyStatus | None) -> PolicyFacts:
@@ -82,4 +84,5 @@ class PolicyFacts:
             observed_reset_token=budget.observed_reset_token if budget else None,
             reset_at=budget.reset_at if budget else None,
             last_completion_at=status.last_completion_at,
+            slots=frozenset(status.slots),
         )

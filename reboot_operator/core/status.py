@@ -42,5 +42,6 @@ def policy_status(
             observed_reset_token=budget.observed_reset_token,
             reset_at=budget.reset_at,
         ),
+        slots=list(decision.slots),
         last_completion_at=decision.last_completion_at,
     )

@@ -23,6 +23,7 @@ def policy(
     observed_reset_token: str | None = None,
     reset_at: datetime | None = None,
     last_completion_at: datetime | None = None,
+    slots: tuple[str, ...] = (),
     **spec: Any,
 ) -> PolicyFacts:
     """A policy whose spec is given in its JSON form (camelCase keys)."""
@@ -33,6 +34,7 @@ def policy(
         observed_reset_token=observed_reset_token,
         reset_at=reset_at,
         last_completion_at=last_completion_at,
+        slots=frozenset(slots),
     )
 
 

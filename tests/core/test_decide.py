@@ -289,3 +289,28 @@ def test_now_must_be_aware() -> None:
 def test_a_running_request_without_a_recorded_policy_continues_and_holds_no_slot() -> None:
     decisions = run([policy()], [request("a", phase=Phase.VERIFYING), request("b")], nodes("a", "b"))
     assert summary(decisions) == {"a": (C, None), "b": (A, None)}
+
+
+def test_a_request_that_claimed_a_slot_before_a_restart_starts_first() -> None:
+    requests = [request("old", queued_at=ago(60)), request("claimed", queued_at=ago(1))]
+    decisions = run([policy(maxConcurrent=1, slots=("claimed",))], requests, nodes("old", "claimed"))
+    assert summary(decisions) == {"claimed": (A, None), "old": (W, WaitReason.QUEUED)}
+    assert decisions.policies["p"].slots == ("claimed",)
+
+
+def test_slots_to_record_are_the_running_and_the_started_and_stale_claims_are_released() -> None:
+    requests = [
+        request("running", phase=Phase.DRAINING, policy="p"),
+        request("done", phase=Phase.COMPLETED, policy="p", observed=1, completed_at=ago(5)),
+        request("next", queued_at=ago(10)),
+        request("later"),
+    ]
+    facts = policy(maxConcurrent=2, slots=("running", "done", "gone"))
+    decisions = run([facts], requests, nodes("running", "done", "next", "later"))
+    assert decisions.policies["p"].slots == ("next", "running")
+
+
+def test_a_claim_made_before_the_policy_was_paused_is_released_without_starting() -> None:
+    decisions = run([policy(paused=True, slots=("a",))], [request("a")], nodes("a"))
+    assert summary(decisions) == {"a": (W, WaitReason.PAUSED)}
+    assert decisions.policies["p"].slots == ()

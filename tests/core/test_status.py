@@ -111,6 +111,7 @@ def test_policy_status_reports_window_queue_counts_and_budget() -> None:
         NOW + timedelta(hours=1),
     )
     assert status.queue == ["n1", "n2"]
+    assert status.slots == ["n0"]
     assert status.failure_budget is not None and status.failure_budget.failed_nodes == ["old"]
 
 
@@ -140,8 +141,11 @@ def test_facts_from_the_api_models() -> None:
     budget = FailureBudgetStatus(failures=2, observed_reset_token="t", reset_at=ago(9))
     base = policy()
     from_status = PolicyFacts.from_api(
-        name="p", spec=base.spec, status=RebootPolicyStatus(failure_budget=budget, last_completion_at=ago(1))
+        name="p",
+        spec=base.spec,
+        status=RebootPolicyStatus(failure_budget=budget, last_completion_at=ago(1), slots=["n1"]),
     )
+    assert from_status.slots == {"n1"}
     assert (from_status.failures, from_status.observed_reset_token, from_status.reset_at) == (2, "t", ago(9))
     assert from_status.last_completion_at == ago(1)
     assert PolicyFacts.from_api(name="p", spec=base.spec, status=None).failures == 0
