@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from kubernetes_asyncio import client
@@ -12,6 +12,7 @@ from kubernetes_asyncio import client
 from hack.nodesim.simulator import NodeSimulator
 from reboot_operator.kube import (
     REBOOT_PENDING_TAINT,
+    ApiRejected,
     EventType,
     NodeFacts,
     NodeGone,
@@ -140,6 +141,22 @@ async def test_effects_on_a_node_that_does_not_exist_raise_node_gone(
 ) -> None:
     with pytest.raises(NodeGone):
         await effect(api, f"missing-{unique}")
+
+
+@pytest.fixture
+async def unprivileged(api: client.ApiClient, namespace: str) -> AsyncIterator[client.ApiClient]:
+    """A client acting as the namespace's default ServiceAccount, which may do nothing to nodes."""
+    async with client.ApiClient(api.configuration) as restricted:
+        restricted.set_default_header("Impersonate-User", f"system:serviceaccount:{namespace}:default")
+        yield restricted
+
+
+async def test_an_effect_the_api_server_forbids_raises_api_rejected_with_its_status(
+    unprivileged: client.ApiClient, node: str
+) -> None:
+    with pytest.raises(ApiRejected) as refused:
+        await ensure_cordoned(unprivileged, node)
+    assert refused.value.status == 403
 
 
 async def test_node_facts_come_from_the_nodes_status(

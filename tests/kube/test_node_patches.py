@@ -1,0 +1,117 @@
+"""The pure half of the node effects: which patch, if any, brings a node to the wanted state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reboot_operator.kube.nodes import (
+    REBOOT_PENDING_TAINT,
+    NodeFacts,
+    Taint,
+    TaintEffect,
+    cordon_patch,
+    labels_patch,
+    no_taint_patch,
+    taint_patch,
+    uncordon_patch,
+)
+
+OTHER = {"key": "example.com/other", "value": "1", "effect": "NoSchedule", "timeAdded": "2025-01-01T00:00:00Z"}
+PENDING = {"key": "rollboot.dev/reboot-pending", "effect": "PreferNoSchedule"}
+
+
+def node(*, spec: dict[str, Any] | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": "n1", "labels": labels or {}}, "spec": spec if spec is not None else {}}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param(
+            {},
+            [
+                {"op": "test", "path": "/spec/unschedulable", "value": None},
+                {"op": "add", "path": "/spec/unschedulable", "value": True},
+            ],
+            id="absent-field-is-pinned-as-null",
+        ),
+        pytest.param(
+            {"unschedulable": False},
+            [
+                {"op": "test", "path": "/spec/unschedulable", "value": False},
+                {"op": "add", "path": "/spec/unschedulable", "value": True},
+            ],
+            id="false-is-pinned-as-false",
+        ),
+        pytest.param({"unschedulable": True}, None, id="already-cordoned-needs-nothing"),
+    ],
+)
+def test_cordon_pins_the_value_it_read(spec: dict[str, Any], expected: list[dict[str, Any]] | None) -> None:
+    assert cordon_patch(node(spec=spec)) == expected
+
+
+def test_uncordon_removes_the_field_and_needs_nothing_on_a_schedulable_node() -> None:
+    assert uncordon_patch(node(spec={"unschedulable": True})) == [
+        {"op": "test", "path": "/spec/unschedulable", "value": True},
+        {"op": "remove", "path": "/spec/unschedulable"},
+    ]
+    assert uncordon_patch(node(spec={"unschedulable": False})) is None
+    assert uncordon_patch(node()) is None
+
+
+def test_labels_patch_only_the_keys_that_differ() -> None:
+    current = node(labels={"keep": "1", "same": "x", "old": "y"})
+    wanted = {"same": "x", "old": None, "new": "z", "never-there": None}
+    assert labels_patch(current, wanted) == {"metadata": {"labels": {"old": None, "new": "z"}}}
+    assert labels_patch(current, {"same": "x", "never-there": None}) is None
+
+
+def test_a_taint_is_added_beside_the_others_with_the_whole_list_pinned() -> None:
+    assert taint_patch(node(spec={"taints": [OTHER]}), REBOOT_PENDING_TAINT) == [
+        {"op": "test", "path": "/spec/taints", "value": [OTHER]},
+        {"op": "add", "path": "/spec/taints", "value": [OTHER, PENDING]},
+    ]
+    assert taint_patch(node(), REBOOT_PENDING_TAINT) == [
+        {"op": "test", "path": "/spec/taints", "value": None},
+        {"op": "add", "path": "/spec/taints", "value": [PENDING]},
+    ]
+    assert taint_patch(node(spec={"taints": [OTHER, PENDING]}), REBOOT_PENDING_TAINT) is None
+
+
+def test_removing_a_taint_keeps_the_others_and_drops_an_empty_list() -> None:
+    assert no_taint_patch(node(spec={"taints": [OTHER, PENDING]}), REBOOT_PENDING_TAINT) == [
+        {"op": "test", "path": "/spec/taints", "value": [OTHER, PENDING]},
+        {"op": "replace", "path": "/spec/taints", "value": [OTHER]},
+    ]
+    assert no_taint_patch(node(spec={"taints": [PENDING]}), REBOOT_PENDING_TAINT) == [
+        {"op": "test", "path": "/spec/taints", "value": [PENDING]},
+        {"op": "remove", "path": "/spec/taints"},
+    ]
+    assert no_taint_patch(node(spec={"taints": [OTHER]}), REBOOT_PENDING_TAINT) is None
+
+
+def test_a_taint_is_identified_by_key_and_effect_not_value() -> None:
+    valued = Taint(key=REBOOT_PENDING_TAINT.key, value="since-monday")
+    assert no_taint_patch(node(spec={"taints": [PENDING]}), valued) is not None
+    other_effect = Taint(key=REBOOT_PENDING_TAINT.key, effect=TaintEffect.NO_SCHEDULE)
+    assert no_taint_patch(node(spec={"taints": [PENDING]}), other_effect) is None
+
+
+def test_node_facts_read_the_status_the_kubelet_reports() -> None:
+    raw = {
+        "metadata": {"name": "n1", "uid": "u", "labels": {"a": "b"}},
+        "spec": {"unschedulable": True, "taints": [OTHER]},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"}],
+            "nodeInfo": {"bootID": "b1", "kernelVersion": "6.8", "osImage": "Ubuntu", "kubeletVersion": "v1.37.2"},
+        },
+    }
+    facts = NodeFacts.from_json(raw)
+    assert facts.unschedulable
+    assert facts.ready
+    assert facts.ready_since is not None
+    assert facts.ready_since.year == 2025
+    assert facts.taints == (Taint(key="example.com/other", value="1", effect=TaintEffect.NO_SCHEDULE),)
+    assert (facts.boot_id, facts.kernel_version, facts.os_image) == ("b1", "6.8", "Ubuntu")
