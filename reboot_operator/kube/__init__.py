@@ -1,9 +1,23 @@
-"""The operator's effects on Kubernetes: node cordon/labels/taints and Events.
+"""The operator's effects on Kubernetes: node cordon/labels/taints, draining, and Events.
 
-Independent of Kopf and of the API models: callers pass plain values (node names, taints) and get plain
+Independent of Kopf and of the API models: callers pass plain values (node names, ``DrainOptions``) and get plain
 frozen dataclasses back. Errors are in ``reboot_operator.kube.errors``.
 """
 
+from reboot_operator.kube.drain import drain_node
+from reboot_operator.kube.drain_types import (
+    MIN_EVICTION_RETRY_DELAY,
+    BlockingPod,
+    BlockReason,
+    DrainOptions,
+    DrainOutcome,
+    DrainProgress,
+    DrainResult,
+    PodRef,
+    ProgressCallback,
+    SkippedPod,
+    SkipReason,
+)
 from reboot_operator.kube.errors import ApiRejected, ApiUnavailable, KubeEffectError, NodeGone
 from reboot_operator.kube.events import EventType, ObjectRef, post_event
 from reboot_operator.kube.nodes import (
@@ -20,16 +34,28 @@ from reboot_operator.kube.nodes import (
 )
 
 __all__ = [
+    "MIN_EVICTION_RETRY_DELAY",
     "REBOOT_PENDING_TAINT",
     "ApiRejected",
     "ApiUnavailable",
+    "BlockReason",
+    "BlockingPod",
+    "DrainOptions",
+    "DrainOutcome",
+    "DrainProgress",
+    "DrainResult",
     "EventType",
     "KubeEffectError",
     "NodeFacts",
     "NodeGone",
     "ObjectRef",
+    "PodRef",
+    "ProgressCallback",
+    "SkipReason",
+    "SkippedPod",
     "Taint",
     "TaintEffect",
+    "drain_node",
     "ensure_cordoned",
     "ensure_labels",
     "ensure_no_taint",

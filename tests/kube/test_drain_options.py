@@ -1,0 +1,36 @@
+"""Drain options refuse values that would make a drain misbehave, above all a busy loop on a PodDisruptionBudget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reboot_operator.kube.drain_types import MIN_EVICTION_RETRY_DELAY, DrainOptions
+
+
+def test_the_defaults_follow_kubectl_and_retry_a_budget_every_five_seconds() -> None:
+    options = DrainOptions()
+    assert options.eviction_retry_delay == MIN_EVICTION_RETRY_DELAY == 5.0
+    assert (options.force, options.delete_emptydir_data, options.grace_period_seconds, options.timeout) == (
+        False,
+        False,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param({"eviction_retry_delay": 0}, id="zero-retry-delay-would-busy-loop"),
+        pytest.param({"eviction_retry_delay": 4.9}, id="retry-delay-under-five-seconds"),
+        pytest.param({"grace_period_seconds": -1}, id="negative-grace-period"),
+        pytest.param({"timeout": 0}, id="zero-timeout"),
+        pytest.param({"skip_wait_for_delete_timeout": -1}, id="negative-skip-timeout"),
+        pytest.param({"poll_interval": 0}, id="zero-poll-interval"),
+    ],
+)
+def test_options_that_would_misbehave_are_refused(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        DrainOptions(**bad)
