@@ -23,6 +23,7 @@ from kubernetes_asyncio import client, config
 from hack.controlplane import ControlPlane
 from hack.controlplane.build import bin_dir, ensure_built
 from hack.nodesim.simulator import NodeSimulator
+from tests.integration.rollout import Rig
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
@@ -133,3 +134,16 @@ async def simulator(api: client.ApiClient, tmp_path: Path) -> AsyncIterator[Node
     await sim.stop()
     for name in sim.node_names():
         await sim.delete_node(name)
+
+
+@pytest.fixture
+async def rig(api: client.ApiClient, cluster: Cluster, simulator: NodeSimulator, tmp_path: Path) -> AsyncIterator[Rig]:
+    """The real operator and agents around simulated nodes; logs under the test's tmp_path, dumped on failure."""
+    harness = Rig(api=api, kubeconfig=cluster.kubeconfig, sim=simulator, logs=tmp_path / "logs")
+    yield harness
+    await harness.stop()
+    custom = client.CustomObjectsApi(api)
+    for plural in ("noderebootrequests", "rebootpolicies"):
+        listing = await custom.list_cluster_custom_object("rollboot.dev", "v1alpha1", plural)
+        for item in listing["items"]:
+            await custom.delete_cluster_custom_object("rollboot.dev", "v1alpha1", plural, item["metadata"]["name"])

@@ -1,0 +1,410 @@
+"""The central brain: one loop that decides who reboots when, and carries the decisions out.
+
+It wakes on watch events (a request created or changed, a node's Ready/boot ID/cordon/labels changed, a policy
+edited) and at the exact instant the decision may change by itself (a window opening, an interval ending), never
+on a polling tick. Each pass reads the watched state, asks the pure decision core, then:
+
+- claims a slot for each request allowed to start (a compare-and-swap on the policy's status) and starts its
+  :class:`~reboot_operator.cycle.Cycle`;
+- makes sure every started request has a cycle running (so a restarted operator resumes them);
+- tells waiting requests why they wait, cancels withdrawn ones, cleans up those whose node is gone;
+- keeps each policy's status (conditions, counts, window, queue) current.
+
+Status writes for waiting requests and policies go through a small pool of writers, coalesced per object, so a
+burst of events costs one write per object, not one per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import functools
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from reboot_operator.api.common import ConditionStatus
+from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
+from reboot_operator.api.request import NodeRebootRequestStatus
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase, PolicyConditionType, Reason
+from reboot_operator.core.conditions import ConditionIntent, merge_conditions
+from reboot_operator.core.decide import decide
+from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, RequestDecision
+from reboot_operator.core.selection import capacity
+from reboot_operator.core.status import policy_status
+from reboot_operator.cycle import Cycle, release_slot, utcnow
+from reboot_operator.observed import NodeView, PolicyView, RequestView
+from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status, update_status
+
+log = logging.getLogger(__name__)
+
+COALESCE_SECONDS = 0.02
+"""After a wake-up, how long to let further events pile up before deciding: a burst becomes one decision."""
+STATUS_WRITERS = 16
+CYCLE_RESTART_BACKOFF = (1.0, 60.0)
+
+
+class State(Protocol):
+    """The watched state as the coordinator reads it (Kopf indexes in production, plain dicts in benchmarks)."""
+
+    def node(self, name: str) -> NodeView | None: ...
+
+    def policy(self, name: str) -> PolicyView | None: ...
+
+    def nodes(self) -> Mapping[str, NodeView]: ...
+
+    def requests(self) -> Mapping[str, RequestView]: ...
+
+    def policies(self) -> Mapping[str, PolicyView]: ...
+
+
+class _Writer:
+    """Coalescing status writes: the latest desired status per object, written by a few workers, CAS each."""
+
+    def __init__(self, api: client.ApiClient, workers: int = STATUS_WRITERS) -> None:
+        self.api = api
+        self.pending: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._wake = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._work(), name=f"status-writer-{i}") for i in range(workers)]
+        self._busy = 0
+
+    def put(self, plural: str, body: dict[str, Any], status: dict[str, Any]) -> None:
+        self.pending[(plural, body["metadata"]["name"])] = (body, status)
+        self._wake.set()
+
+    async def _work(self) -> None:
+        while True:
+            while not self.pending:
+                self._wake.clear()
+                await self._wake.wait()
+            key = next(iter(self.pending))
+            body, status = self.pending.pop(key)
+            self._busy += 1
+            try:
+                await replace_status(self.api, key[0], body, status)
+            except Conflict:
+                pass  # newer than what we decided on: the watch event brings a new decision
+            except Exception as error:
+                log.warning("could not write the status of %s/%s: %s", key[0], key[1], error)
+            finally:
+                self._busy -= 1
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending and self._busy == 0
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@dataclass
+class Coordinator:
+    """Decides and acts; see the module docstring. ``attach`` it to a state and an API client, then ``start``."""
+
+    clock: Callable[[], datetime.datetime] = utcnow
+    api: client.ApiClient | None = None
+    state: State | None = None
+    decisions: Decisions | None = None
+    decided_count: int = 0
+    _kick: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+    _writer: _Writer | None = None
+    _cycles: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _cycle_failures: dict[str, tuple[int, datetime.datetime]] = field(default_factory=dict)
+    _node_signals: dict[str, asyncio.Event] = field(default_factory=dict)
+    _node_seen: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    _decided: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- wiring --------------------------------------------------------------------------------------------
+
+    def start(self, api: client.ApiClient, state: State) -> None:
+        """Begin deciding; idempotent (the first watch event of any kind calls it)."""
+        if self._task is not None:
+            return
+        self.api = api
+        self.state = state
+        self._writer = _Writer(api)
+        self._task = asyncio.create_task(self._loop(), name="rollboot-coordinator")
+        self._kick.set()
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._cycles.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._writer is not None:
+            await self._writer.stop()
+        self._task = None
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def node_observed(self, view: NodeView) -> None:
+        """A node event: wake waiters and the loop only if something the decisions use has changed."""
+        facts = view.facts
+        key = (facts.ready, facts.boot_id, facts.unschedulable, tuple(sorted(facts.labels.items())), view.kernel)
+        if self._node_seen.get(view.name) == key:
+            return
+        self._node_seen[view.name] = key
+        signal = self._node_signals.get(view.name)
+        if signal is not None:
+            signal.set()
+        self._kick.set()
+
+    def node_deleted(self, name: str) -> None:
+        self._node_seen.pop(name, None)
+        signal = self._node_signals.get(name)
+        if signal is not None:
+            signal.set()
+        self._kick.set()
+
+    async def wait_decided(self, timeout: float) -> None:
+        """For tests and benchmarks: until at least one decision has been made."""
+        await asyncio.wait_for(self._decided.wait(), timeout)
+
+    # -- World, for cycles ---------------------------------------------------------------------------------
+
+    def node(self, name: str) -> NodeView | None:
+        assert self.state is not None
+        return self.state.node(name)
+
+    def policy(self, name: str) -> PolicyView | None:
+        assert self.state is not None
+        return self.state.policy(name)
+
+    async def node_changed(self, name: str, timeout: float) -> None:
+        signal = self._node_signals.setdefault(name, asyncio.Event())
+        signal.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(signal.wait(), timeout)
+
+    # -- the loop ------------------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            timeout = None
+            if self.decisions is not None and self.decisions.next_wakeup is not None:
+                timeout = max(0.0, (self.decisions.next_wakeup - self.clock()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout)
+            await asyncio.sleep(COALESCE_SECONDS)
+            self._kick.clear()
+            try:
+                await self._pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("decision pass failed; retrying shortly")
+                await asyncio.sleep(1.0)
+                self._kick.set()
+
+    async def _pass(self) -> None:
+        assert self.state is not None
+        now = self.clock()
+        nodes, requests, policies = self.state.nodes(), self.state.requests(), self.state.policies()
+        claims = {node: p.name for p in policies.values() for node in p.status.slots}
+        facts = [p.facts() for p in policies.values()]
+        self.decisions = decide(
+            policies=[f for f in facts if f is not None],
+            requests=[r.facts(claimed_by=claims.get(r.name)) for r in requests.values()],
+            nodes={name: view.facts for name, view in nodes.items()},
+            now=now,
+        )
+        self.decided_count += 1
+        self._decided.set()
+        for policy in policies.values():
+            if policy.spec is None:
+                self._report_unparseable(policy, now)
+        for name, policy_decision in self.decisions.policies.items():
+            await self._apply_policy(policies[name], policy_decision, requests, now)
+        for decision in self.decisions.requests.values():
+            request = requests.get(decision.name)
+            if request is not None:
+                await self._apply_request(request, decision, now)
+
+    # -- policies ------------------------------------------------------------------------------------------
+
+    async def _apply_policy(
+        self, policy: PolicyView, decision: PolicyDecision, requests: Mapping[str, RequestView], now: datetime.datetime
+    ) -> None:
+        assert self._writer is not None and policy.spec is not None
+        if decision.started:
+            slots = capacity(policy.spec.max_concurrent, decision.counts.selected)
+            for name in decision.started:
+                request = requests.get(name)
+                if request is not None and await self._claim(policy, request, slots, requests):
+                    self._run_cycle(name, policy.name, starting=True)
+        desired = policy_status(decision, previous=policy.status, generation=policy.generation, now=now)
+        desired = desired.model_copy(update={"slots": policy.status.slots})
+        if desired.to_api() != policy.status.to_api():
+            self._writer.put(POLICIES, _body(policy.name, policy.resource_version), desired.to_api())
+
+    async def _claim(
+        self, policy: PolicyView, request: RequestView, slots: int, requests: Mapping[str, RequestView]
+    ) -> bool:
+        """Take one of the policy's slots for ``request`` by a compare-and-swap on the policy's status."""
+        assert self.api is not None
+        running = {
+            r.name for r in requests.values() if r.status.phase in ACTIVE_PHASES and r.status.policy == policy.name
+        }
+        won = False
+
+        def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+            nonlocal won
+            if (fresh.get("metadata") or {}).get("generation") != policy.generation:
+                won = False  # edited since the decision: decide again with the new spec
+                return None
+            status = dict(fresh.get("status") or {})
+            held = list(status.get("slots") or [])
+            if request.name in held:
+                won = True
+                return None
+            if len(set(held) | running) >= slots:
+                won = False
+                return None
+            status["slots"] = [*held, request.name]
+            won = True
+            return status
+
+        try:
+            await update_status(self.api, POLICIES, policy.name, change)
+        except Conflict:
+            won = False
+        if won:
+            log.info("node %s: slot claimed in policy %s", request.name, policy.name)
+        else:
+            self._kick.set()
+        return won
+
+    def _report_unparseable(self, policy: PolicyView, now: datetime.datetime) -> None:
+        assert self._writer is not None
+        message = "; ".join(policy.problems)
+        intent = ConditionIntent(PolicyConditionType.READY, ConditionStatus.FALSE, Reason.INVALID_SPEC, message)
+        conditions = merge_conditions(policy.status.conditions, [intent], now=now, generation=policy.generation)
+        desired = policy.status.model_copy(update={"conditions": conditions, "observed_generation": policy.generation})
+        desired = RebootPolicyStatus.model_validate(desired.model_dump())
+        if desired.to_api() != policy.status.to_api():
+            log.warning("policy %s is invalid and touches no node: %s", policy.name, message)
+            self._writer.put(POLICIES, _body(policy.name, policy.resource_version), desired.to_api())
+
+    # -- requests ------------------------------------------------------------------------------------------
+
+    async def _apply_request(self, request: RequestView, decision: RequestDecision, now: datetime.datetime) -> None:
+        assert self._writer is not None and self.api is not None
+        action = decision.action
+        if action is Action.CONTINUE and decision.policy is not None:
+            self._run_cycle(request.name, decision.policy, starting=False)
+        elif action is Action.WAIT:
+            self._wait(request, decision)
+        elif action is Action.CANCEL and request.status.phase is not Phase.CANCELLED:
+            status = NodeRebootRequestStatus.model_validate(
+                {
+                    **request.status.model_dump(),
+                    "phase": Phase.CANCELLED,
+                    "message": decision.message,
+                    "completed_at": now,
+                    "observed_generation": request.generation,
+                }
+            )
+            self._writer.put(REQUESTS, _body(request.name, request.resource_version), status.to_api())
+        elif action is Action.CLEANUP:
+            await self._clean_up(request, decision)
+
+    def _wait(self, request: RequestView, decision: RequestDecision) -> None:
+        assert self._writer is not None
+        message = decision.message
+        if decision.position is not None and decision.position > QUEUE_PREVIEW:
+            # Exact positions deep in a long queue would rewrite every waiting request at each hand-off.
+            prefix = message.split("; position", 1)[0] if "; position" in message else ""
+            message = (f"{prefix}; " if prefix and not prefix.startswith("position") else "") + (
+                f"more than {QUEUE_PREVIEW} requests ahead (the policy's status.queue lists the next ones)"
+            )
+        current = request.status
+        if (
+            current.phase is Phase.WAITING
+            and current.policy == decision.policy
+            and current.message == message
+            and current.queued_at == decision.queued_at
+            and current.observed_generation == request.generation
+        ):
+            return
+        base = {} if decision.new_cycle or current.phase is not Phase.WAITING else current.model_dump()
+        status = NodeRebootRequestStatus.model_validate(
+            {
+                **base,
+                "phase": Phase.WAITING,
+                "policy": decision.policy,
+                "message": message,
+                "queued_at": decision.queued_at,
+                "observed_generation": request.generation,
+            }
+        )
+        self._writer.put(REQUESTS, _body(request.name, request.resource_version), status.to_api())
+
+    async def _clean_up(self, request: RequestView, decision: RequestDecision) -> None:
+        """The node is gone (e.g. scaled away): stop its cycle, free its slot, delete the request."""
+        assert self.api is not None
+        task = self._cycles.pop(request.name, None)
+        if task is not None:
+            task.cancel()
+        policy = decision.policy or request.status.policy
+        if policy is not None:
+            with contextlib.suppress(Conflict):
+                await release_slot(self.api, policy, request.name, completed_at=None)
+        custom = client.CustomObjectsApi(self.api)
+        try:
+            await custom.delete_cluster_custom_object("rollboot.dev", "v1alpha1", REQUESTS, request.name)
+            log.info("request %s deleted: its node no longer exists", request.name)
+        except ApiException as error:
+            if error.status != 404:
+                log.warning("could not delete request %s: %s", request.name, error.reason)
+
+    # -- cycles --------------------------------------------------------------------------------------------
+
+    def _run_cycle(self, name: str, policy: str, *, starting: bool) -> None:
+        assert self.api is not None
+        running = self._cycles.get(name)
+        if running is not None and not running.done():
+            return
+        failure = self._cycle_failures.get(name)
+        if failure is not None and failure[1] > self.clock() and not starting:
+            return
+        cycle = Cycle(api=self.api, world=self, name=name, policy=policy, clock=self.clock, starting=starting)
+        task = asyncio.create_task(cycle.run(), name=f"cycle-{name}")
+        self._cycles[name] = task
+        task.add_done_callback(functools.partial(self._cycle_done, name))
+
+    def _cycle_done(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._cycles.get(name) is task:
+            del self._cycles[name]
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            self._cycle_failures.pop(name, None)
+        else:
+            count = self._cycle_failures.get(name, (0, self.clock()))[0] + 1
+            delay = min(CYCLE_RESTART_BACKOFF[0] * 2 ** (count - 1), CYCLE_RESTART_BACKOFF[1])
+            log.error("cycle of %s stopped on an error (retrying in %.0fs): %s", name, delay, error, exc_info=error)
+            self._cycle_failures[name] = (count, self.clock() + datetime.timedelta(seconds=delay))
+            asyncio.get_running_loop().call_later(delay, self._kick.set)
+        self._kick.set()
+
+    def running_cycles(self) -> Iterable[str]:
+        return list(self._cycles)
+
+
+def _body(name: str, resource_version: str) -> dict[str, Any]:
+    """What a status write needs of the object: its name and the resourceVersion the decision was made from."""
+    return {"kind": None, "metadata": {"name": name, "resourceVersion": resource_version}}

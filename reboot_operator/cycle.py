@@ -1,0 +1,460 @@
+"""One node's reboot cycle: cordon → drain → authorize the reboot → verify → uncordon, resumable at every step.
+
+A cycle runs as one task per started request. Each step begins by reading the request as stored, acts on the
+phase it finds there, and ends by writing the next phase with a compare-and-swap on the request's
+resourceVersion. So the phase in the API is the whole state: a cycle killed at any point (kill -9, a lost
+leadership, a second replica) is resumed from the stored phase by whoever runs it next, without cordoning or
+draining again needlessly and without forgetting whether the node was cordoned before we came.
+
+Rules kept here: a node is never authorized to reboot unless it is cordoned and drained; a node cordoned before
+its cycle stays cordoned; a node we cordoned is uncordoned when its cycle ends, whichever way it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kubernetes_asyncio import client
+
+from reboot_operator.api.policy import NodeLabels, OnDrainTimeout, RebootPolicySpec, RebootSpec
+from reboot_operator.api.request import NodeRebootRequestStatus, kernel_transition
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, TERMINAL_PHASES, Phase
+from reboot_operator.kube import nodes as node_effects
+from reboot_operator.kube.drain import drain_node
+from reboot_operator.kube.drain_types import DrainProgress
+from reboot_operator.kube.errors import NodeGone
+from reboot_operator.kube.events import EventType, ObjectRef, post_event
+from reboot_operator.observed import NodeView, PolicyView, RequestView, request_view
+from reboot_operator.options import (
+    drain_options,
+    labels_after_reboot,
+    labels_before_reboot,
+    labels_given_back,
+    seconds,
+)
+from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, read, replace_status, update_status
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDONS = 3
+"""How often a node uncordoned behind our back during its drain is cordoned and drained again before giving up."""
+
+
+class World(Protocol):
+    """What a cycle reads of the watched state, and how it waits for a node to change."""
+
+    def node(self, name: str) -> NodeView | None: ...
+
+    def policy(self, name: str) -> PolicyView | None: ...
+
+    async def node_changed(self, name: str, timeout: float) -> None: ...
+
+    def kick(self) -> None: ...
+
+
+Clock = Callable[[], datetime.datetime]
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def with_fields(status: NodeRebootRequestStatus, **updates: Any) -> dict[str, Any]:
+    """``status`` with some fields replaced (validated again), in the JSON form the API stores."""
+    return NodeRebootRequestStatus.model_validate({**status.model_dump(), **updates}).to_api()
+
+
+@dataclass
+class Cycle:
+    """Runs the cycle of request ``name`` under policy ``policy`` until it ends or the task is cancelled."""
+
+    api: client.ApiClient
+    world: World
+    name: str
+    policy: str
+    clock: Clock = utcnow
+    starting: bool = False
+    """True when the coordinator just claimed the slot: begin a new cycle whatever the stored phase says."""
+    last_spec: RebootPolicySpec | None = None
+
+    async def run(self) -> None:
+        while True:
+            body = await read(self.api, REQUESTS, self.name)
+            if body is None:
+                log.info("request %s is gone; releasing its slot in %s", self.name, self.policy)
+                await release_slot(self.api, self.policy, self.name, completed_at=None)
+                return
+            view = request_view(body)
+            if view is None:
+                return
+            try:
+                done = await self._step(body, view)
+            except Conflict as conflict:
+                log.debug("request %s changed under us (%s); re-reading", self.name, conflict)
+                continue
+            except NodeGone:
+                log.warning("node %s vanished during its cycle; the coordinator will clean up", self.name)
+                self.world.kick()
+                return
+            if done:
+                self.world.kick()
+                return
+
+    # -- the steps ----------------------------------------------------------------------------------------
+
+    def _spec(self) -> RebootPolicySpec | None:
+        current = self.world.policy(self.policy)
+        if current is not None and current.spec is not None:
+            self.last_spec = current.spec
+        return self.last_spec
+
+    async def _step(self, body: dict[str, Any], view: RequestView) -> bool:
+        """Carries out one phase; returns True when the cycle has ended."""
+        phase = view.status.phase
+        if phase not in ACTIVE_PHASES:
+            if not self.starting and phase in TERMINAL_PHASES:
+                # Resumed after a crash between ending the cycle and freeing its slot: free it now.
+                await release_slot(self.api, self.policy, self.name, completed_at=None)
+                return True
+            self.starting = False
+            return await self._start(body, view)
+        spec = self._spec()
+        if spec is None:
+            return await self._policy_gone(body, view)
+        status = view.status
+        if phase is Phase.CORDONING:
+            await self._cordon(body, view, spec)
+        elif phase is Phase.DRAINING:
+            await self._drain(body, view, spec)
+        elif phase is Phase.REBOOTING:
+            await self._await_reboot(body, view, spec.reboot)
+        elif phase is Phase.VERIFYING:
+            await self._verify(body, view, spec.reboot)
+        elif phase is Phase.UNCORDONING:
+            await self._finish(body, view, spec.node_labels, status)
+            return True
+        return False
+
+    async def _start(self, body: dict[str, Any], view: RequestView) -> bool:
+        """The slot is ours: record the start (and whether the node was already cordoned), then cordon."""
+        node = self.world.node(self.name)
+        if node is None:
+            raise NodeGone(self.name)
+        now = self.clock()
+        status = NodeRebootRequestStatus(
+            phase=Phase.CORDONING,
+            policy=self.policy,
+            message="cordoning",
+            was_unschedulable=node.facts.unschedulable,
+            boot_id_before=node.facts.boot_id,
+            kernel_before=node.kernel,
+            kernel=kernel_transition(node.kernel, None),
+            queued_at=view.status.queued_at or now,
+            started_at=now,
+            attempts=0,
+            observed_generation=view.generation,
+        )
+        await replace_status(self.api, REQUESTS, body, status.to_api())
+        log.info(
+            "node %s: starting its reboot cycle under policy %s%s",
+            self.name,
+            self.policy,
+            " (already cordoned by someone else; it stays cordoned)" if node.facts.unschedulable else "",
+        )
+        return False
+
+    async def _cordon(self, body: dict[str, Any], view: RequestView, spec: RebootPolicySpec) -> None:
+        changes = labels_before_reboot(spec.node_labels)
+        if changes:
+            await node_effects.ensure_labels(self.api, self.name, changes)
+        if await node_effects.ensure_cordoned(self.api, self.name):
+            await self._event("Cordoned", f"cordoned by policy {self.policy} for a reboot")
+        await node_effects.ensure_no_taint(self.api, self.name)
+        await self._transition(body, view, phase=Phase.DRAINING, message="draining")
+        await self._event("Draining", "evicting pods before the reboot")
+
+    async def _drain(self, body: dict[str, Any], view: RequestView, spec: RebootPolicySpec) -> None:
+        options = drain_options(spec.drain)
+        reporter = _DrainReporter(self, body["metadata"]["resourceVersion"])
+        for _ in range(MAX_RECORDONS):
+            result = await drain_node(self.api, self.name, options, on_progress=reporter.report)
+            if result.refused or result.outcome.value == "Failed":
+                await self._give_back(view, spec.node_labels, f"drain failed: {result.error}")
+                return
+            if result.timed_out and spec.drain.on_timeout is OnDrainTimeout.ABORT:
+                await self._give_back(view, spec.node_labels, f"drain timed out (onTimeout Abort): {result.error}")
+                return
+            facts = await node_effects.read_node_facts(self.api, self.name)
+            if facts.unschedulable:
+                note = (
+                    ""
+                    if result.completed
+                    else f"; drain timed out, rebooting anyway (onTimeout Reboot): {result.error}"
+                )
+                await self._authorize(view, spec.reboot, reporter.latest, note=note)
+                return
+            # Someone uncordoned the node during its drain: cordon it again and drain whatever came back.
+            await node_effects.ensure_cordoned(self.api, self.name)
+            await self._event("Recordoned", "the node was uncordoned during its drain; cordoned and draining again")
+        await self._give_back(view, spec.node_labels, "the node kept being uncordoned during its drain")
+
+    async def _authorize(
+        self, view: RequestView, reboot: RebootSpec, progress: DrainProgress | None, *, note: str = ""
+    ) -> None:
+        delay = seconds(reboot.delay)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        node = self.world.node(self.name)
+        if node is None:
+            raise NodeGone(self.name)
+        now = self.clock()
+        attempt = (view.status.attempts or 0) + 1
+
+        def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+            current = request_view(fresh)
+            if current is None or current.status.phase is not Phase.DRAINING:
+                raise Conflict("no longer draining")
+            return with_fields(
+                current.status,
+                phase=Phase.REBOOTING,
+                message=f"reboot authorized (attempt {attempt}){note}",
+                approval={"boot_id": node.facts.boot_id, "approved_at": now, "attempt": attempt},
+                reboot_approved_at=now,
+                attempts=attempt,
+            )
+
+        await update_status(self.api, REQUESTS, self.name, change)
+        await self._event("RebootAuthorized", f"the agent may reboot the node (boot {node.facts.boot_id})")
+
+    async def _await_reboot(self, body: dict[str, Any], view: RequestView, reboot: RebootSpec) -> None:
+        """Wait for a new boot ID, event-driven, until reboot.timeout after the approval."""
+        approval = view.status.approval
+        if approval is None:  # written together with the phase; only a hand-edited status lacks it
+            await self._give_back(view, None, "phase Rebooting without an approval")
+            return
+        deadline = approval.approved_at + datetime.timedelta(seconds=seconds(reboot.timeout))
+        node = await self._wait_node(lambda n: n.facts.boot_id not in ("", approval.boot_id), deadline)
+        if node is None:
+            await self._give_back(
+                view, None, f"the node did not come back with a new boot ID within {reboot.timeout} of the approval"
+            )
+            return
+        await self._transition(
+            body,
+            view,
+            phase=Phase.VERIFYING,
+            message="back with a new boot ID; verifying",
+            boot_id_after=node.facts.boot_id,
+            kernel_after=node.kernel,
+            kernel=kernel_transition(view.status.kernel_before, node.kernel),
+        )
+        await self._event("NodeReturned", f"back with boot ID {node.facts.boot_id}, kernel {node.kernel}")
+
+    async def _verify(self, body: dict[str, Any], view: RequestView, reboot: RebootSpec) -> None:
+        """Ready for the whole soak, then: did the reboot clear the need? If not, try again up to maxAttempts."""
+        approval = view.status.approval
+        timeout = datetime.timedelta(seconds=seconds(reboot.timeout))
+        started = approval.approved_at if approval is not None else self.clock()
+        soak = seconds(reboot.soak)
+        while True:
+            node = await self._wait_node(lambda n: n.facts.ready, started + timeout)
+            if node is None:
+                await self._give_back(view, None, f"the node was not Ready within {reboot.timeout} of the approval")
+                return
+            if soak <= 0 or await self._stays_ready(soak):
+                break
+        fresh = await read(self.api, REQUESTS, self.name)
+        current = request_view(fresh) if fresh is not None else None
+        if current is None:
+            return
+        node = self.world.node(self.name)
+        survived = bool(current.spec.reasons) and node is not None and current.spec.boot_id == node.facts.boot_id
+        if not survived:
+            assert fresh is not None
+            await self._transition(fresh, current, phase=Phase.UNCORDONING, message="uncordoning")
+            return
+        attempts = current.status.attempts or 1
+        if attempts >= reboot.max_attempts:
+            await self._give_back(
+                current, None, f"the reboot-required sentinel survived {attempts} reboots (maxAttempts)"
+            )
+            return
+        assert fresh is not None
+        assert node is not None
+        now = self.clock()
+        await self._transition(
+            fresh,
+            current,
+            phase=Phase.REBOOTING,
+            message=f"the sentinel survived the reboot; reboot authorized again (attempt {attempts + 1})",
+            approval={"boot_id": node.facts.boot_id, "approved_at": now, "attempt": attempts + 1},
+            reboot_approved_at=now,
+            attempts=attempts + 1,
+        )
+        await self._event("RebootAuthorized", f"the sentinel survived; attempt {attempts + 1}", warning=True)
+
+    async def _stays_ready(self, soak: float) -> bool:
+        deadline = self.clock() + datetime.timedelta(seconds=soak)
+        return await self._wait_node(lambda n: not n.facts.ready, deadline) is None
+
+    async def _finish(
+        self, body: dict[str, Any], view: RequestView, labels: NodeLabels, status: NodeRebootRequestStatus
+    ) -> None:
+        if not status.was_unschedulable and await node_effects.ensure_uncordoned(self.api, self.name):
+            await self._event("Uncordoned", "reboot verified; the node is schedulable again")
+        changes = labels_after_reboot(labels)
+        if changes:
+            await node_effects.ensure_labels(self.api, self.name, changes)
+        now = self.clock()
+        kernel = kernel_transition(status.kernel_before, status.kernel_after)
+        await self._transition(
+            body, view, phase=Phase.COMPLETED, message=f"rebooted: kernel {kernel}", completed_at=now
+        )
+        await release_slot(self.api, self.policy, self.name, completed_at=now)
+        log.info("node %s: reboot cycle completed (kernel %s)", self.name, kernel)
+        await self._event("Completed", f"reboot cycle completed; kernel {kernel}")
+
+    async def _give_back(self, view: RequestView, labels: NodeLabels | None, why: str) -> None:
+        """End the cycle as Failed: uncordon if we cordoned, undo our labels, count the failure, free the slot."""
+        if not view.status.was_unschedulable:
+            with contextlib.suppress(NodeGone):
+                await node_effects.ensure_uncordoned(self.api, self.name)
+        labels = labels or (self.last_spec.node_labels if self.last_spec else None)
+        if labels is not None and labels.pre_reboot:
+            with contextlib.suppress(NodeGone):
+                await node_effects.ensure_labels(self.api, self.name, labels_given_back(labels))
+        now = self.clock()
+
+        def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+            current = request_view(fresh)
+            if current is None or current.status.phase not in ACTIVE_PHASES:
+                return None
+            return with_fields(current.status, phase=Phase.FAILED, message=why, completed_at=now, approval=None)
+
+        await update_status(self.api, REQUESTS, self.name, change)
+        await release_slot(self.api, self.policy, self.name, completed_at=now, failed=True)
+        log.warning("node %s: reboot cycle failed: %s", self.name, why)
+        await self._event("Failed", why, warning=True)
+
+    async def _policy_gone(self, body: dict[str, Any], view: RequestView) -> bool:
+        """The policy was deleted and we never knew its spec: hand the node back and cancel the cycle."""
+        if not view.status.was_unschedulable:
+            with contextlib.suppress(NodeGone):
+                await node_effects.ensure_uncordoned(self.api, self.name)
+        await self._transition(
+            body,
+            view,
+            phase=Phase.CANCELLED,
+            message=f"policy {self.policy} was deleted during the cycle; node handed back",
+            completed_at=self.clock(),
+            approval=None,
+        )
+        return True
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    async def _transition(self, body: dict[str, Any], view: RequestView, *, phase: Phase, **fields: Any) -> None:
+        await replace_status(self.api, REQUESTS, body, with_fields(view.status, phase=phase, **fields))
+
+    async def _wait_node(self, predicate: Callable[[NodeView], bool], deadline: datetime.datetime) -> NodeView | None:
+        """The node once ``predicate`` holds for it, or None at the deadline (event-driven: no polling)."""
+        while True:
+            node = self.world.node(self.name)
+            if node is not None and predicate(node):
+                return node
+            remaining = (deadline - self.clock()).total_seconds()
+            if remaining <= 0:
+                return None
+            await self.world.node_changed(self.name, remaining)
+
+    async def _event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        kind = EventType.WARNING if warning else EventType.NORMAL
+        node = self.world.node(self.name)
+        await post_event(
+            self.api,
+            involved=ObjectRef.node(self.name, node.uid if node else ""),
+            reason=reason,
+            message=message,
+            type=kind,
+        )
+        await post_event(
+            self.api,
+            involved=ObjectRef(kind="NodeRebootRequest", name=self.name, api_version="rollboot.dev/v1alpha1"),
+            reason=reason,
+            message=message,
+            type=kind,
+        )
+
+
+class _DrainReporter:
+    """Writes drain progress into the request's status when it changes (best effort: a lost race is skipped)."""
+
+    def __init__(self, cycle: Cycle, resource_version: str) -> None:
+        self.cycle = cycle
+        self.latest: DrainProgress | None = None
+        self._blocked: frozenset[str] = frozenset()
+
+    async def report(self, progress: DrainProgress) -> None:
+        self.latest = progress
+        blocking = [
+            {
+                "namespace": b.namespace,
+                "name": b.name,
+                "reason": (b.message or b.describe())[:1024],
+                **({"pdb": b.detail} if b.reason.value == "PodDisruptionBudget" and b.detail else {}),
+            }
+            for b in progress.blocking[:20]
+        ]
+        message = f"draining: {progress.remaining} of {progress.total} pods left"
+        if blocking:
+            message += "; blocked by " + ", ".join(
+                f"{b['namespace']}/{b['name']} ({b['reason']})" for b in blocking[:3]
+            )
+
+        def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+            current = request_view(fresh)
+            if current is None or current.status.phase is not Phase.DRAINING:
+                return None
+            drain = {"pods_total": progress.total, "pods_remaining": progress.remaining, "blocking_pods": blocking}
+            return with_fields(current.status, drain=drain, message=message)
+
+        try:
+            await update_status(self.cycle.api, REQUESTS, self.cycle.name, change)
+        except Conflict:
+            return
+        blocked = frozenset(f"{b['namespace']}/{b['name']}" for b in blocking)
+        for pod in sorted(blocked - self._blocked):
+            detail = next(b for b in blocking if f"{b['namespace']}/{b['name']}" == pod)
+            await self.cycle._event(
+                "DrainBlocked", f"pod {pod} cannot be evicted yet: {detail['reason']}", warning=True
+            )
+        self._blocked = blocked
+
+
+async def release_slot(
+    api: client.ApiClient, policy: str, node: str, *, completed_at: datetime.datetime | None, failed: bool = False
+) -> None:
+    """Free ``node``'s slot in ``policy`` (compare-and-swap), recording the finish and counting a failure."""
+
+    def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+        status = dict(fresh.get("status") or {})
+        slots = list(status.get("slots") or [])
+        if node not in slots and completed_at is None:
+            return None
+        status["slots"] = [s for s in slots if s != node]
+        if completed_at is not None and node in slots:
+            status["lastCompletionAt"] = completed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if failed:
+                budget = dict(status.get("failureBudget") or {})
+                budget["failures"] = int(budget.get("failures") or 0) + 1
+                budget["failedNodes"] = [*(budget.get("failedNodes") or []), node][-1000:]
+                status["failureBudget"] = budget
+        return status
+
+    await update_status(api, POLICIES, policy, change)

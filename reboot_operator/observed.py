@@ -1,0 +1,140 @@
+"""What the operator keeps of the objects it watches: slim, parsed snapshots built once per watch event.
+
+Kopf indexes hold these (never whole Nodes: a cluster has thousands and heartbeats change them constantly), and
+the coordinator turns them into the decision core's facts. Parsing happens here, at the adapter boundary; raw
+dicts go no further.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from reboot_operator.api.policy import RebootPolicySpec
+from reboot_operator.api.policy_status import RebootPolicyStatus
+from reboot_operator.api.request import NodeRebootRequestSpec, NodeRebootRequestStatus
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
+from reboot_operator.core.facts import NodeFacts, PolicyFacts, RequestFacts
+from reboot_operator.core.validation import parse_policy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """A node as far as reboots go: the decision's facts plus what a cycle records (kernel, uid)."""
+
+    facts: NodeFacts
+    kernel: str
+    uid: str
+
+    @property
+    def name(self) -> str:
+        return self.facts.name
+
+
+def node_view(body: Mapping[str, Any]) -> NodeView:
+    metadata = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    info = status.get("nodeInfo") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    return NodeView(
+        facts=NodeFacts(
+            name=metadata.get("name", ""),
+            labels=dict(metadata.get("labels") or {}),
+            ready=ready,
+            unschedulable=bool(spec.get("unschedulable")),
+            boot_id=info.get("bootID", ""),
+        ),
+        kernel=info.get("kernelVersion", ""),
+        uid=metadata.get("uid", ""),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """A NodeRebootRequest, parsed."""
+
+    name: str
+    uid: str
+    generation: int
+    resource_version: str
+    spec: NodeRebootRequestSpec
+    status: NodeRebootRequestStatus
+
+    def facts(self, *, claimed_by: str | None = None) -> RequestFacts:
+        """The decision's view; a slot claimed in a policy's status before the cycle began counts as started."""
+        facts = RequestFacts.from_api(name=self.name, generation=self.generation, spec=self.spec, status=self.status)
+        if claimed_by is not None and facts.phase not in ACTIVE_PHASES:
+            return RequestFacts(
+                name=facts.name,
+                generation=facts.generation,
+                wants_reboot=facts.wants_reboot,
+                phase=Phase.CORDONING,
+                observed_generation=facts.observed_generation,
+                policy=claimed_by,
+                queued_at=facts.queued_at,
+                completed_at=facts.completed_at,
+            )
+        return facts
+
+
+def request_view(body: Mapping[str, Any]) -> RequestView | None:
+    metadata = body.get("metadata") or {}
+    try:
+        spec = NodeRebootRequestSpec.model_validate(body.get("spec") or {})
+        status = NodeRebootRequestStatus.model_validate(body.get("status") or {})
+    except ValidationError as error:
+        # The CRD schema makes this unreachable for objects the API server accepted; say so loudly if not.
+        log.error("NodeRebootRequest %s cannot be parsed and is ignored: %s", metadata.get("name"), error)
+        return None
+    return RequestView(
+        name=metadata.get("name", ""),
+        uid=metadata.get("uid", ""),
+        generation=int(metadata.get("generation") or 0),
+        resource_version=metadata.get("resourceVersion", ""),
+        spec=spec,
+        status=status,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    """A RebootPolicy, parsed; ``spec`` is None when it cannot be parsed (``problems`` say why)."""
+
+    name: str
+    uid: str
+    generation: int
+    resource_version: str
+    spec: RebootPolicySpec | None
+    problems: tuple[str, ...]
+    status: RebootPolicyStatus
+
+    def facts(self) -> PolicyFacts | None:
+        if self.spec is None:
+            return None
+        return PolicyFacts.from_api(name=self.name, spec=self.spec, status=self.status)
+
+
+def policy_view(body: Mapping[str, Any]) -> PolicyView:
+    metadata = body.get("metadata") or {}
+    spec, problems = parse_policy(body.get("spec") or {})
+    try:
+        status = RebootPolicyStatus.model_validate(body.get("status") or {})
+    except ValidationError as error:
+        log.error("RebootPolicy %s has an unreadable status, starting afresh: %s", metadata.get("name"), error)
+        status = RebootPolicyStatus()
+    return PolicyView(
+        name=metadata.get("name", ""),
+        uid=metadata.get("uid", ""),
+        generation=int(metadata.get("generation") or 0),
+        resource_version=metadata.get("resourceVersion", ""),
+        spec=spec,
+        problems=tuple(problems),
+        status=status,
+    )

@@ -1,0 +1,92 @@
+"""Writing the status of our own resources, always as a compare-and-swap.
+
+Every status write carries the ``resourceVersion`` it was computed from, so a writer working from a stale view
+(a second operator replica, a restarted one, the coordinator racing a cycle) loses with 409 Conflict instead of
+overwriting newer progress. Losing is normal: the loser re-reads and decides again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from reboot_operator.api.meta import GROUP, VERSION
+from reboot_operator.kube.apicalls import read_json, retry_transient
+
+REQUESTS = "noderebootrequests"
+POLICIES = "rebootpolicies"
+
+
+class Conflict(Exception):
+    """The object changed since it was read (409), or it is gone (404): the write did not happen."""
+
+
+async def read(api: client.ApiClient, plural: str, name: str) -> dict[str, Any] | None:
+    """The object as stored now, or None if it does not exist."""
+    custom = client.CustomObjectsApi(api)
+    try:
+        return await retry_transient(
+            lambda: read_json(custom.get_cluster_custom_object, GROUP, VERSION, plural, name),
+            what=f"read {plural}/{name}",
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+async def replace_status(
+    api: client.ApiClient, plural: str, body: dict[str, Any], status: dict[str, Any]
+) -> dict[str, Any]:
+    """PUT ``status`` on the object ``body`` (as read: its resourceVersion is the precondition); the new object."""
+    metadata = body["metadata"]
+    update = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": body.get("kind"),
+        "metadata": {"name": metadata["name"], "resourceVersion": metadata["resourceVersion"]},
+        "spec": body.get("spec"),
+        "status": status,
+    }
+    custom = client.CustomObjectsApi(api)
+    try:
+        return await retry_transient(
+            lambda: read_json(
+                custom.replace_cluster_custom_object_status, GROUP, VERSION, plural, metadata["name"], update
+            ),
+            what=f"write the status of {plural}/{metadata['name']}",
+        )
+    except ApiException as error:
+        if error.status in (404, 409):
+            raise Conflict(f"{plural}/{metadata['name']} changed or vanished: {error.reason}") from error
+        raise
+
+
+async def update_status(
+    api: client.ApiClient,
+    plural: str,
+    name: str,
+    change: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None] | dict[str, Any] | None],
+    *,
+    attempts: int = 8,
+) -> dict[str, Any] | None:
+    """Read, change, write-if-unchanged, and retry on conflict: the read-modify-write loop.
+
+    ``change`` gets the fresh object and returns the new status, or None to write nothing. Returns the object as
+    written (or as read when nothing was written); None when the object does not exist.
+    """
+    for _ in range(attempts):
+        body = await read(api, plural, name)
+        if body is None:
+            return None
+        outcome = change(body)
+        status = await outcome if isinstance(outcome, Awaitable) else outcome
+        if status is None:
+            return body
+        try:
+            return await replace_status(api, plural, body, status)
+        except Conflict:
+            continue
+    raise Conflict(f"{plural}/{name} kept changing; gave up after {attempts} attempts")

@@ -1,0 +1,128 @@
+"""Helpers for end-to-end tests: a rig of the real operator, real agents and simulated nodes, and samplers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from hack import processes
+from hack.nodesim.simulator import NodeSimulator
+
+GROUP, VERSION = "rollboot.dev", "v1alpha1"
+ACTIVE = {"Cordoning", "Draining", "Rebooting", "Verifying", "Uncordoning"}
+
+
+@dataclass
+class Rig:
+    api: client.ApiClient
+    kubeconfig: Path
+    sim: NodeSimulator
+    logs: Path
+    operators: list[processes.Child] = field(default_factory=list)
+    agents: dict[str, processes.Child] = field(default_factory=dict)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def start_operator(self, *extra: str) -> processes.Child:
+        child = processes.operator(self.kubeconfig, self.logs / f"operator-{len(self.operators)}.log", *extra).start()
+        self.operators.append(child)
+        return child
+
+    def start_agent(self, node: str, **kwargs: Any) -> processes.Child:
+        child = processes.agent(self.kubeconfig, self.sim.root, node, self.logs / f"agent-{node}.log", **kwargs)
+        self.agents[node] = child.start()
+        return child
+
+    async def add_nodes(self, names: Iterable[str], *, agents: bool = True, **kwargs: Any) -> None:
+        await self.sim.add_nodes(names, **kwargs)
+        if agents:
+            for name in names:
+                self.start_agent(name)
+
+    async def apply_policy(self, name: str, spec: dict[str, Any]) -> None:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RebootPolicy", "metadata": {"name": name}, "spec": spec}
+        await self.custom.create_cluster_custom_object(GROUP, VERSION, "rebootpolicies", body)
+
+    async def patch_policy(self, name: str, spec: dict[str, Any]) -> None:
+        await self.custom.patch_cluster_custom_object(
+            GROUP, VERSION, "rebootpolicies", name, {"spec": spec}, _content_type="application/merge-patch+json"
+        )
+
+    async def policy(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.custom.get_cluster_custom_object(GROUP, VERSION, "rebootpolicies", name)
+        return result
+
+    async def requests(self) -> dict[str, dict[str, Any]]:
+        listing = await self.custom.list_cluster_custom_object(GROUP, VERSION, "noderebootrequests")
+        return {item["metadata"]["name"]: item for item in listing["items"]}
+
+    async def phases(self, names: Iterable[str]) -> dict[str, str | None]:
+        requests = await self.requests()
+        return {n: (requests.get(n) or {}).get("status", {}).get("phase") for n in names}
+
+    async def wait_phases(self, names: Iterable[str], phases: set[str], *, timeout: float) -> dict[str, str | None]:
+        names = list(names)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    current = await self.phases(names)
+                    if all(p in phases for p in current.values()):
+                        return current
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {phases}: {await self.phases(names)}\n{self.dump()}") from None
+
+    def dump(self) -> str:
+        parts = []
+        for child in self.operators:
+            parts.append(f"--- {child.log_path.name}\n{child.log()[-6000:]}")
+        return "\n".join(parts)
+
+    async def stop(self) -> None:
+        for child in [*self.operators, *self.agents.values()]:
+            child.stop()
+
+
+@contextlib.asynccontextmanager
+async def sampling(rig: Rig, interval: float = 0.1) -> AsyncIterator[dict[str, Any]]:
+    """Samples, while the block runs, the most requests in progress per policy and the most cordoned nodes."""
+    peak: dict[str, Any] = {"in_progress": {}, "cordoned": 0, "samples": 0}
+    core = client.CoreV1Api(rig.api)
+
+    async def sample() -> None:
+        while True:
+            requests = await rig.requests()
+            counts: dict[str, int] = {}
+            for item in requests.values():
+                status = item.get("status") or {}
+                if status.get("phase") in ACTIVE:
+                    policy = str(status.get("policy"))
+                    counts[policy] = counts.get(policy, 0) + 1
+            for policy, count in counts.items():
+                peak["in_progress"][policy] = max(peak["in_progress"].get(policy, 0), count)
+            nodes = await core.list_node(label_selector="rollboot.dev/simulated=true")
+            cordoned = sum(1 for n in nodes.items if n.spec.unschedulable)
+            peak["cordoned"] = max(peak["cordoned"], cordoned)
+            peak["samples"] += 1
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield peak
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def describe(requests: dict[str, dict[str, Any]]) -> str:
+    return json.dumps({n: r.get("status") for n, r in requests.items()}, indent=1, default=str)
