@@ -99,8 +99,6 @@ class PodDecision:
     warning: str | None = None  # set when the pod is evicted only because force / delete_emptydir_data allow it
 
 
-EVICT = PodDecision(Verdict.EVICT)
-
 WARN_ORPHANED_DAEMONSET_POD = "deleting Pods whose DaemonSet is gone"
 WARN_EMPTY_DIR = "deleting Pods with local storage"
 WARN_UNMANAGED = "deleting Pods that declare no controller"

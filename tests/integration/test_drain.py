@@ -172,6 +172,9 @@ class ProgressLog:
     async def __call__(self, progress: DrainProgress) -> None:
         self.reports.append(progress)
 
+    async def blocked_by_a_budget(self) -> bool:
+        return bool(self.budget_blocks())
+
     def budget_blocks(self) -> set[tuple[str, str]]:
         return {
             (block.name, block.detail)
@@ -329,11 +332,7 @@ async def test_relaxing_the_budget_mid_drain_lets_the_drain_complete(
     await hand_over(api, nodes)
     progress = ProgressLog()
     drain = asyncio.create_task(drain_node(api, source, DrainOptions(timeout=90), on_progress=progress))
-
-    async def blocked() -> bool:
-        return bool(progress.budget_blocks())
-
-    await eventually(blocked, what="the budget reported as blocking")
+    await eventually(progress.blocked_by_a_budget, what="the budget reported as blocking")
     policy = client.PolicyV1Api(api)
     await policy.patch_namespaced_pod_disruption_budget("web-budget", namespace, {"spec": {"minAvailable": 1}})
     result = await drain
@@ -353,11 +352,7 @@ async def test_a_pod_replaced_under_the_same_name_counts_as_gone_and_the_newcome
     await hand_over(api, nodes)
     progress = ProgressLog()
     drain = asyncio.create_task(drain_node(api, source, DrainOptions(timeout=60), on_progress=progress))
-
-    async def blocked() -> bool:
-        return bool(progress.budget_blocks())
-
-    await eventually(blocked, what="the budget reported as blocking")
+    await eventually(progress.blocked_by_a_budget, what="the budget reported as blocking")
     core = client.CoreV1Api(api)
     await core.delete_namespaced_pod("db-0", namespace, grace_period_seconds=0)
     newcomer = await create_pod(api, namespace, "db-0", node=target, owner=owner)
