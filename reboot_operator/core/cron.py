@@ -14,6 +14,7 @@ import calendar
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 _MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -112,6 +113,7 @@ class Cron:
         return any(day <= _LONGEST_MONTH[month] for month in self.months for day in self.days)
 
 
+@lru_cache(maxsize=1024)
 def parse_cron(expression: str) -> Cron:
     """Reads a cron expression; raises ``CronError`` naming the faulty field."""
     text = _MACROS.get(expression.strip().lower(), expression)

@@ -27,6 +27,18 @@ from reboot_operator.core.window import ScheduleState
 _FINISHED = frozenset({Phase.COMPLETED, Phase.FAILED})
 """Ends of a cycle that ran: the minimum interval counts from them."""
 
+# Enum members read once: attribute access on an Enum class is slow, and the loops below run per request.
+_START, _WAIT, _CONTINUE, _CANCEL, _CLEANUP, _NONE = (
+    Action.START,
+    Action.WAIT,
+    Action.CONTINUE,
+    Action.CANCEL,
+    Action.CLEANUP,
+    Action.NONE,
+)
+_COMPLETED, _FAILED = Phase.COMPLETED, Phase.FAILED
+_QUEUED, _NODE_NOT_READY = WaitReason.QUEUED, WaitReason.NODE_NOT_READY
+
 
 @dataclass(frozen=True, slots=True)
 class _Policy:
@@ -120,27 +132,26 @@ def _classify(
     """Decides a request outright, or returns None after adding it to its governing policy's candidates."""
     name, phase, policy = request.name, request.phase, request.policy
     node = nodes.get(name)
+    if node is None:
+        return RequestDecision(name, _CLEANUP, policy, note=f"node {name} no longer exists")
     if phase in ACTIVE_PHASES:
-        if node is None:
-            return RequestDecision(name, Action.CLEANUP, policy, message=f"node {name} no longer exists")
         if policy is not None:
             tallies[policy].running.append(name)
-        return RequestDecision(name, Action.CONTINUE, policy)
-    if node is None:
-        return RequestDecision(name, Action.CLEANUP, policy, message=f"node {name} no longer exists")
+        return RequestDecision(name, _CONTINUE, policy)
 
     new_cycle = phase in TERMINAL_PHASES
     if new_cycle:
         if phase in _FINISHED and policy is not None:
-            tallies[policy].last_finish = _latest(tallies[policy].last_finish, request.completed_at)
+            tally = tallies[policy]
+            tally.last_finish = _latest(tally.last_finish, request.completed_at)
         if not _starts_again(request, compiled):
-            if policy is not None and phase is Phase.COMPLETED:
+            if policy is not None and phase is _COMPLETED:
                 tallies[policy].completed += 1
-            elif policy is not None and phase is Phase.FAILED:
+            elif policy is not None and phase is _FAILED:
                 tallies[policy].failed += 1
-            return RequestDecision(name, Action.NONE, policy)
+            return RequestDecision(name, _NONE, policy)
     elif not request.wants_reboot:
-        return RequestDecision(name, Action.CANCEL, policy, message="withdrawn by the agent: no reasons left")
+        return RequestDecision(name, _CANCEL, policy, note="withdrawn by the agent: no reasons left")
 
     queued_at = now if new_cycle or request.queued_at is None else request.queued_at
     governing = governance.governing.get(name)
@@ -151,10 +162,10 @@ def _classify(
     tied = governance.conflicts.get(name)
     if tied is not None:
         reason = WaitReason.CONFLICT
-        message = f"policies {', '.join(tied)} select this node with the same priority; resolve the conflict"
+        note = f"policies {', '.join(tied)} select this node with the same priority; resolve the conflict"
     else:
-        reason, message = WaitReason.NO_POLICY, "no RebootPolicy selects this node"
-    return RequestDecision(name, Action.WAIT, None, reason, message, queued_at=queued_at, new_cycle=new_cycle)
+        reason, note = WaitReason.NO_POLICY, "no RebootPolicy selects this node"
+    return RequestDecision(name, _WAIT, None, reason, note, queued_at=queued_at, new_cycle=new_cycle)
 
 
 def _starts_again(request: RequestFacts, compiled: Mapping[str, _Policy]) -> bool:
@@ -164,7 +175,7 @@ def _starts_again(request: RequestFacts, compiled: Mapping[str, _Policy]) -> boo
     if request.generation != request.observed_generation:
         return True
     policy = compiled.get(request.policy) if request.policy is not None else None
-    return request.phase is Phase.FAILED and policy is not None and policy.budget.retries(request.completed_at)
+    return request.phase is _FAILED and policy is not None and policy.budget.retries(request.completed_at)
 
 
 def _schedule(
@@ -191,41 +202,54 @@ def _schedule(
     started: list[str] = []
     waiting: list[Candidate] = []
     for candidate in queue:
-        if free > 0 and candidate.node.ready:
+        node = candidate.node
+        if free > 0 and node.ready:
             free -= 1
             started.append(candidate.name)
             decided[candidate.name] = RequestDecision(
                 candidate.name,
-                Action.START,
+                _START,
                 name,
                 queued_at=candidate.queued_at,
                 new_cycle=candidate.new_cycle,
-                boot_id=candidate.node.boot_id,
-                was_unschedulable=candidate.node.unschedulable,
+                boot_id=node.boot_id,
+                was_unschedulable=node.unschedulable,
             )
         else:
             waiting.append(candidate)
 
     total = len(waiting)
-    in_use = f"{running + len(started)} of {slots} slots of policy {name} in use"
+    if block is not None:
+        reason, note, until = block.reason, block.message, block.until
+    else:
+        reason, note, until = _QUEUED, f"{running + len(started)} of {slots} slots of policy {name} in use", None
     for position, candidate in enumerate(waiting, start=1):
-        if block is not None:
-            reason, message, until = block.reason, f"{block.message}; position {position} of {total}", block.until
-        elif not candidate.node.ready:
-            reason, message, until = WaitReason.NODE_NOT_READY, "node is not Ready", None
+        if block is None and not candidate.node.ready:
+            decided[candidate.name] = RequestDecision(
+                candidate.name,
+                _WAIT,
+                name,
+                _NODE_NOT_READY,
+                "node is not Ready",
+                None,
+                position,
+                total,
+                candidate.queued_at,
+                candidate.new_cycle,
+            )
         else:
-            reason, message, until = WaitReason.QUEUED, f"position {position} of {total}; {in_use}", None
-        decided[candidate.name] = RequestDecision(
-            candidate.name,
-            Action.WAIT,
-            name,
-            reason,
-            message,
-            until,
-            position,
-            candidate.queued_at,
-            candidate.new_cycle,
-        )
+            decided[candidate.name] = RequestDecision(
+                candidate.name,
+                _WAIT,
+                name,
+                reason,
+                note,
+                until,
+                position,
+                total,
+                candidate.queued_at,
+                candidate.new_cycle,
+            )
 
     return PolicyDecision(
         name=name,

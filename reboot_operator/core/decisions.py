@@ -40,11 +40,14 @@ class RequestDecision(NamedTuple):
     policy: str | None
     """The governing policy (for a running request: the one it started under)."""
     reason: WaitReason | None = None
-    message: str = ""
+    note: str = ""
+    """What is happening or why it waits, without the queue position (see ``message``)."""
     until: datetime | None = None
     """When the wait reason may lift by itself (a window opening, an interval ending); None when an event will."""
     position: int | None = None
     """1-based place in the policy's queue of waiting requests."""
+    total: int | None = None
+    """How many requests wait in that queue."""
     queued_at: datetime | None = None
     """When the current cycle joined the queue (``now`` for a new cycle): the operator records it."""
     new_cycle: bool = False
@@ -53,6 +56,13 @@ class RequestDecision(NamedTuple):
     """On START: the node's boot ID as the decision saw it (status.bootIDBefore)."""
     was_unschedulable: bool | None = None
     """On START: whether the node was already cordoned (it then stays cordoned afterwards)."""
+
+    @property
+    def message(self) -> str:
+        """For status.message: the note and, for a queued request, its place (composed only when asked for)."""
+        if self.position is None:
+            return self.note
+        return f"{self.note}; position {self.position} of {self.total}"
 
 
 class Counts(NamedTuple):

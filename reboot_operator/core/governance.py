@@ -7,7 +7,7 @@ combination is decided once.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,20 +37,21 @@ def govern(claims: Sequence[Claim], node_labels: Mapping[str, Mapping[str, str]]
     """Decides every node's governing policy from the claims and each node's labels."""
     ranked = sorted(claims, key=lambda c: (-c.priority, c.policy))
     keys = tuple(sorted(set().union(*(c.selector.keys for c in ranked))))
-    outcomes: dict[tuple[str | None, ...], str | tuple[str, ...] | None] = {}
+    # Nodes alike on every key a selector looks at are governed alike: group them, decide each group once.
+    groups: defaultdict[tuple[str | None, ...], list[str]] = defaultdict(list)
+    for node, labels in node_labels.items():
+        groups[tuple(map(labels.get, keys))].append(node)
     governing: dict[str, str] = {}
     conflicts: dict[str, tuple[str, ...]] = {}
-    for node, labels in node_labels.items():
-        projection = tuple(labels.get(key) for key in keys)
-        if projection in outcomes:
-            outcome = outcomes[projection]
-        else:
-            outcome = outcomes[projection] = _outcome(ranked, labels)
+    selected: Counter[str] = Counter()
+    for members in groups.values():
+        outcome = _outcome(ranked, node_labels[members[0]])
         if isinstance(outcome, str):
-            governing[node] = outcome
+            governing.update(dict.fromkeys(members, outcome))
+            selected[outcome] += len(members)
         elif outcome is not None:
-            conflicts[node] = outcome
-    return Governance(governing=governing, conflicts=conflicts, selected=Counter(governing.values()))
+            conflicts.update(dict.fromkeys(members, outcome))
+    return Governance(governing=governing, conflicts=conflicts, selected=selected)
 
 
 def _outcome(ranked: Sequence[Claim], labels: Mapping[str, str]) -> str | tuple[str, ...] | None:

@@ -158,7 +158,9 @@ class Schedule:
     def _openings(self, t: datetime) -> Iterator[tuple[datetime, datetime, bool]]:
         """Disjoint openings ending after ``t``, blackouts cut out; the flag says whether the end is known."""
         until = t + NEXT_OPENING_HORIZON
-        if self.windows:
+        if len(self.windows) == 1:
+            merged = _merge(self.windows[0].openings(t, until))
+        elif self.windows:
             merged = _merge(heapq.merge(*(w.openings(t, until) for w in self.windows)))
         else:
             merged = iter([(_ALWAYS, _NEVER, True)])

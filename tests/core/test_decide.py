@@ -40,7 +40,7 @@ def test_oldest_request_starts_first_and_ties_go_by_name() -> None:
     assert decisions.policies["p"].queue == ("a", "c", "d")
     assert [decisions.requests[n].position for n in "acd"] == [1, 2, 3]
     assert decisions.requests["d"].queued_at == NOW
-    assert decisions.requests["a"].message == "position 1 of 3; 1 of 1 slots of policy p in use"
+    assert decisions.requests["a"].message == "1 of 1 slots of policy p in use; position 1 of 3"
 
 
 @pytest.mark.parametrize(
