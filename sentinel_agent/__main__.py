@@ -103,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         agent.run()
     watcher.abort()
     thread.join(timeout=5)
+    log.info("agent stopped", extra=fields(api_requests=api.requests_sent))
     return 0
 
 

@@ -15,10 +15,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sentinel_agent.approval import Action, decide_reboot
 from sentinel_agent.bootid import read_boot_id
@@ -45,8 +44,7 @@ class SpecWriter(Protocol):
     def patch_spec(self, spec: Spec) -> NodeRebootRequest: ...
 
 
-@dataclass(frozen=True)
-class Seen:
+class Seen(NamedTuple):
     """The request's newest state (None: it does not exist), from the watcher."""
 
     request: NodeRebootRequest | None
@@ -133,7 +131,6 @@ class Agent:
             if self._wake_at is not None and now >= self._wake_at:
                 self._wake_at = None
                 self.act()
-        log.info("agent stopped")
 
     def on_request(self, request: NodeRebootRequest | None) -> None:
         """A new state of the request: act on an approval at once, then write if the detection says so."""

@@ -8,9 +8,9 @@ happen; the agent asks again only once the guard interval since its last attempt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from sentinel_agent.guard import RebootAttempt
 from sentinel_agent.model import NodeRebootRequest, Phase
@@ -22,8 +22,7 @@ class Action(StrEnum):
     NOTHING = "nothing"
 
 
-@dataclass(frozen=True)
-class RebootDecision:
+class RebootDecision(NamedTuple):
     """What to do about the approval, why, and (for WAIT) when to look again."""
 
     action: Action

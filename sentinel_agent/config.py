@@ -13,9 +13,9 @@ import re
 import shlex
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import NamedTuple
 
 from sentinel_agent import __version__
 from sentinel_agent.errors import ConfigError
@@ -36,8 +36,7 @@ class LogFormat(StrEnum):
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One setting: its flag, its environment variable, its default (as text) and its help."""
 
     flag: str
@@ -128,8 +127,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class AgentConfig:
+class AgentConfig(NamedTuple):
     """Checked settings; durations in seconds."""
 
     node_name: str

@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RebootAttempt:
+class RebootAttempt(NamedTuple):
     """The agent asked for a reboot at ``at`` while the node ran ``boot_id``."""
 
     boot_id: str

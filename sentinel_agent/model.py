@@ -7,10 +7,9 @@ operator that adds status fields never breaks agents already running; raw dicts 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sentinel_agent.errors import ModelError
 
@@ -49,8 +48,7 @@ MAX_PACKAGES = 256
 MAX_PACKAGE_NAME = 256
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     """One reason the node needs a reboot."""
 
     source: str
@@ -67,8 +65,7 @@ class Reason:
         )
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(NamedTuple):
     """What the agent reports. No reasons means the requirement was withdrawn."""
 
     node_name: str
@@ -77,8 +74,7 @@ class Spec:
     boot_id: str | None
 
 
-@dataclass(frozen=True)
-class Approval:
+class Approval(NamedTuple):
     """The operator's permission to reboot the node while it runs boot ``boot_id``."""
 
     boot_id: str
@@ -86,8 +82,7 @@ class Approval:
     attempt: int | None = None
 
 
-@dataclass(frozen=True)
-class NodeRebootRequest:
+class NodeRebootRequest(NamedTuple):
     """A NodeRebootRequest read from the API."""
 
     name: str

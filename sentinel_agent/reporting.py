@@ -9,9 +9,9 @@ finishes that cycle by seeing the node's new boot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from sentinel_agent.model import NodeRebootRequest, Phase, Reason, Spec, rfc3339
 
@@ -24,8 +24,7 @@ class Write(StrEnum):
     NOTHING = "nothing"
 
 
-@dataclass(frozen=True)
-class ReportPlan:
+class ReportPlan(NamedTuple):
     """The write to make (``spec`` is None for NOTHING) and why."""
 
     write: Write
@@ -52,7 +51,7 @@ def plan_report(
         if current.boot_id != current_boot_id:
             return ReportPlan(Write.NEW_CYCLE, "a reboot is required again after the node rebooted", fresh)
         if current.reasons != reasons:
-            return ReportPlan(Write.UPDATE_REASONS, "the reasons changed", replace(current, reasons=reasons))
+            return ReportPlan(Write.UPDATE_REASONS, "the reasons changed", current._replace(reasons=reasons))
         return ReportPlan(Write.NOTHING, "the request already says so")
     if request is None:
         return ReportPlan(Write.NOTHING, "no reboot is required and there is no request")
@@ -61,7 +60,7 @@ def plan_report(
     if _cleared_by_approved_reboot(request, current_boot_id):
         return ReportPlan(Write.NOTHING, "the requirement went away with the approved reboot")
     return ReportPlan(
-        Write.WITHDRAW, "the requirement went away without the approved reboot", replace(request.spec, reasons=())
+        Write.WITHDRAW, "the requirement went away without the approved reboot", request.spec._replace(reasons=())
     )
 
 

@@ -7,7 +7,7 @@ cannot touch ``status``: that belongs to the operator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentinel_agent.kube.client import ApiClient, WatchStream
 from sentinel_agent.model import (
@@ -25,8 +25,7 @@ COLLECTION = f"/apis/{GROUP}/{VERSION}/{PLURAL}"
 MERGE_PATCH = "application/merge-patch+json"
 
 
-@dataclass(frozen=True)
-class Listing:
+class Listing(NamedTuple):
     """The request (None when it does not exist) and the resourceVersion to watch from."""
 
     request: NodeRebootRequest | None

@@ -9,7 +9,7 @@ why the agent runs an argv directly, with no shell to turn a failure into succes
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentinel_agent.errors import DetectionError
 from sentinel_agent.hostns import display, host_argv
@@ -20,8 +20,7 @@ NOT_REQUIRED = 1
 _OUTPUT_TAIL = 300
 
 
-@dataclass(frozen=True)
-class SentinelCommandChecker:
+class SentinelCommandChecker(NamedTuple):
     """Reboot required while ``argv`` exits 0."""
 
     argv: tuple[str, ...]

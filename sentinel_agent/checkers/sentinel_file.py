@@ -8,15 +8,14 @@ means the host path is not mounted into the pod (kured #787, #952), and silence 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sentinel_agent.errors import DetectionError
 from sentinel_agent.model import Reason, Source
 
 
-@dataclass(frozen=True)
-class SentinelFileChecker:
+class SentinelFileChecker(NamedTuple):
     """Reboot required while ``path`` exists."""
 
     path: Path

@@ -60,6 +60,8 @@ class ApiClient:
         self._host = parts.hostname or ""
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
+        #: HTTP requests sent so far (retries and watches included), for the shutdown log and the benchmark.
+        self.requests_sent = 0
 
     def request(
         self,
@@ -148,6 +150,7 @@ class ApiClient:
         return document
 
     def _connect(self, timeout: float) -> http.client.HTTPConnection:
+        self.requests_sent += 1
         if self._https:
             return http.client.HTTPSConnection(
                 self._host, self._port, timeout=timeout, context=self._credentials.ssl_context

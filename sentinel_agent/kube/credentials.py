@@ -13,11 +13,9 @@ import base64
 import binascii
 import json
 import ssl
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from sentinel_agent.errors import ConfigError
@@ -25,8 +23,7 @@ from sentinel_agent.errors import ConfigError
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     """The API server's base URL, the TLS context for it (None for plain http) and the bearer token source."""
 
     server: str
@@ -239,6 +236,8 @@ def _load_client_certificate(
     what: str,
 ) -> None:
     # ssl loads certificates from files only; inline data goes through a private directory removed at once.
+    import tempfile  # here, not at the top: only inline client certificates need it, and it costs memory.
+
     with tempfile.TemporaryDirectory(prefix="rollboot-agent-") as scratch:
         if cert_file is None:
             cert_file = Path(scratch) / "client.crt"

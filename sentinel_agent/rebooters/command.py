@@ -8,7 +8,7 @@ to reboot a simulated node.
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentinel_agent.errors import RebootError
 from sentinel_agent.hostns import display, host_argv
@@ -17,8 +17,7 @@ DEFAULT_COMMAND = ("systemctl", "reboot")
 _OUTPUT_TAIL = 300
 
 
-@dataclass(frozen=True)
-class CommandRebooter:
+class CommandRebooter(NamedTuple):
     """Reboot by running ``argv``; exit status 0 means the reboot was asked for."""
 
     argv: tuple[str, ...] = DEFAULT_COMMAND

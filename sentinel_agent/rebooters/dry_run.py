@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentinel_agent.rebooters import Rebooter
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DryRunRebooter:
+class DryRunRebooter(NamedTuple):
     """Never reboots; says what ``inner`` would have done."""
 
     inner: Rebooter

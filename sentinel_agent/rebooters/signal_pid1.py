@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sentinel_agent.errors import RebootError
 
@@ -18,13 +18,12 @@ DEFAULT_SIGNAL = int(signal.SIGRTMIN) + 5
 HOST_INIT_PID = 1
 
 
-@dataclass(frozen=True)
-class SignalRebooter:
+class SignalRebooter(NamedTuple):
     """Reboot by sending ``signal_number`` to PID 1."""
 
     signal_number: int = DEFAULT_SIGNAL
     pid: int = HOST_INIT_PID
-    kill: Callable[[int, int], None] = field(default=os.kill, repr=False)
+    kill: Callable[[int, int], None] = os.kill
 
     def describe(self) -> str:
         return f"signal {self.signal_number} to PID {self.pid}"

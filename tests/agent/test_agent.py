@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -54,7 +53,7 @@ class FakeWriter:
     def _save(self, spec: Spec) -> NodeRebootRequest:
         self._version += 1
         base = self.stored or NodeRebootRequest(name=spec.node_name, resource_version=None, spec=spec)
-        self.stored = dataclasses.replace(base, spec=spec, resource_version=str(self._version))
+        self.stored = base._replace(spec=spec, resource_version=str(self._version))
         return self.stored
 
     def create(self, spec: Spec) -> NodeRebootRequest:
@@ -76,9 +75,7 @@ class FakeWriter:
         approval = (
             Approval(boot_id=approved_boot, approved_at="2026-11-27T21:01:00Z", attempt=1) if approved_boot else None
         )
-        self.stored = dataclasses.replace(
-            self.stored, phase=phase, approval=approval, resource_version=str(self._version)
-        )
+        self.stored = self.stored._replace(phase=phase, approval=approval, resource_version=str(self._version))
         return self.stored
 
 
@@ -361,7 +358,7 @@ def test_a_late_event_older_than_what_we_wrote_is_ignored(node: Node) -> None:
     node.agent.check()
     assert node.writer.stored is not None
     current = node.writer.stored
-    stale = dataclasses.replace(current, resource_version="1", spec=dataclasses.replace(current.spec, reasons=()))
+    stale = current._replace(resource_version="1", spec=current.spec._replace(reasons=()))
 
     node.agent.on_request(stale)
 
