@@ -223,33 +223,13 @@ def _schedule(
         reason, note, until = block.reason, block.message, block.until
     else:
         reason, note, until = _QUEUED, f"{running + len(started)} of {slots} slots of policy {name} in use", None
+    shared = (reason, note, until)
+    not_ready = (_NODE_NOT_READY, "node is not Ready", None)
     for position, candidate in enumerate(waiting, start=1):
-        if block is None and not candidate.node.ready:
-            decided[candidate.name] = RequestDecision(
-                candidate.name,
-                _WAIT,
-                name,
-                _NODE_NOT_READY,
-                "node is not Ready",
-                None,
-                position,
-                total,
-                candidate.queued_at,
-                candidate.new_cycle,
-            )
-        else:
-            decided[candidate.name] = RequestDecision(
-                candidate.name,
-                _WAIT,
-                name,
-                reason,
-                note,
-                until,
-                position,
-                total,
-                candidate.queued_at,
-                candidate.new_cycle,
-            )
+        why, what, when = not_ready if block is None and not candidate.node.ready else shared
+        decided[candidate.name] = RequestDecision(
+            candidate.name, _WAIT, name, why, what, when, position, total, candidate.queued_at, candidate.new_cycle
+        )
 
     return PolicyDecision(
         name=name,
@@ -276,8 +256,8 @@ def _schedule(
 def _blocked(policy: _Policy, tally: _Tally, now: datetime) -> _Block | None:
     """Why no request of the policy may start now, if there is such a reason."""
     name, spec, budget, window = policy.facts.name, policy.facts.spec, policy.budget, policy.window
-    if policy.problems or window is None:
-        return _Block(WaitReason.INVALID_SPEC, f"policy {name} has an invalid spec: {policy.problems[0]}")
+    if window is None:  # the spec has problems, so its windows were not evaluated
+        return _Block(WaitReason.INVALID_SPEC, f"policy {name} has an invalid spec: {'; '.join(policy.problems)}")
     if spec.paused:
         return _Block(WaitReason.PAUSED, f"policy {name} is paused")
     if budget.halted:

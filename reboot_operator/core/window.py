@@ -127,31 +127,25 @@ class Schedule:
         return self.state(t).closes_at
 
     def state(self, t: datetime) -> ScheduleState:
-        blackout = next((b for b in self.blackouts if b.start <= t < b.end), None)
-        for opens, closes, known in self._openings(t):
-            if opens <= t:
-                return ScheduleState(
-                    state=WindowState.OPEN if self.windows else WindowState.ALWAYS,
-                    open=True,
-                    closes_at=closes if known and closes != _NEVER else None,
-                    next_opening=None,
-                    changes_at=closes if closes != _NEVER else None,
-                    blackout=None,
-                )
+        opening = next(self._openings(t), None)
+        if opening is not None and opening[0] <= t:
+            _, closes, known = opening
             return ScheduleState(
-                state=WindowState.BLACKOUT if blackout else WindowState.CLOSED,
-                open=False,
-                closes_at=None,
-                next_opening=opens,
-                changes_at=opens,
-                blackout=blackout,
+                state=WindowState.OPEN if self.windows else WindowState.ALWAYS,
+                open=True,
+                closes_at=closes if known and closes != _NEVER else None,
+                next_opening=None,
+                changes_at=closes if closes != _NEVER else None,
+                blackout=None,
             )
+        blackout = next((b for b in self.blackouts if b.start <= t < b.end), None)
+        next_opening = opening[0] if opening is not None else None
         return ScheduleState(
             state=WindowState.BLACKOUT if blackout else WindowState.CLOSED,
             open=False,
             closes_at=None,
-            next_opening=None,
-            changes_at=None,
+            next_opening=next_opening,
+            changes_at=next_opening,
             blackout=blackout,
         )
 
