@@ -8,7 +8,6 @@ to that with one shared table of bad inputs.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,7 +42,6 @@ class ApiModel(BaseModel):
         extra="forbid",
         alias_generator=camel,
         populate_by_name=True,
-        use_enum_values=False,
     )
 
     def to_api(self) -> dict[str, Any]:
@@ -70,12 +68,3 @@ Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=DURATION_MA
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]
 LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN, max_length=LABEL_VALUE_MAX_LENGTH)]
 LabelKey = Annotated[str, Field(pattern=LABEL_KEY_PATTERN, max_length=LABEL_KEY_MAX_LENGTH)]
-
-
-class SelectorOperator(StrEnum):
-    """How a label selector requirement relates a key to its values."""
-
-    IN = "In"
-    NOT_IN = "NotIn"
-    EXISTS = "Exists"
-    DOES_NOT_EXIST = "DoesNotExist"

@@ -13,13 +13,21 @@ from reboot_operator.api.base import (
     ApiModel,
     LabelKey,
     LabelValue,
-    SelectorOperator,
     cel,
     validations,
 )
 
 MAX_SELECTOR_TERMS = 32
 MAX_SELECTOR_VALUES = 128
+
+
+class SelectorOperator(StrEnum):
+    """How a label selector requirement relates a key to its values."""
+
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
 
 
 class LabelSelectorRequirement(ApiModel):

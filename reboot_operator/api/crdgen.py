@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from reboot_operator.api.meta import GROUP, VERSION, Resource
+from reboot_operator.api.meta import GROUP, VERSION, PrinterColumn, Resource
 from reboot_operator.api.resources import RESOURCES
 
 Schema = dict[str, Any]
@@ -140,9 +140,8 @@ def crd(resource: Resource) -> Schema:
             "spec": model_schema(resource.spec, "spec"),
             "status": model_schema(resource.status, "status"),
         },
+        "required": ["spec"],
     }
-    if resource.spec_required:
-        root["required"] = ["spec"]
     if resource.root_validations:
         root["x-kubernetes-validations"] = list(resource.root_validations)
     version: Schema = {
@@ -175,7 +174,7 @@ def crd(resource: Resource) -> Schema:
     }
 
 
-def _column(column: Any) -> Schema:
+def _column(column: PrinterColumn) -> Schema:
     out: Schema = {
         "name": column.name,
         "type": column.type,
@@ -184,8 +183,6 @@ def _column(column: Any) -> Schema:
     }
     if column.priority:
         out["priority"] = column.priority
-    if column.format:
-        out["format"] = column.format
     return out
 
 

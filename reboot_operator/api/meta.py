@@ -23,7 +23,6 @@ class PrinterColumn:
     description: str
     type: str = "string"
     priority: int = 0
-    format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,6 @@ class Resource:
     columns: tuple[PrinterColumn, ...] = ()
     selectable_fields: tuple[str, ...] = ()
     root_validations: tuple[dict[str, str], ...] = ()
-    spec_required: bool = True
     categories: tuple[str, ...] = field(default=(CATEGORY,))
 
     @property

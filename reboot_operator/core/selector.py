@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reboot_operator.api.base import SelectorOperator
-from reboot_operator.api.common import LabelSelector
+from reboot_operator.api.common import LabelSelector, SelectorOperator
 
 
 @dataclass(frozen=True, slots=True)
