@@ -86,13 +86,7 @@ def decide(
         ],
         {name: node.labels for name, node in nodes.items()},
     )
-    tallies: defaultdict[str, _Tally] = defaultdict(_Tally)
-    candidates: defaultdict[str, list[Candidate]] = defaultdict(list)
-    decided: dict[str, RequestDecision] = {}
-    for request in requests:
-        decision = _classify(request, nodes, compiled, governance, tallies, candidates, now)
-        if decision is not None:
-            decided[request.name] = decision
+    decided, tallies, candidates = _classify(requests, nodes, compiled, governance, now)
 
     results: dict[str, PolicyDecision] = {}
     wakeups: list[datetime] = []
@@ -121,45 +115,56 @@ def _compile(facts: PolicyFacts, now: datetime) -> _Policy:
 
 
 def _classify(
-    request: RequestFacts,
+    requests: Iterable[RequestFacts],
     nodes: Mapping[str, NodeFacts],
     compiled: Mapping[str, _Policy],
     governance: Governance,
-    tallies: defaultdict[str, _Tally],
-    candidates: defaultdict[str, list[Candidate]],
     now: datetime,
-) -> RequestDecision | None:
-    """Decides a request outright, or returns None after adding it to its governing policy's candidates."""
-    name, phase, policy = request.name, request.phase, request.policy
-    node = nodes.get(name)
-    if node is None:
-        return RequestDecision(name, _CLEANUP, policy, note=f"node {name} no longer exists")
-    if phase in ACTIVE_PHASES:
-        if policy is not None:
-            tallies[policy].running.append(name)
-        return RequestDecision(name, _CONTINUE, policy)
+) -> tuple[dict[str, RequestDecision], defaultdict[str, _Tally], defaultdict[str, list[Candidate]]]:
+    """Decides each request outright where it can (running, ended, withdrawn, gone, ungoverned); the others become
+    candidates of their governing policy. One loop for all requests: it runs thousands of times per decision."""
+    decided: dict[str, RequestDecision] = {}
+    tallies: defaultdict[str, _Tally] = defaultdict(_Tally)
+    candidates: defaultdict[str, list[Candidate]] = defaultdict(list)
+    node_of, governing_of = nodes.get, governance.governing.get
+    for request in requests:
+        name, phase, policy = request.name, request.phase, request.policy
+        node = node_of(name)
+        if node is None:
+            decided[name] = RequestDecision(name, _CLEANUP, policy, note=f"node {name} no longer exists")
+            continue
+        if phase in ACTIVE_PHASES:
+            if policy is not None:
+                tallies[policy].running.append(name)
+            decided[name] = RequestDecision(name, _CONTINUE, policy)
+            continue
+        new_cycle = phase in TERMINAL_PHASES
+        if new_cycle:
+            if policy is not None and phase in _FINISHED:
+                tally = tallies[policy]
+                tally.last_finish = _latest(tally.last_finish, request.completed_at)
+            if not _starts_again(request, compiled):
+                if policy is not None and phase is _COMPLETED:
+                    tallies[policy].completed += 1
+                elif policy is not None and phase is _FAILED:
+                    tallies[policy].failed += 1
+                decided[name] = RequestDecision(name, _NONE, policy)
+                continue
+        elif not request.wants_reboot:
+            decided[name] = RequestDecision(name, _CANCEL, policy, note="withdrawn by the agent: no reasons left")
+            continue
+        queued_at = now if new_cycle or request.queued_at is None else request.queued_at
+        governing = governing_of(name)
+        if governing is not None:
+            rank = 0 if name in compiled[governing].facts.slots else 1
+            candidates[governing].append(Candidate(rank, queued_at, name, node, new_cycle))
+        else:
+            decided[name] = _ungoverned(name, governance.conflicts.get(name), queued_at, new_cycle)
+    return decided, tallies, candidates
 
-    new_cycle = phase in TERMINAL_PHASES
-    if new_cycle:
-        if phase in _FINISHED and policy is not None:
-            tally = tallies[policy]
-            tally.last_finish = _latest(tally.last_finish, request.completed_at)
-        if not _starts_again(request, compiled):
-            if policy is not None and phase is _COMPLETED:
-                tallies[policy].completed += 1
-            elif policy is not None and phase is _FAILED:
-                tallies[policy].failed += 1
-            return RequestDecision(name, _NONE, policy)
-    elif not request.wants_reboot:
-        return RequestDecision(name, _CANCEL, policy, note="withdrawn by the agent: no reasons left")
 
-    queued_at = now if new_cycle or request.queued_at is None else request.queued_at
-    governing = governance.governing.get(name)
-    if governing is not None:
-        rank = 0 if name in compiled[governing].facts.slots else 1
-        candidates[governing].append(Candidate(rank, queued_at, name, node, new_cycle))
-        return None
-    tied = governance.conflicts.get(name)
+def _ungoverned(name: str, tied: tuple[str, ...] | None, queued_at: datetime, new_cycle: bool) -> RequestDecision:
+    """A request no policy governs: a conflict between policies of the same priority, or no policy at all."""
     if tied is not None:
         reason = WaitReason.CONFLICT
         note = f"policies {', '.join(tied)} select this node with the same priority; resolve the conflict"
