@@ -167,10 +167,12 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> AgentConfig:
     )
     parser.add_argument("--version", action="version", version=f"rollboot-agent {__version__}")
     for option in OPTIONS:
+        default = "unset" if not option.default else option.default.replace("%", "%%")
+        help_text = f"{option.help} [env {option.env}; default: {default}]"
         if option.switch:
-            parser.add_argument(option.flag, dest=option.dest, action="store_const", const="true", help=option.help)
+            parser.add_argument(option.flag, dest=option.dest, action="store_const", const="true", help=help_text)
         else:
-            parser.add_argument(option.flag, dest=option.dest, metavar="VALUE", help=option.help)
+            parser.add_argument(option.flag, dest=option.dest, metavar="VALUE", help=help_text)
     values = vars(parser.parse_args(list(argv)))
     raw = _Raw(values, env)
 
