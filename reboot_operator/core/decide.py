@@ -272,12 +272,13 @@ def _blocked(policy: _Policy, tally: _Tally, now: datetime) -> _Block | None:
             "change spec.failureBudget.resetToken to resume",
         )
     if not window.open:
-        opening = _stamp(window.next_opening) if window.next_opening else "none within 8 years"
+        opening = window.next_opening
         if window.blackout is not None:
             why = f" ({window.blackout.reason})" if window.blackout.reason else ""
-            message = f"blackout{why} until {_stamp(window.blackout.end)}; next opening {opening}"
-            return _Block(WaitReason.BLACKOUT, message, window.next_opening)
-        return _Block(WaitReason.WINDOW_CLOSED, f"maintenance window closed until {opening}", window.next_opening)
+            then = f"next opening {_stamp(opening)}" if opening else "no opening within 8 years"
+            return _Block(WaitReason.BLACKOUT, f"blackout{why} until {_stamp(window.blackout.end)}; {then}", opening)
+        then = f" until {_stamp(opening)}" if opening else ", no opening within 8 years"
+        return _Block(WaitReason.WINDOW_CLOSED, f"maintenance window closed{then}", opening)
     if tally.last_finish is not None and policy.min_interval:
         ready_at = tally.last_finish + policy.min_interval
         if ready_at > now:

@@ -151,11 +151,17 @@ class Schedule:
 
     def _openings(self, t: datetime) -> Iterator[tuple[datetime, datetime, bool]]:
         """Disjoint openings ending after ``t``, blackouts cut out; the flag says whether the end is known."""
-        until = t + NEXT_OPENING_HORIZON
+        # Inside a blackout (or a chain of them) nothing opens before it ends: look from there, so that a long
+        # blackout costs nothing, and the horizon counts from its end.
+        start = t
+        for blackout in self.blackouts:
+            if blackout.start <= start < blackout.end:
+                start = blackout.end
+        until = start + NEXT_OPENING_HORIZON
         if len(self.windows) == 1:
-            merged = _merge(self.windows[0].openings(t, until))
+            merged = _merge(self.windows[0].openings(start, until))
         elif self.windows:
-            merged = _merge(heapq.merge(*(w.openings(t, until) for w in self.windows)))
+            merged = _merge(heapq.merge(*(w.openings(start, until) for w in self.windows)))
         else:
             merged = iter([(_ALWAYS, _NEVER, True)])
         for opens, closes, known in merged:

@@ -145,10 +145,13 @@ def test_window_closed_message_and_wakeup() -> None:
 
 
 def test_window_never_opening_again_says_so() -> None:
-    forever = {"start": "2025-01-01T00:00:00Z", "end": "2040-01-01T00:00:00Z"}
-    windows = [{"start": "22:00", "end": "04:00"}]
-    decisions = run([policy(maintenanceWindows=windows, blackouts=[forever])], [request("a")], nodes("a"))
-    assert "next opening none within 8 years" in decisions.requests["a"].message
+    windows = [{"schedule": "0 0 29 2 *", "duration": "1h"}]
+    leap_days = [
+        {"start": "2028-02-29T00:00:00Z", "end": "2028-03-01T00:00:00Z"},
+        {"start": "2032-02-29T00:00:00Z", "end": "2032-03-01T00:00:00Z"},
+    ]
+    decisions = run([policy(maintenanceWindows=windows, blackouts=leap_days)], [request("a")], nodes("a"))
+    assert decisions.requests["a"].message == "maintenance window closed, no opening within 8 years; position 1 of 1"
     assert decisions.next_wakeup is None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from reboot_operator.api.vocabulary import WindowState
 from reboot_operator.core.clock import zone
 from reboot_operator.core.cron import parse_cron
 from reboot_operator.core.validation import compile_schedule
-from reboot_operator.core.window import MERGE_LIMIT, CronWindow, Schedule, _merge
+from reboot_operator.core.window import MERGE_LIMIT, CronWindow, DailyWindow, Schedule, _merge
 
 
 def schedule(windows: list[dict[str, Any]], blackouts: list[dict[str, Any]] | None = None) -> Schedule:
@@ -235,10 +235,23 @@ def test_overlapping_blackouts_are_both_cut_out() -> None:
     assert schedule([], [second, FREEZE]).next_opening(utc(2025, 12, 1, 2)) == utc(2025, 12, 1, 4)
 
 
+LEAP_DAY = {"schedule": "0 0 29 2 *", "duration": "1h"}
+LEAP_DAYS_BLACKED_OUT = [
+    {"start": "2028-02-29T00:00:00Z", "end": "2028-03-01T00:00:00Z"},
+    {"start": "2032-02-29T00:00:00Z", "end": "2032-03-01T00:00:00Z"},
+]
+
+
 def test_no_opening_within_the_horizon() -> None:
+    state = schedule([LEAP_DAY], LEAP_DAYS_BLACKED_OUT).state(utc(2025, 6, 1))
+    assert (state.open, state.next_opening, state.changes_at) == (False, None, None)
+
+
+def test_a_long_blackout_is_skipped_not_walked_through() -> None:
     years = {"start": "2025-01-01T00:00:00Z", "end": "2040-01-01T00:00:00Z"}
     state = schedule([NIGHTLY], [years]).state(utc(2025, 6, 1))
-    assert (state.open, state.next_opening, state.changes_at) == (False, None, None)
+    # The window opened on the last night of 2039 is still open when the blackout ends.
+    assert (state.state, state.next_opening) == (WindowState.BLACKOUT, utc(2040, 1, 1))
 
 
 def test_an_opening_that_keeps_extending_is_open_at_least_as_far_as_looked() -> None:
@@ -307,11 +320,15 @@ def test_past_and_future_blackouts_leave_the_current_opening_alone() -> None:
     assert (state.open, state.closes_at) == (True, utc(2025, 12, 1, 6))
 
 
-def test_a_cron_window_blacked_out_for_years_has_no_opening_in_sight() -> None:
+@pytest.mark.parametrize(
+    ("cron", "next_opening"), [("0 2 * * *", utc(2040, 1, 1, 2)), ("0 0 29 2 *", utc(2040, 2, 29))]
+)
+def test_a_cron_window_after_years_of_blackout_opens_at_its_first_firing_after(
+    cron: str, next_opening: datetime
+) -> None:
     years = {"start": "2025-01-01T00:00:00Z", "end": "2040-01-01T00:00:00Z"}
-    for cron in ("0 0 29 2 *", "0 2 * * *"):
-        state = schedule([{"schedule": cron, "duration": "1h"}], [years]).state(utc(2025, 6, 1))
-        assert (state.open, state.next_opening) == (False, None)
+    state = schedule([{"schedule": cron, "duration": "1h"}], [years]).state(utc(2025, 6, 1))
+    assert (state.open, state.next_opening) == (False, next_opening)
 
 
 def test_cron_openings_stop_at_the_search_horizon() -> None:
@@ -325,3 +342,8 @@ def test_merging_nothing_gives_nothing_and_a_runaway_merge_stops() -> None:
     endless = [(utc(2025, 1, 1) + i * minute, utc(2025, 1, 1) + (i + 2) * minute) for i in range(MERGE_LIMIT + 10)]
     merged = list(_merge(endless))
     assert merged == [(utc(2025, 1, 1), utc(2025, 1, 1) + (MERGE_LIMIT + 2) * minute, False)]
+
+
+def test_daily_openings_stop_at_the_search_horizon() -> None:
+    nightly = DailyWindow(weekdays=frozenset(range(7)), start=time(22), end=time(4), tz=zone("UTC"))
+    assert list(nightly.openings(utc(2025, 6, 1, 12), utc(2025, 6, 1, 13))) == []
