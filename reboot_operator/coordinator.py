@@ -244,7 +244,7 @@ class Coordinator:
             for name in decision.started:
                 request = requests.get(name)
                 if request is not None and await self._claim(policy, request, slots, requests):
-                    self._run_cycle(name, policy.name, starting=True)
+                    self._run_cycle(name, policy.name, starting=True, decided_version=request.resource_version)
         desired = policy_status(decision, previous=policy.status, generation=policy.generation, now=now)
         desired = desired.model_copy(update={"slots": policy.status.slots})
         if desired.to_api() != policy.status.to_api():
@@ -372,7 +372,7 @@ class Coordinator:
 
     # -- cycles --------------------------------------------------------------------------------------------
 
-    def _run_cycle(self, name: str, policy: str, *, starting: bool) -> None:
+    def _run_cycle(self, name: str, policy: str, *, starting: bool, decided_version: str | None = None) -> None:
         assert self.api is not None
         running = self._cycles.get(name)
         if running is not None and not running.done():
@@ -380,7 +380,15 @@ class Coordinator:
         failure = self._cycle_failures.get(name)
         if failure is not None and failure[1] > self.clock() and not starting:
             return
-        cycle = Cycle(api=self.api, world=self, name=name, policy=policy, clock=self.clock, starting=starting)
+        cycle = Cycle(
+            api=self.api,
+            world=self,
+            name=name,
+            policy=policy,
+            clock=self.clock,
+            starting=starting,
+            decided_version=decided_version,
+        )
         task = asyncio.create_task(cycle.run(), name=f"cycle-{name}")
         self._cycles[name] = task
         task.add_done_callback(functools.partial(self._cycle_done, name))
@@ -407,4 +415,4 @@ class Coordinator:
 
 def _body(name: str, resource_version: str) -> dict[str, Any]:
     """What a status write needs of the object: its name and the resourceVersion the decision was made from."""
-    return {"kind": None, "metadata": {"name": name, "resourceVersion": resource_version}}
+    return {"metadata": {"name": name, "resourceVersion": resource_version}}

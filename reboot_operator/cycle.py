@@ -80,7 +80,8 @@ class Cycle:
     policy: str
     clock: Clock = utcnow
     starting: bool = False
-    """True when the coordinator just claimed the slot: begin a new cycle whatever the stored phase says."""
+    """True when the coordinator just claimed the slot for a decision made on ``decided_version`` of the request."""
+    decided_version: str | None = None
     last_spec: RebootPolicySpec | None = None
 
     async def run(self) -> None:
@@ -117,12 +118,19 @@ class Cycle:
     async def _step(self, body: dict[str, Any], view: RequestView) -> bool:
         """Carries out one phase; returns True when the cycle has ended."""
         phase = view.status.phase
+        starting, self.starting = self.starting, False
         if phase not in ACTIVE_PHASES:
-            if not self.starting and phase in TERMINAL_PHASES:
-                # Resumed after a crash between ending the cycle and freeing its slot: free it now.
+            if starting and view.resource_version != self.decided_version:
+                # The request changed after the decision to start it (another replica may have run its cycle
+                # meanwhile): start nothing. The claim stays; the next decision resumes or releases it.
+                log.info("request %s changed since it was chosen to start; deciding again", self.name)
+                return True
+            ran = phase in TERMINAL_PHASES and view.status.observed_generation == view.generation
+            if (ran and not starting) or not view.spec.reasons:
+                # A claim left behind (a crash between ending the cycle and freeing the slot, or a request
+                # withdrawn before its claim was acted on): free it.
                 await release_slot(self.api, self.policy, self.name, completed_at=None)
                 return True
-            self.starting = False
             return await self._start(body, view)
         spec = self._spec()
         if spec is None:
@@ -406,7 +414,7 @@ class _DrainReporter:
             {
                 "namespace": b.namespace,
                 "name": b.name,
-                "reason": (b.message or b.describe())[:1024],
+                "reason": (f"{b.describe()}: {b.message}" if b.message else b.describe())[:1024],
                 **({"pdb": b.detail} if b.reason.value == "PodDisruptionBudget" and b.detail else {}),
             }
             for b in progress.blocking[:20]

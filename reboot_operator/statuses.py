@@ -18,6 +18,7 @@ from reboot_operator.kube.apicalls import read_json, retry_transient
 
 REQUESTS = "noderebootrequests"
 POLICIES = "rebootpolicies"
+KINDS = {REQUESTS: "NodeRebootRequest", POLICIES: "RebootPolicy"}
 
 
 class Conflict(Exception):
@@ -41,13 +42,15 @@ async def read(api: client.ApiClient, plural: str, name: str) -> dict[str, Any] 
 async def replace_status(
     api: client.ApiClient, plural: str, body: dict[str, Any], status: dict[str, Any]
 ) -> dict[str, Any]:
-    """PUT ``status`` on the object ``body`` (as read: its resourceVersion is the precondition); the new object."""
+    """PUT ``status`` on the object ``body`` (as read: its resourceVersion is the precondition); the new object.
+
+    The status subresource ignores everything but the status, so ``body`` needs only its name and resourceVersion.
+    """
     metadata = body["metadata"]
     update = {
         "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": body.get("kind"),
+        "kind": KINDS[plural],
         "metadata": {"name": metadata["name"], "resourceVersion": metadata["resourceVersion"]},
-        "spec": body.get("spec"),
         "status": status,
     }
     custom = client.CustomObjectsApi(api)

@@ -126,3 +126,64 @@ async def sampling(rig: Rig, interval: float = 0.1) -> AsyncIterator[dict[str, A
 
 def describe(requests: dict[str, dict[str, Any]]) -> str:
     return json.dumps({n: r.get("status") for n, r in requests.items()}, indent=1, default=str)
+
+
+async def pinned_replicaset(
+    api: client.ApiClient,
+    namespace: str,
+    node: str,
+    *,
+    name: str = "web",
+    replicas: int = 1,
+    min_available: int | None = None,
+    grace: int = 1,
+) -> None:
+    """A ReplicaSet whose pods run on ``node`` (its template names the node), and optionally a PDB over them."""
+    labels = {"app": name}
+    apps = client.AppsV1Api(api)
+    await apps.create_namespaced_replica_set(
+        namespace,
+        {
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "nodeName": node,
+                        "terminationGracePeriodSeconds": grace,
+                        "containers": [{"name": "app", "image": "registry.invalid/web:1"}],
+                    },
+                },
+            },
+        },
+    )
+    if min_available is not None:
+        await client.PolicyV1Api(api).create_namespaced_pod_disruption_budget(
+            namespace,
+            {"metadata": {"name": name}, "spec": {"minAvailable": min_available, "selector": {"matchLabels": labels}}},
+        )
+    core = client.CoreV1Api(api)
+    async with asyncio.timeout(30):
+        while True:
+            pods = await core.list_namespaced_pod(namespace, label_selector=f"app={name}")
+            if len([p for p in pods.items if p.status.phase == "Running"]) >= replicas:
+                break
+            await asyncio.sleep(0.2)
+    if min_available is not None:
+        policy = client.PolicyV1Api(api)
+        async with asyncio.timeout(30):
+            while True:
+                pdb = await policy.read_namespaced_pod_disruption_budget(name, namespace)
+                if pdb.status and pdb.status.current_healthy == replicas:
+                    break
+                await asyncio.sleep(0.2)
+
+
+async def node_events(api: client.ApiClient, node: str) -> list[str]:
+    """The reasons of the Events posted about a node, oldest first."""
+    events = await client.CoreV1Api(api).list_namespaced_event(
+        "default", field_selector=f"involvedObject.kind=Node,involvedObject.name={node}"
+    )
+    return [e.reason for e in sorted(events.items, key=lambda e: (e.first_timestamp or e.event_time, e.metadata.name))]
