@@ -7,14 +7,12 @@ to reboot a simulated node.
 
 from __future__ import annotations
 
-import subprocess
 from typing import NamedTuple
 
 from sentinel_agent.errors import RebootError
-from sentinel_agent.hostns import display, host_argv
+from sentinel_agent.hostns import display, run_command
 
 DEFAULT_COMMAND = ("systemctl", "reboot")
-_OUTPUT_TAIL = 300
 
 
 class CommandRebooter(NamedTuple):
@@ -29,23 +27,11 @@ class CommandRebooter(NamedTuple):
         return f"command `{display(self.argv)}` run {where}"
 
     def reboot(self) -> None:
-        command = display(self.argv)
-        try:
-            finished = subprocess.run(
-                host_argv(self.argv, nsenter=self.nsenter),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except FileNotFoundError as error:
-            raise RebootError(f"reboot command `{command}`: {error.filename or self.argv[0]} not found") from error
-        except subprocess.TimeoutExpired as error:
-            raise RebootError(f"reboot command `{command}` timed out after {self.timeout:g}s") from error
-        except OSError as error:
-            raise RebootError(f"reboot command `{command}` cannot run: {error.strerror or error}") from error
+        finished = run_command(
+            self.argv, nsenter=self.nsenter, timeout=self.timeout, what="reboot command", error=RebootError
+        )
         if finished.returncode != 0:
-            output = (finished.stderr or finished.stdout).decode("utf-8", errors="replace").strip()[-_OUTPUT_TAIL:]
             raise RebootError(
-                f"reboot command `{command}` exited {finished.returncode}" + (f": {output}" if output else "")
+                f"reboot command `{display(self.argv)}` {finished.outcome()}"
+                + (f": {finished.output}" if finished.output else "")
             )

@@ -17,6 +17,7 @@ from sentinel_agent.errors import ApiConflict, ApiConnectionError, ApiError
 from sentinel_agent.guard import GuardStore
 from sentinel_agent.model import Approval, NodeRebootRequest, Spec
 from sentinel_agent.rebooters.dry_run import DryRunRebooter
+from tests.agent.fakes import CountingRebooter
 
 START = datetime(2026, 11, 27, 21, 0, tzinfo=UTC)
 GUARD = 300.0
@@ -77,17 +78,6 @@ class FakeWriter:
         )
         self.stored = self.stored._replace(phase=phase, approval=approval, resource_version=str(self._version))
         return self.stored
-
-
-class CountingRebooter:
-    def __init__(self) -> None:
-        self.reboots = 0
-
-    def describe(self) -> str:
-        return "counting"
-
-    def reboot(self) -> None:
-        self.reboots += 1
 
 
 class Node:

@@ -68,7 +68,7 @@ def test_a_kubeconfig_with_inline_ca_and_client_certificate_data_authenticates(
 ) -> None:
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(tls_files.server_cert, tls_files.server_key)
-    server_context.load_verify_locations(tls_files.ca_cert)
+    server_context.load_verify_locations(tls_files.client_cert)
     server_context.verify_mode = ssl.CERT_REQUIRED
 
     def data(path: Path) -> str:

@@ -13,6 +13,7 @@ from sentinel_agent.errors import RebootError
 from sentinel_agent.rebooters.command import CommandRebooter
 from sentinel_agent.rebooters.dry_run import DryRunRebooter
 from sentinel_agent.rebooters.signal_pid1 import DEFAULT_SIGNAL, SignalRebooter
+from tests.agent.fakes import CountingRebooter
 
 
 class FakeKill:
@@ -85,17 +86,6 @@ def test_a_failing_reboot_command_is_a_reboot_error(argv: tuple[str, ...], messa
 
 def test_the_command_method_defaults_to_systemctl_reboot_in_the_host() -> None:
     assert CommandRebooter().describe() == "command `systemctl reboot` run in the host's mount namespace"
-
-
-class CountingRebooter:
-    def __init__(self) -> None:
-        self.reboots = 0
-
-    def describe(self) -> str:
-        return "counting"
-
-    def reboot(self) -> None:
-        self.reboots += 1
 
 
 def test_a_dry_run_logs_and_never_reboots(caplog: pytest.LogCaptureFixture) -> None:

@@ -213,6 +213,11 @@ async def set_status(api: client.ApiClient, name: str, phase: str, *, approve_bo
     )
 
 
+async def reported(api: client.ApiClient, name: str) -> dict[str, Any]:
+    """The request once the agent has reported a required reboot in it."""
+    return await request_where(api, name, lambda r: bool(r["spec"].get("reasons")), what="the agent reports a reboot")
+
+
 def packages_of(request: dict[str, Any]) -> list[str]:
     return [package for reason in request["spec"].get("reasons", []) for package in reason.get("packages", [])]
 
@@ -230,9 +235,7 @@ async def test_the_agent_reports_reboots_once_on_approval_and_opens_the_next_cyc
     first_boot = simulator.boot_id(node)
 
     simulator.require_reboot(node, ["linux-image-6.8.0-1002-azure", "linux-base"])
-    request = await request_where(
-        api, node, lambda r: bool(r["spec"].get("reasons")), what="the agent creates its request"
-    )
+    request = await reported(api, node)
     assert request["spec"]["nodeName"] == node
     assert request["spec"]["bootID"] == first_boot
     assert request["spec"]["reasons"][0]["source"] == "sentinel-file"
@@ -279,7 +282,7 @@ async def test_a_killed_and_restarted_agent_does_not_reboot_twice(
     agent = agents(node, simulator.root, admin_identity, "--reboot-guard-interval", "10m")
     first_boot = simulator.boot_id(node)
     simulator.require_reboot(node)
-    await request_where(api, node, lambda r: bool(r["spec"].get("reasons")), what="the request is created")
+    await reported(api, node)
 
     await set_status(api, node, "Rebooting", approve_boot=first_boot)
     await eventually(
@@ -312,7 +315,7 @@ async def test_a_sentinel_that_goes_away_without_a_reboot_withdraws_the_request(
     await simulator.add_node(node)
     agents(node, simulator.root, admin_identity)
     simulator.require_reboot(node)
-    await request_where(api, node, lambda r: bool(r["spec"].get("reasons")), what="the request is created")
+    await reported(api, node)
     await set_status(api, node, "Waiting")
 
     files.clear_sentinel(simulator.root, node)
@@ -335,7 +338,7 @@ async def test_the_agent_lives_through_an_api_server_outage_without_a_second_reb
     agent = agents(node, simulator.root, admin_identity)
     first_boot = simulator.boot_id(node)
     simulator.require_reboot(node)
-    await request_where(api, node, lambda r: bool(r["spec"].get("reasons")), what="the request is created")
+    await reported(api, node)
     await set_status(api, node, "Rebooting", approve_boot=first_boot)
     await simulator.wait_for_reboots(node, 1, timeout=30)
     second_boot = simulator.boot_id(node)
