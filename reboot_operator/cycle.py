@@ -228,9 +228,11 @@ class Cycle:
             current = request_view(fresh)
             if current is None or current.status.phase is not Phase.DRAINING:
                 raise Conflict("no longer draining")
+            # The reboot answers every reason reported so far: the spec generation it serves is the current one.
             return with_fields(
                 current.status,
                 phase=Phase.REBOOTING,
+                observed_generation=current.generation,
                 message=f"reboot authorized (attempt {attempt}){note}",
                 approval={"boot_id": node.facts.boot_id, "approved_at": now, "attempt": attempt},
                 reboot_approved_at=now,
@@ -290,7 +292,10 @@ class Cycle:
         attempts = current.status.attempts or 1
         if attempts >= reboot.max_attempts:
             await self._give_back(
-                current, None, f"the reboot-required sentinel survived {attempts} reboots (maxAttempts)"
+                current,
+                None,
+                f"the reboot-required sentinel survived {attempts} reboots (maxAttempts {reboot.max_attempts})",
+                observed_generation=current.generation,
             )
             return
         assert fresh is not None
@@ -301,6 +306,7 @@ class Cycle:
             current,
             phase=Phase.REBOOTING,
             message=f"the sentinel survived the reboot; reboot authorized again (attempt {attempts + 1})",
+            observed_generation=current.generation,
             approval={"boot_id": node.facts.boot_id, "approved_at": now, "attempt": attempts + 1},
             reboot_approved_at=now,
             attempts=attempts + 1,
@@ -328,8 +334,13 @@ class Cycle:
         log.info("node %s: reboot cycle completed (kernel %s)", self.name, kernel)
         await self._event("Completed", f"reboot cycle completed; kernel {kernel}")
 
-    async def _give_back(self, view: RequestView, labels: NodeLabels | None, why: str) -> None:
-        """End the cycle as Failed: uncordon if we cordoned, undo our labels, count the failure, free the slot."""
+    async def _give_back(
+        self, view: RequestView, labels: NodeLabels | None, why: str, *, observed_generation: int | None = None
+    ) -> None:
+        """End the cycle as Failed: uncordon if we cordoned, undo our labels, count the failure, free the slot.
+
+        ``observed_generation``, when given, marks the agent's latest report as answered, so the same need does
+        not start a new cycle by itself (the reboot-loop guard); a reset of the failure budget retries it."""
         if not view.status.was_unschedulable:
             with contextlib.suppress(NodeGone):
                 await node_effects.ensure_uncordoned(self.api, self.name)
@@ -343,7 +354,15 @@ class Cycle:
             current = request_view(fresh)
             if current is None or current.status.phase not in ACTIVE_PHASES:
                 return None
-            return with_fields(current.status, phase=Phase.FAILED, message=why, completed_at=now, approval=None)
+            seen = observed_generation or current.status.observed_generation
+            return with_fields(
+                current.status,
+                phase=Phase.FAILED,
+                message=why,
+                completed_at=now,
+                approval=None,
+                observed_generation=seen,
+            )
 
         await update_status(self.api, REQUESTS, self.name, change)
         await release_slot(self.api, self.policy, self.name, completed_at=now, failed=True)

@@ -186,4 +186,5 @@ async def node_events(api: client.ApiClient, node: str) -> list[str]:
     events = await client.CoreV1Api(api).list_namespaced_event(
         "default", field_selector=f"involvedObject.kind=Node,involvedObject.name={node}"
     )
-    return [e.reason for e in sorted(events.items, key=lambda e: (e.first_timestamp or e.event_time, e.metadata.name))]
+    # Timestamps have one-second resolution; etcd's revisions order the Events exactly.
+    return [e.reason for e in sorted(events.items, key=lambda e: int(e.metadata.resource_version))]
