@@ -1,6 +1,7 @@
 """``rollboot-agent``: read the configuration, build the parts, run until SIGTERM.
 
-Exit status: 0 after SIGTERM or SIGINT, 2 for a bad configuration (one line on stderr saying what is wrong).
+Exit status: 0 after SIGTERM or SIGINT, 2 for a bad configuration (one line on stderr saying what is wrong),
+1 after a bug (a traceback in the log), so that the kubelet restarts the container.
 Everything that can be checked before running is checked here, so a broken DaemonSet fails at once and
 visibly instead of running blind.
 """
@@ -38,6 +39,7 @@ from sentinel_agent.watcher import RequestWatcher
 
 log = logging.getLogger("sentinel_agent")
 
+EXIT_CRASH = 1
 EXIT_CONFIG = 2
 
 
@@ -97,14 +99,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             reboot=rebooter.describe(),
         ),
     )
-    thread = threading.Thread(target=watcher.run, name="watch", daemon=True)
+    watcher_crashed = threading.Event()
+
+    def watch() -> None:
+        # A bug in the watch must not leave the agent running blind: stop, exit 1, let the kubelet restart us.
+        try:
+            watcher.run()
+        except BaseException:
+            log.exception("the watch crashed; stopping")
+            watcher_crashed.set()
+            agent.stop()
+
+    thread = threading.Thread(target=watch, name="watch", daemon=True)
     thread.start()
     with contextlib.suppress(Stopping):  # a retry's wait interrupted by the shutdown
         agent.run()
     watcher.abort()
     thread.join(timeout=5)
     log.info("agent stopped", extra=fields(api_requests=api.requests_sent))
-    return 0
+    return EXIT_CRASH if watcher_crashed.is_set() else 0
 
 
 def build_checkers(config: AgentConfig) -> list[Checker]:
