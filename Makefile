@@ -7,7 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help venv controlplane lint types unit integration test cluster crds bench demo clean
 
+# Extra arguments for `make demo`, e.g. make demo DEMO_ARGS="--nodes 20 --max-concurrent 4 --reboot-seconds 2"
+DEMO_ARGS ?=
+
 help:
+	@echo "make demo     a rolling reboot of simulated nodes on the local control plane (DEMO_ARGS=--help)"
 	@echo "make test     lint, types and every test (builds and starts a local control plane)"
 	@echo "make cluster  run the local control plane in the foreground"
 	@echo "make crds     regenerate crds/ from the pydantic models"
@@ -42,6 +46,9 @@ test: lint types controlplane
 
 cluster: controlplane
 	$(BIN)/python -m hack.controlplane up
+
+demo: controlplane
+	$(BIN)/python -m hack.demo $(DEMO_ARGS)
 
 crds: $(STAMP)
 	$(BIN)/python -m reboot_operator.api.crdgen crds/
