@@ -97,7 +97,8 @@ class FailureBudget(ApiModel):
 
 
 class PodBlocker(ApiModel):
-    """Pods whose presence on a node keeps it from starting (enforced later)."""
+    """Pods whose presence on a node keeps it from starting, as kured's --blocking-pod-selector. Pods that have
+    ended (Succeeded, Failed) never block."""
 
     label_selector: LabelSelector = Field(description="Pods matching this selector block their node.")
     namespace_selector: LabelSelector | None = Field(
@@ -106,11 +107,11 @@ class PodBlocker(ApiModel):
 
 
 class PrometheusBlocker(ApiModel):
-    """Firing Prometheus alerts that keep every node of the policy from starting, as kured's --prometheus-url
-    (enforced later). A failing query counts as blocked."""
+    """Active Prometheus alerts that keep every node of the policy from starting, as kured's --prometheus-url.
+    A failing query counts as blocked."""
 
     url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)] = Field(
-        description="Base URL of the Prometheus (or Alertmanager-compatible) API."
+        description="Base URL of the Prometheus API; /api/v1/alerts is queried below it."
     )
     alert_filter_regexp: Annotated[str, Field(max_length=1024)] | None = Field(
         default=None, description="Alert names matching this regular expression are ignored."
@@ -120,9 +121,20 @@ class PrometheusBlocker(ApiModel):
     )
     firing_only: bool = Field(default=False, description="Only firing alerts block (pending ones are ignored).")
 
+    @field_validator("alert_filter_regexp")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"alertFilterRegexp is not a valid regular expression: {error}") from None
+        return value
+
 
 class Blockers(ApiModel):
-    """Conditions that keep nodes from starting their reboot while they hold (enforced later)."""
+    """Conditions that keep nodes from starting their reboot while they hold. A blocked node holds no slot: the
+    next node in the queue may start instead."""
 
     pods: list[PodBlocker] = Field(
         default_factory=list, max_length=16, description="Pod selectors that block a node while matching pods run."
@@ -151,6 +163,7 @@ class NotificationEvent(StrEnum):
     COMPLETED = "Completed"
     FAILED = "Failed"
     HALTED = "Halted"
+    BLOCKED = "Blocked"
 
 
 class SecretKeyRef(ApiModel):
@@ -164,7 +177,7 @@ class SecretKeyRef(ApiModel):
 
 
 class Notification(ApiModel):
-    """Where to tell people about reboots (enforced later)."""
+    """Where to tell people about reboots, through apprise (https://github.com/caronc/apprise/wiki)."""
 
     url_secret_ref: SecretKeyRef = Field(
         description="Secret key holding an apprise URL (e.g. slack://…); kept in a Secret since it holds tokens."
@@ -173,7 +186,12 @@ class Notification(ApiModel):
         default_factory=list,
         max_length=8,
         json_schema_extra={"x-kubernetes-list-type": "set"},
-        description="Events to notify about: Started, Rebooting, Completed, Failed, Halted; all when empty.",
+        description="Events to notify about: Started, Rebooting, Completed, Failed, Halted, Blocked; all when empty.",
+    )
+    template: Annotated[str, Field(max_length=4096)] | None = Field(
+        default=None,
+        description="The message, with {event}, {node}, {policy}, {message}, {kernel_before}, {kernel_after} and "
+        "{duration} replaced; a clear default when unset.",
     )
 
 
@@ -228,7 +246,7 @@ class RebootPolicySpec(ApiModel):
     )
     blockers: Blockers = Field(
         default_factory=Blockers,
-        description="What keeps nodes from starting their reboot while it holds: pods, alerts (enforced later).",
+        description="What keeps nodes from starting their reboot while it holds: pods on the node, Prometheus alerts.",
     )
     node_labels: NodeLabels = Field(
         default_factory=NodeLabels,
@@ -237,11 +255,11 @@ class RebootPolicySpec(ApiModel):
     )
     prefer_no_schedule_taint: bool = Field(
         default=False,
-        description="Taint nodes waiting for their turn with PreferNoSchedule, so new pods go elsewhere first "
-        "(enforced later).",
+        description="Taint nodes waiting for their turn with rollboot.dev/reboot-pending:PreferNoSchedule, so new "
+        "pods go elsewhere first; removed when the node starts its cycle or no longer needs a reboot.",
     )
     notifications: list[Notification] = Field(
-        default_factory=list, max_length=16, description="Where to send notifications (enforced later)."
+        default_factory=list, max_length=16, description="Where to send lifecycle notifications (apprise URLs)."
     )
 
     @field_validator("max_concurrent")

@@ -43,7 +43,7 @@ class PolicyConditionType(StrEnum):
     PROGRESSING = "Progressing"
     """Nodes of this policy are between start and finish."""
     BLOCKED = "Blocked"
-    """Requests wait and none may start now; the reason says why."""
+    """Requests wait and none may start now, or some nodes are held back by blockers; the reason says why."""
     HALTED = "Halted"
     """The failure budget is spent: no node starts until spec.failureBudget.resetToken changes."""
     CONFLICT = "Conflict"
@@ -64,6 +64,16 @@ class WaitReason(StrEnum):
     QUEUED = "Queued"
     """Its policy's maxConcurrent slots are all taken; it starts when one frees."""
     NODE_NOT_READY = "NodeNotReady"
+    BLOCKED = "Blocked"
+    """A blocker holds: Prometheus alerts for the whole policy, or blocking pods on one node (which is then
+    passed over and holds no slot)."""
+
+
+class RequestConditionType(StrEnum):
+    """The condition types of a NodeRebootRequest."""
+
+    BLOCKED = "Blocked"
+    """Its node is held back by a blocker (e.g. blocking pods) while it waits; an Event marks each change."""
 
 
 class Reason(StrEnum):
@@ -78,6 +88,7 @@ class Reason(StrEnum):
     WITHIN_BUDGET = "WithinBudget"
     PRIORITY_TIE = "PriorityTie"
     NO_CONFLICT = "NoConflict"
+    PODS_BLOCKING = "BlockingPods"
 
 
 class WindowState(StrEnum):

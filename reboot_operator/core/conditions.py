@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from reboot_operator.api.common import Condition, ConditionStatus
-from reboot_operator.api.vocabulary import PolicyConditionType, Reason
+from reboot_operator.api.vocabulary import PolicyConditionType, Reason, WaitReason
 from reboot_operator.core.decisions import PolicyDecision
 
 _TRUE, _FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
@@ -44,6 +44,15 @@ def policy_conditions(decision: PolicyDecision) -> list[ConditionIntent]:
         progressing = ConditionIntent(PolicyConditionType.PROGRESSING, _FALSE, Reason.IDLE, f"{counts.pending} waiting")
     if decision.blocked is not None:
         blocked = ConditionIntent(PolicyConditionType.BLOCKED, _TRUE, decision.blocked, decision.blocked_message)
+    elif decision.blocked_nodes:
+        shown = "; ".join(f"{node}: {why}" for node, why in decision.blocked_nodes[:5])
+        more = f" (and {len(decision.blocked_nodes) - 5} more)" if len(decision.blocked_nodes) > 5 else ""
+        blocked = ConditionIntent(
+            PolicyConditionType.BLOCKED,
+            _TRUE,
+            WaitReason.BLOCKED,
+            f"{len(decision.blocked_nodes)} waiting nodes held back by blockers: {shown}{more}",
+        )
     else:
         blocked = ConditionIntent(PolicyConditionType.BLOCKED, _FALSE, Reason.NOT_BLOCKED)
     budget_message = f"{budget.failures} of {budget.max_failures} allowed failures"

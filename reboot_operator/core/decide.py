@@ -2,8 +2,12 @@
 policy's window and queue, and when to decide again. Pure: no I/O, no clock, same input, same output.
 
 The checks for a policy's waiting requests, in order (the first that applies is the reason given): invalid spec,
-paused, failure budget spent, blackout or window closed, minimum interval since the last finish; then per request,
-in queue order: node not Ready (it is passed over and holds no slot), no free slot (queued).
+paused, failure budget spent, blackout or window closed, minimum interval since the last finish, a blocker of the
+whole policy (firing alerts); then per request, in queue order: node not Ready or node blocked (blocking pods; either
+way it is passed over and holds no slot, kured #792), no free slot (queued).
+
+Blockers are looked up by the operator (they are I/O) and arrive as plain text per policy and per node: the core
+only decides what they mean for the queue.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, TERMINAL_PHASES, Phase, WaitReason
 from reboot_operator.core.budget import Budget, evaluate_budget
@@ -37,7 +42,8 @@ _START, _WAIT, _CONTINUE, _CANCEL, _CLEANUP, _NONE = (
     Action.NONE,
 )
 _COMPLETED, _FAILED = Phase.COMPLETED, Phase.FAILED
-_QUEUED, _NODE_NOT_READY = WaitReason.QUEUED, WaitReason.NODE_NOT_READY
+_QUEUED, _NODE_NOT_READY, _BLOCKED = WaitReason.QUEUED, WaitReason.NODE_NOT_READY, WaitReason.BLOCKED
+_NOTHING_BLOCKED: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +80,14 @@ def decide(
     requests: Iterable[RequestFacts],
     nodes: Mapping[str, NodeFacts],
     now: datetime,
+    blocked_policies: Mapping[str, str] = _NOTHING_BLOCKED,
+    blocked_nodes: Mapping[str, str] = _NOTHING_BLOCKED,
 ) -> Decisions:
-    """Decides every request and policy at instant ``now`` (an aware datetime)."""
+    """Decides every request and policy at instant ``now`` (an aware datetime).
+
+    ``blocked_policies`` maps a policy to why none of its nodes may start (e.g. the alerts firing);
+    ``blocked_nodes`` maps a node to why it may not start (e.g. the blocking pods on it). A blocked node is passed
+    over: the next one in the queue may take the free slot."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     compiled = {p.name: _compile(p, now) for p in sorted(policies, key=lambda p: p.name)}
@@ -94,7 +106,9 @@ def decide(
         tally = tallies[name]
         tally.last_finish = _latest(tally.last_finish, policy.facts.last_completion_at)
         queue = sorted(candidates.get(name, ()))
-        results[name] = _schedule(policy, queue, tally, governance, decided, wakeups, now)
+        results[name] = _schedule(
+            policy, queue, tally, governance, decided, wakeups, now, blocked_policies.get(name), blocked_nodes
+        )
     return Decisions(
         now=now,
         requests=decided,
@@ -191,6 +205,8 @@ def _schedule(
     decided: dict[str, RequestDecision],
     wakeups: list[datetime],
     now: datetime,
+    blocker: str | None,
+    blocked_nodes: Mapping[str, str],
 ) -> PolicyDecision:
     """Starts what may start of a policy's queue, in order, and tells the rest why they wait."""
     name = policy.facts.name
@@ -198,7 +214,7 @@ def _schedule(
     slots = capacity(policy.facts.spec.max_concurrent, selected)
     if policy.window is not None and policy.window.changes_at is not None:
         wakeups.append(policy.window.changes_at)
-    block = _blocked(policy, tally, now) if queue else None
+    block = _blocked(policy, tally, blocker, now) if queue else None
     if block is not None and block.reason is WaitReason.MIN_INTERVAL and block.until is not None:
         wakeups.append(block.until)
 
@@ -208,7 +224,7 @@ def _schedule(
     waiting: list[Candidate] = []
     for candidate in queue:
         node = candidate.node
-        if free > 0 and node.ready:
+        if free > 0 and node.ready and candidate.name not in blocked_nodes:
             free -= 1
             started.append(candidate.name)
             decided[candidate.name] = RequestDecision(
@@ -230,8 +246,15 @@ def _schedule(
         reason, note, until = _QUEUED, f"{running + len(started)} of {slots} slots of policy {name} in use", None
     shared = (reason, note, until)
     not_ready = (_NODE_NOT_READY, "node is not Ready", None)
+    node_blocks: list[tuple[str, str]] = []
     for position, candidate in enumerate(waiting, start=1):
-        why, what, when = not_ready if block is None and not candidate.node.ready else shared
+        why, what, when = shared
+        if block is None:
+            if not candidate.node.ready:
+                why, what, when = not_ready
+            elif candidate.name in blocked_nodes:
+                why, what, when = _BLOCKED, blocked_nodes[candidate.name], None
+                node_blocks.append((candidate.name, what))
         decided[candidate.name] = RequestDecision(
             candidate.name, _WAIT, name, why, what, when, position, total, candidate.queued_at, candidate.new_cycle
         )
@@ -243,6 +266,7 @@ def _schedule(
         blocked=block.reason if block is not None else None,
         blocked_message=block.message if block is not None else "",
         queue=tuple(c.name for c in waiting),
+        blocked_nodes=tuple(node_blocks),
         counts=Counts(
             selected=selected,
             pending=total,
@@ -258,7 +282,7 @@ def _schedule(
     )
 
 
-def _blocked(policy: _Policy, tally: _Tally, now: datetime) -> _Block | None:
+def _blocked(policy: _Policy, tally: _Tally, blocker: str | None, now: datetime) -> _Block | None:
     """Why no request of the policy may start now, if there is such a reason."""
     name, spec, budget, window = policy.facts.name, policy.facts.spec, policy.budget, policy.window
     if window is None:  # the spec has problems, so its windows were not evaluated
@@ -284,6 +308,8 @@ def _blocked(policy: _Policy, tally: _Tally, now: datetime) -> _Block | None:
         if ready_at > now:
             message = f"minIntervalBetweenReboots {spec.min_interval_between_reboots} since the last finish"
             return _Block(WaitReason.MIN_INTERVAL, f"{message}: next start at {_stamp(ready_at)}", ready_at)
+    if blocker is not None:
+        return _Block(_BLOCKED, f"policy {name} is blocked: {blocker}")
     return None
 
 

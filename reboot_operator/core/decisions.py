@@ -87,6 +87,8 @@ class PolicyDecision:
     blocked_message: str
     queue: tuple[str, ...]
     """The waiting requests in the order they will start."""
+    blocked_nodes: tuple[tuple[str, str], ...]
+    """Waiting nodes a node blocker holds back (node, why), in queue order; empty when ``blocked`` is set."""
     counts: Counts
     conflicts: tuple[str, ...]
     """Nodes this policy ties for with another policy of the same priority."""

@@ -317,3 +317,78 @@ def test_a_claim_made_before_the_policy_was_paused_is_released_without_starting(
     decisions = run([policy(paused=True, slots=("a",))], [request("a")], nodes("a"))
     assert summary(decisions) == {"a": (W, WaitReason.PAUSED)}
     assert decisions.policies["p"].slots == ()
+
+
+def test_firing_alerts_hold_back_new_starts_of_the_policy_but_not_running_nodes() -> None:
+    requests = [request("a", phase=Phase.DRAINING, policy="p"), request("b"), request("c")]
+    decisions = decide(
+        policies=[policy(maxConcurrent=3)],
+        requests=requests,
+        nodes=nodes("a", "b", "c"),
+        now=NOW,
+        blocked_policies={"p": "alerts firing: NodeDown"},
+    )
+    assert summary(decisions) == {"a": (C, None), "b": (W, WaitReason.BLOCKED), "c": (W, WaitReason.BLOCKED)}
+    assert decisions.requests["b"].message == "policy p is blocked: alerts firing: NodeDown; position 1 of 2"
+    assert decisions.policies["p"].blocked is WaitReason.BLOCKED
+    assert decisions.policies["p"].blocked_nodes == ()
+    assert decisions.next_wakeup is None, "the operator re-checks blockers itself; the core knows no time for it"
+
+
+def test_a_blocker_of_another_policy_holds_nothing_back() -> None:
+    decisions = decide(
+        policies=[policy()], requests=[request("a")], nodes=nodes("a"), now=NOW, blocked_policies={"other": "x"}
+    )
+    assert summary(decisions) == {"a": (A, None)}
+
+
+@pytest.mark.parametrize(
+    ("max_concurrent", "blocked", "not_ready", "expected"),
+    [
+        pytest.param(1, {"a"}, set(), {"a": (W, WaitReason.BLOCKED), "b": (A, None), "c": (W, WaitReason.QUEUED)},
+                     id="blocked-first-is-passed-over"),
+        pytest.param(1, {"a", "b", "c"}, set(), {n: (W, WaitReason.BLOCKED) for n in "abc"},
+                     id="all-blocked-none-starts"),
+        pytest.param(2, {"b"}, {"a"},
+                     {"a": (W, WaitReason.NODE_NOT_READY), "b": (W, WaitReason.BLOCKED), "c": (A, None)},
+                     id="not-ready-and-blocked-both-passed-over"),
+        pytest.param(1, {"a"}, {"a"}, {"a": (W, WaitReason.NODE_NOT_READY), "b": (A, None), "c": (W, WaitReason.QUEUED)},
+                     id="not-ready-is-said-first"),
+        pytest.param(3, {"c"}, set(), {"a": (A, None), "b": (A, None), "c": (W, WaitReason.BLOCKED)},
+                     id="blocked-with-free-slots"),
+    ],
+)  # fmt: skip
+def test_a_blocked_node_is_passed_over_and_holds_no_slot(
+    max_concurrent: int,
+    blocked: set[str],
+    not_ready: set[str],
+    expected: dict[str, tuple[Action, WaitReason | None]],
+) -> None:
+    cluster = {n: node(n, ready=n not in not_ready) for n in "abc"}
+    requests = [request(n, queued_at=ago(30 - i)) for i, n in enumerate("abc")]
+    decisions = decide(
+        policies=[policy(maxConcurrent=max_concurrent)],
+        requests=requests,
+        nodes=cluster,
+        now=NOW,
+        blocked_nodes={n: f"blocking pods on {n}" for n in blocked},
+    )
+    assert summary(decisions) == expected
+    held = tuple((n, f"blocking pods on {n}") for n in "abc" if expected[n] == (W, WaitReason.BLOCKED))
+    assert decisions.policies["p"].blocked_nodes == held
+    assert decisions.policies["p"].blocked is None
+    for name in held:
+        assert decisions.requests[name[0]].note == name[1]
+
+
+def test_a_policy_wide_reason_is_given_before_a_node_blocker() -> None:
+    decisions = decide(
+        policies=[policy(paused=True)],
+        requests=[request("a")],
+        nodes=nodes("a"),
+        now=NOW,
+        blocked_policies={"p": "alerts"},
+        blocked_nodes={"a": "pods"},
+    )
+    assert summary(decisions) == {"a": (W, WaitReason.PAUSED)}
+    assert decisions.policies["p"].blocked_nodes == ()

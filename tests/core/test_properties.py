@@ -205,3 +205,30 @@ def test_same_input_same_decisions_in_any_order(
     shuffled_nodes = dict(data.draw(st.permutations(list(sim.nodes.items()))))
     again = decide(policies=shuffled_policies, requests=shuffled_requests, nodes=shuffled_nodes, now=sim.now)
     assert again == reference
+
+
+@settings(max_examples=100, deadline=None)
+@given(policies=policy_sets(), cluster=clusters(), events=EVENTS, data=st.data())
+def test_blocked_nodes_never_start_and_never_keep_a_ready_one_from_a_free_slot(
+    policies: list[PolicyFacts], cluster: dict[str, NodeFacts], events: list[tuple[Any, ...]], data: st.DataObject
+) -> None:
+    sim = Simulation(policies={p.name: p for p in policies}, nodes=dict(cluster))
+    for event in [("need", i) for i in range(12)] + events:
+        sim.event(event)
+        blocked = {n: "pods" for n in data.draw(st.sets(st.sampled_from(sorted(cluster))))}
+        decisions = decide(
+            policies=list(sim.policies.values()),
+            requests=list(sim.requests.values()),
+            nodes=sim.nodes,
+            now=sim.now,
+            blocked_nodes=blocked,
+        )
+        limits = _capacities(decisions, sim.policies)
+        for name, decision in decisions.policies.items():
+            assert not set(decision.started) & set(blocked)
+            unblocked_waiting = [
+                n for n in decision.queue if n not in blocked and sim.nodes[n].ready and decision.blocked is None
+            ]
+            if unblocked_waiting:
+                assert decision.counts.in_progress >= limits[name], "a blocked node kept a ready one from its slot"
+        sim.apply(decisions)

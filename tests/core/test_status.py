@@ -149,3 +149,22 @@ def test_facts_from_the_api_models() -> None:
     assert (from_status.failures, from_status.observed_reset_token, from_status.reset_at) == (2, "t", ago(9))
     assert from_status.last_completion_at == ago(1)
     assert PolicyFacts.from_api(name="p", spec=base.spec, status=None).failures == 0
+
+
+@pytest.mark.parametrize(
+    ("count", "ending"),
+    [pytest.param(1, "n0: pods on n0", id="one"), pytest.param(7, "n4: pods on n4 (and 2 more)", id="many")],
+)
+def test_nodes_held_back_by_blockers_make_the_policy_blocked(count: int, ending: str) -> None:
+    names = [f"n{i}" for i in range(count)]
+    decision = decide(
+        policies=[policy(maxConcurrent=10)],
+        requests=[request(n, queued_at=ago(60 - i)) for i, n in enumerate(names)],
+        nodes=nodes(*names),
+        now=NOW,
+        blocked_nodes={n: f"pods on {n}" for n in names},
+    ).policies["p"]
+    blocked = next(c for c in policy_conditions(decision) if c.type == "Blocked")
+    assert (blocked.status, blocked.reason) == (T, WaitReason.BLOCKED)
+    assert blocked.message.startswith(f"{count} waiting nodes held back by blockers: n0: pods on n0")
+    assert blocked.message.endswith(ending)
