@@ -1,0 +1,171 @@
+"""Delivering notifications in the background, so that no notification ever blocks or slows a reboot.
+
+``Notifier.submit`` only puts the notice on a bounded queue (a full queue drops it, with a warning) and returns at
+once. A worker resolves each subscription's URL from its Secret, renders the message and sends it through a
+:class:`Sender` (apprise in production, a fake in unit tests), retrying a failed delivery a bounded number of
+times with exponential backoff before dropping it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import apprise
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from reboot_operator.api.policy import Notification, SecretKeyRef
+from reboot_operator.notify.message import Notice, render
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 1000
+ATTEMPTS = 4
+"""Deliveries tried per notification: the first and three retries."""
+BACKOFF = (2.0, 60.0)
+"""First retry delay and the longest, in seconds; the delay doubles between them."""
+
+
+class Sender(Protocol):
+    """Delivers one message to one URL; True when it was accepted."""
+
+    async def send(self, url: str, *, title: str, body: str, failure: bool) -> bool: ...
+
+
+class AppriseSender:
+    """Sends through apprise; its plugins block, so each delivery runs in a worker thread."""
+
+    def __init__(self, timeout: float = 15.0) -> None:
+        self.timeout = timeout
+
+    async def send(self, url: str, *, title: str, body: str, failure: bool) -> bool:
+        def deliver() -> bool:
+            target = apprise.Apprise()
+            if not target.add(url):
+                raise ValueError("not a URL apprise understands")
+            kind = apprise.NotifyType.FAILURE if failure else apprise.NotifyType.INFO
+            return bool(target.notify(body=body, title=title, notify_type=kind, timeout=self.timeout))
+
+        return await asyncio.to_thread(deliver)
+
+
+SecretReader = Callable[[SecretKeyRef], Awaitable[str]]
+
+
+def secret_reader(api: client.ApiClient) -> SecretReader:
+    """Reads one key of one Secret (the operator needs ``get`` on the Secrets its policies name)."""
+
+    async def read(ref: SecretKeyRef) -> str:
+        secret = await client.CoreV1Api(api).read_namespaced_secret(ref.name, ref.namespace)
+        data = (secret.data or {}).get(ref.key)
+        if data is None:
+            raise KeyError(f"Secret {ref.namespace}/{ref.name} has no key {ref.key}")
+        return base64.b64decode(data).decode().strip()
+
+    return read
+
+
+@dataclass(frozen=True)
+class _Job:
+    notice: Notice
+    subscription: Notification
+
+
+def subscribed(subscriptions: Sequence[Notification], notice: Notice) -> list[Notification]:
+    """The subscriptions that want ``notice``: those naming its event, or naming none (all events)."""
+    return [s for s in subscriptions if not s.events or notice.event in s.events]
+
+
+class Notifier:
+    """The bounded queue and its worker; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        read_secret: SecretReader,
+        sender: Sender | None = None,
+        attempts: int = ATTEMPTS,
+        backoff: tuple[float, float] = BACKOFF,
+        queue_size: int = QUEUE_SIZE,
+    ) -> None:
+        self.read_secret = read_secret
+        self.sender = sender or AppriseSender()
+        self.attempts = attempts
+        self.backoff = backoff
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
+        self._worker: asyncio.Task[None] | None = None
+        self.delivered = 0
+        self.dropped = 0
+
+    def submit(self, subscriptions: Sequence[Notification], notice: Notice) -> None:
+        """Queue ``notice`` for each subscription that wants it; never waits, never raises."""
+        for subscription in subscribed(subscriptions, notice):
+            try:
+                self._queue.put_nowait(_Job(notice, subscription))
+            except asyncio.QueueFull:
+                self.dropped += 1
+                log.warning("notification queue full; dropped %s", notice.title)
+        if self._worker is None and not self._queue.empty():
+            self._worker = asyncio.create_task(self._work(), name="notifier")
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await self._deliver(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.dropped += 1
+                log.exception("notification %s could not be sent", job.notice.title)
+            finally:
+                self._queue.task_done()
+
+    async def _deliver(self, job: _Job) -> None:
+        ref = job.subscription.url_secret_ref
+        where = f"Secret {ref.namespace}/{ref.name} key {ref.key}"
+        body = render(job.notice, job.subscription.template)
+        failure = job.notice.event.value in ("Failed", "Halted", "Blocked")
+        delay = self.backoff[0]
+        for attempt in range(1, self.attempts + 1):
+            try:
+                url = await self.read_secret(ref)
+                sent = await self.sender.send(url, title=job.notice.title, body=body, failure=failure)
+                problem = "" if sent else "the service refused it"
+            except (ApiException, KeyError, ValueError, UnicodeDecodeError, OSError) as error:
+                sent, problem = False, str(error) or type(error).__name__
+            if sent:
+                self.delivered += 1
+                log.info("notification sent via %s: %s", where, job.notice.title)
+                return
+            if attempt == self.attempts:
+                break
+            log.warning(
+                "notification via %s failed (attempt %d of %d, retrying in %.0fs): %s",
+                where,
+                attempt,
+                self.attempts,
+                delay,
+                problem,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff[1])
+        self.dropped += 1
+        log.error("notification via %s dropped after %d attempts: %s", where, self.attempts, job.notice.title)
+
+    async def drain(self) -> None:
+        """For tests: until everything queued has been delivered or dropped."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
