@@ -113,6 +113,11 @@ class ControlPlane:
     etcd_port: int = 0
     apiserver_port: int = 0
     admin_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    extra_tokens: dict[str, str] = field(default_factory=dict)
+    """More users (name → token, in group system:masters), e.g. to tell one client's requests apart in the audit log;
+    ``write_kubeconfig_for(name)`` writes a kubeconfig for one of them."""
+    audit_log: bool = False
+    """Log every request at Metadata level (no bodies) to ``audit_log_path``, one JSON event per line."""
     _processes: dict[str, _Process] = field(default_factory=dict)
 
     @property
@@ -122,6 +127,10 @@ class ControlPlane:
     @property
     def kubeconfig(self) -> Path:
         return self.data_dir / "kubeconfig"
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.data_dir / "audit.log"
 
     @property
     def ca_file(self) -> Path:
@@ -153,6 +162,7 @@ class ControlPlane:
             f'{self.admin_token},{ADMIN_USER},uid-admin,"system:masters"\n'
             # Without per-controller service accounts the controllers act as this one user; give it every right.
             f'{cm_token},system:kube-controller-manager,uid-kcm,"system:masters"\n'
+            + "".join(f'{token},{user},uid-{user},"system:masters"\n' for user, token in self.extra_tokens.items())
         )
         tokens.chmod(0o600)
         self._write_kubeconfig(self.kubeconfig, user=ADMIN_USER, token=self.admin_token)
@@ -199,6 +209,7 @@ class ControlPlane:
                 "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",
                 "--profiling=false",
+                *(self._audit_flags() if self.audit_log else ()),
                 "--v=1",
             ],
             self.data_dir / "kube-apiserver.log",
@@ -258,6 +269,29 @@ class ControlPlane:
 
     def pids(self) -> dict[str, int]:
         return {n: p.popen.pid for n, p in self._processes.items() if p.popen is not None}
+
+    def write_kubeconfig_for(self, user: str, path: Path | None = None) -> Path:
+        """A kubeconfig for one of ``extra_tokens``' users (default: ``<data dir>/<user>.kubeconfig``)."""
+        path = path or self.data_dir / f"{user}.kubeconfig"
+        self._write_kubeconfig(path, user=user, token=self.extra_tokens[user])
+        return path
+
+    def _audit_flags(self) -> list[str]:
+        policy = self.data_dir / "audit-policy.yaml"
+        # Metadata: who, what, when and the response code, no bodies. RequestReceived is omitted, so an ordinary
+        # request is one event (ResponseComplete) and a watch two (ResponseStarted, then ResponseComplete).
+        rules = {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [{"level": "Metadata"}],
+        }
+        policy.write_text(json.dumps(rules) + "\n")
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log_path}",
+            "--audit-log-maxsize=0",  # one file, never rotated: readers need not follow rotations
+        ]
 
     def _start_process(self, name: str) -> None:
         process = self._processes[name]

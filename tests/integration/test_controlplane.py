@@ -7,11 +7,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from hack.controlplane import ControlPlane
 from hack.nodesim.simulator import NodeSimulator
 from tests.integration.conftest import Cluster
 
@@ -210,3 +212,20 @@ async def test_a_node_that_never_returns_stays_not_ready(
             await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
     assert not simulator.is_up(node)
+
+
+def test_an_extra_user_is_told_apart_in_the_audit_log_at_metadata_level(tmp_path: Path) -> None:
+    # Its own control plane: the options change kube-apiserver's command line (the shared one stays as it is).
+    with ControlPlane(
+        data_dir=tmp_path / "cp", with_controller_manager=False, extra_tokens={"bench-client": "t0k3n"}, audit_log=True
+    ) as plane:
+        kubeconfig = plane.write_kubeconfig_for("bench-client")
+        kubectl = [str(plane.kubectl), f"--kubeconfig={kubeconfig}"]
+        whoami = subprocess.run([*kubectl, "auth", "whoami", "-o", "json"], capture_output=True, text=True, check=True)
+        assert json.loads(whoami.stdout)["status"]["userInfo"]["username"] == "bench-client"
+        subprocess.run([*kubectl, "get", "namespaces"], capture_output=True, check=True)
+        events = [json.loads(line) for line in plane.audit_log_path.read_text().splitlines()]
+    mine = [e for e in events if e["user"]["username"] == "bench-client"]
+    assert {(e["verb"], e["objectRef"]["resource"]) for e in mine if "objectRef" in e} >= {("list", "namespaces")}
+    assert {e["stage"] for e in events} <= {"ResponseStarted", "ResponseComplete", "Panic"}
+    assert all(e["level"] == "Metadata" and "requestObject" not in e for e in events)
