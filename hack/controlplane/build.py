@@ -59,6 +59,19 @@ MODULES = (
         binaries=("kube-apiserver", "kube-controller-manager", "kubectl"),
         ldflags=f"-s -w {_VERSION_FLAGS}",
     ),
+    # helm renders manifests/chart in the tests. Stamped as helm's own release build does (its Makefile), so
+    # `helm version` names the release and `helm template` assumes Kubernetes 1.37, the version of its client modules.
+    GoModule(
+        folder="helm",
+        packages=("helm.sh/helm/v3/cmd/helm",),
+        binaries=("helm",),
+        ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0 "
+        + " ".join(
+            f"-X helm.sh/helm/v3/pkg/{package}.k8sVersion{part}={value}"
+            for package in ("chartutil", "lint/rules")
+            for part, value in (("Major", "1"), ("Minor", "37"))
+        ),
+    ),
 )
 
 
