@@ -25,25 +25,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--liveness", metavar="URL", help="serve Kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        default=int(os.environ.get("ROLLBOOT_METRICS_PORT", "8000")),
+        help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics; 0 disables (default: 8000)",
+    )
     args = parser.parse_args(argv)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
     configure_logging(log_format=args.log_format, verbose=args.verbose)
 
-    import reboot_operator.handlers  # noqa: F401  - registers the handlers with Kopf
-
     try:
-        asyncio.run(
-            kopf.operator(
-                clusterwide=True,
-                standalone=args.peering is None,
-                peering_name=args.peering,
-                liveness_endpoint=args.liveness,
-            )
-        )
+        asyncio.run(_run(args))
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+async def _run(args: argparse.Namespace) -> None:
+    import reboot_operator.handlers as handlers  # registers the handlers with Kopf
+    from reboot_operator import metrics
+
+    metrics.REGISTRY.register(metrics.StateCollector(handlers.COORDINATOR.snapshot))
+    runner = await metrics.serve(args.metrics_port) if args.metrics_port else None
+    try:
+        await kopf.operator(
+            clusterwide=True,
+            standalone=args.peering is None,
+            peering_name=args.peering,
+            liveness_endpoint=args.liveness,
+        )
+    finally:
+        if runner is not None:
+            await runner.cleanup()
 
 
 if __name__ == "__main__":

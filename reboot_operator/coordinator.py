@@ -8,7 +8,12 @@ on a polling tick. Each pass reads the watched state, asks the pure decision cor
   :class:`~reboot_operator.cycle.Cycle`;
 - makes sure every started request has a cycle running (so a restarted operator resumes them);
 - tells waiting requests why they wait, cancels withdrawn ones, cleans up those whose node is gone;
-- keeps each policy's status (conditions, counts, window, queue) current.
+- keeps each policy's status (conditions, counts, window, queue) current;
+- asks the blockers (``blockers/gate.py``) only where a decision depends on them, and puts the reboot-pending taint
+  on waiting nodes of policies that want it (``taints.py``).
+
+Blockers are the one thing that changes with no Kubernetes event (alerts): while something is blocked, the loop
+also wakes up to look again (``BlockerGate.next_check``).
 
 Status writes for waiting requests and policies go through a small pool of writers, coalesced per object, so a
 burst of events costs one write per object, not one per event.
@@ -21,25 +26,31 @@ import contextlib
 import datetime
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from reboot_operator import metrics
+from reboot_operator.announce import Announcer, request_blocked_condition
 from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestStatus
-from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase, PolicyConditionType, Reason
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase, PolicyConditionType, Reason, WaitReason
+from reboot_operator.blockers.gate import BlockerGate
 from reboot_operator.core.conditions import ConditionIntent, merge_conditions
 from reboot_operator.core.decide import decide
 from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, RequestDecision
 from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
 from reboot_operator.cycle import Cycle, release_slot, utcnow
+from reboot_operator.notify import Notice, Notifier
+from reboot_operator.notify.sender import secret_reader
 from reboot_operator.observed import NodeView, PolicyView, RequestView
 from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status, update_status
+from reboot_operator.taints import PendingTaints
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +79,15 @@ class _Writer:
 
     def __init__(self, api: client.ApiClient, workers: int = STATUS_WRITERS) -> None:
         self.api = api
-        self.pending: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+        self.pending: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
         self._wake = asyncio.Event()
         self._tasks = [asyncio.create_task(self._work(), name=f"status-writer-{i}") for i in range(workers)]
         self._busy = 0
 
-    def put(self, plural: str, body: dict[str, Any], status: dict[str, Any]) -> None:
-        self.pending[(plural, body["metadata"]["name"])] = (body, status)
+    def put(self, plural: str, body: dict[str, Any], status: dict[str, Any], after: AfterWrite | None = None) -> None:
+        """Write ``status`` soon, replacing a write of the same object not made yet; ``after`` runs once it is
+        written (it is how Events about a change are posted exactly once, by the replica whose write won)."""
+        self.pending[(plural, body["metadata"]["name"])] = (body, status, after)
         self._wake.set()
 
     async def _work(self) -> None:
@@ -83,10 +96,12 @@ class _Writer:
                 self._wake.clear()
                 await self._wake.wait()
             key = next(iter(self.pending))
-            body, status = self.pending.pop(key)
+            body, status, after = self.pending.pop(key)
             self._busy += 1
             try:
                 await replace_status(self.api, key[0], body, status)
+                if after is not None:
+                    await after()
             except Conflict:
                 pass  # newer than what we decided on: the watch event brings a new decision
             except Exception as error:
@@ -106,6 +121,9 @@ class _Writer:
                 await task
 
 
+AfterWrite = Callable[[], Awaitable[None]]
+
+
 @dataclass
 class Coordinator:
     """Decides and acts; see the module docstring. ``attach`` it to a state and an API client, then ``start``."""
@@ -123,6 +141,10 @@ class Coordinator:
     _node_signals: dict[str, asyncio.Event] = field(default_factory=dict)
     _node_seen: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     _decided: asyncio.Event = field(default_factory=asyncio.Event)
+    _gate: BlockerGate | None = None
+    _taints: PendingTaints | None = None
+    notifier: Notifier | None = None
+    _announcer: Announcer | None = None
 
     # -- wiring --------------------------------------------------------------------------------------------
 
@@ -133,6 +155,10 @@ class Coordinator:
         self.api = api
         self.state = state
         self._writer = _Writer(api)
+        self._gate = BlockerGate(api, on_change=self.kick)
+        self._taints = PendingTaints(api)
+        self.notifier = self.notifier or Notifier(read_secret=secret_reader(api))
+        self._announcer = Announcer(api, self.notify)
         self._task = asyncio.create_task(self._loop(), name="rollboot-coordinator")
         self._kick.set()
 
@@ -145,6 +171,9 @@ class Coordinator:
                 await task
         if self._writer is not None:
             await self._writer.stop()
+        for part in (self._gate, self._taints, self.notifier):
+            if part is not None:
+                await part.stop()
         self._task = None
 
     def kick(self) -> None:
@@ -168,6 +197,23 @@ class Coordinator:
         if signal is not None:
             signal.set()
         self._kick.set()
+
+    def notify(self, notice: Notice) -> None:
+        """Queue a notification to the subscribers of ``notice.policy``; returns at once."""
+        policy = self.state.policy(notice.policy) if self.state is not None else None
+        if self.notifier is not None and policy is not None and policy.spec is not None:
+            self.notifier.submit(policy.spec.notifications, notice)
+
+    def snapshot(self) -> metrics.Snapshot:
+        """What the metrics endpoint reports, read at scrape time."""
+        if self.state is None:
+            return metrics.Snapshot(active=False, nodes=(), requests={}, decisions=None)
+        return metrics.Snapshot(
+            active=self._task is not None,
+            nodes=tuple(sorted(self.state.nodes())),
+            requests=self.state.requests(),
+            decisions=self.decisions,
+        )
 
     async def wait_decided(self, timeout: float) -> None:
         """For tests and benchmarks: until at least one decision has been made."""
@@ -196,6 +242,9 @@ class Coordinator:
             timeout = None
             if self.decisions is not None and self.decisions.next_wakeup is not None:
                 timeout = max(0.0, (self.decisions.next_wakeup - self.clock()).total_seconds())
+            recheck = self._gate.next_check() if self._gate is not None else None
+            if recheck is not None:
+                timeout = recheck if timeout is None else min(timeout, recheck)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout)
             await asyncio.sleep(COALESCE_SECONDS)
@@ -214,13 +263,23 @@ class Coordinator:
         now = self.clock()
         nodes, requests, policies = self.state.nodes(), self.state.requests(), self.state.policies()
         claims = {node: p.name for p in policies.values() for node in p.status.slots}
-        facts = [p.facts() for p in policies.values()]
-        self.decisions = decide(
-            policies=[f for f in facts if f is not None],
-            requests=[r.facts(claimed_by=claims.get(r.name)) for r in requests.values()],
-            nodes={name: view.facts for name, view in nodes.items()},
-            now=now,
-        )
+        policy_facts = [f for f in (p.facts() for p in policies.values()) if f is not None]
+        request_facts = [r.facts(claimed_by=claims.get(r.name)) for r in requests.values()]
+        node_facts = {name: view.facts for name, view in nodes.items()}
+
+        def decide_with(blocked_policies: Mapping[str, str], blocked_nodes: Mapping[str, str]) -> Decisions:
+            return decide(
+                policies=policy_facts,
+                requests=request_facts,
+                nodes=node_facts,
+                now=now,
+                blocked_policies=blocked_policies,
+                blocked_nodes=blocked_nodes,
+            )
+
+        self.decisions = await self._gate.decide(decide_with, policies) if self._gate else decide_with({}, {})
+        if self._taints is not None:
+            self._taints.reconcile(self.decisions, nodes, policies)
         self.decided_count += 1
         self._decided.set()
         for policy in policies.values():
@@ -245,10 +304,13 @@ class Coordinator:
                 request = requests.get(name)
                 if request is not None and await self._claim(policy, request, slots, requests):
                     self._run_cycle(name, policy.name, starting=True, decided_version=request.resource_version)
+                    if self._announcer is not None and request_blocked_condition(request.status) is not None:
+                        await self._announcer.node_unblocked(name, "its blockers cleared; starting")
         desired = policy_status(decision, previous=policy.status, generation=policy.generation, now=now)
         desired = desired.model_copy(update={"slots": policy.status.slots})
         if desired.to_api() != policy.status.to_api():
-            self._writer.put(POLICIES, _body(policy.name, policy.resource_version), desired.to_api())
+            after = self._announcer.policy_changes(policy, desired) if self._announcer is not None else None
+            self._writer.put(POLICIES, _body(policy.name, policy.resource_version), desired.to_api(), after)
 
     async def _claim(
         self, policy: PolicyView, request: RequestView, slots: int, requests: Mapping[str, RequestView]
@@ -340,6 +402,14 @@ class Coordinator:
         ):
             return
         base = {} if decision.new_cycle or current.phase is not Phase.WAITING else current.model_dump()
+        # A node held back by its own blockers (not its policy's) carries a Blocked condition: Events mark changes.
+        policy = self.decisions.policies.get(decision.policy or "") if self.decisions is not None else None
+        node_blocked = decision.reason is WaitReason.BLOCKED and policy is not None and policy.blocked is None
+        conditions, after = (
+            self._announcer.request_conditions(request, blocked=node_blocked, why=decision.note, now=self.clock())
+            if self._announcer is not None
+            else (current.conditions, None)
+        )
         status = NodeRebootRequestStatus.model_validate(
             {
                 **base,
@@ -348,9 +418,10 @@ class Coordinator:
                 "message": message,
                 "queued_at": decision.queued_at,
                 "observed_generation": request.generation,
+                "conditions": conditions,
             }
         )
-        self._writer.put(REQUESTS, _body(request.name, request.resource_version), status.to_api())
+        self._writer.put(REQUESTS, _body(request.name, request.resource_version), status.to_api(), after)
 
     async def _clean_up(self, request: RequestView, decision: RequestDecision) -> None:
         """The node is gone (e.g. scaled away): stop its cycle, free its slot, delete the request."""

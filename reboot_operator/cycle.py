@@ -8,6 +8,9 @@ draining again needlessly and without forgetting whether the node was cordoned b
 
 Rules kept here: a node is never authorized to reboot unless it is cordoned and drained; a node cordoned before
 its cycle stays cordoned; a node we cordoned is uncordoned when its cycle ends, whichever way it ends.
+
+Each transition is told as a Kubernetes Event (``_event``); Started, RebootAuthorized, Completed and Failed are
+also notifications for the policy's subscribers, and the cycle's durations and results are metrics.
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ from typing import Any, Protocol
 
 from kubernetes_asyncio import client
 
-from reboot_operator.api.policy import NodeLabels, OnDrainTimeout, RebootPolicySpec, RebootSpec
+from reboot_operator import metrics
+from reboot_operator.api.policy import NodeLabels, NotificationEvent, OnDrainTimeout, RebootPolicySpec, RebootSpec
 from reboot_operator.api.request import NodeRebootRequestStatus, kernel_transition
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, TERMINAL_PHASES, Phase
 from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.drain import drain_node
-from reboot_operator.kube.drain_types import DrainProgress
+from reboot_operator.kube.drain_types import DrainOptions, DrainProgress
 from reboot_operator.kube.errors import NodeGone
 from reboot_operator.kube.events import EventType, ObjectRef, post_event
+from reboot_operator.notify import Notice
 from reboot_operator.observed import NodeView, PolicyView, RequestView, request_view
 from reboot_operator.options import (
     drain_options,
@@ -57,6 +62,16 @@ class World(Protocol):
 
     def kick(self) -> None: ...
 
+    def notify(self, notice: Notice) -> None: ...
+
+
+NOTIFIED = {
+    "Started": NotificationEvent.STARTED,
+    "RebootAuthorized": NotificationEvent.REBOOTING,
+    "Completed": NotificationEvent.COMPLETED,
+    "Failed": NotificationEvent.FAILED,
+}
+"""The Events that are also notifications, and as which event."""
 
 Clock = Callable[[], datetime.datetime]
 
@@ -169,12 +184,9 @@ class Cycle:
             observed_generation=view.generation,
         )
         await replace_status(self.api, REQUESTS, body, status.to_api())
-        log.info(
-            "node %s: starting its reboot cycle under policy %s%s",
-            self.name,
-            self.policy,
-            " (already cordoned by someone else; it stays cordoned)" if node.facts.unschedulable else "",
-        )
+        already = " (already cordoned by someone else; it stays cordoned)" if node.facts.unschedulable else ""
+        log.info("node %s: starting its reboot cycle under policy %s%s", self.name, self.policy, already)
+        await self._event("Started", f"reboot cycle started under policy {self.policy}{already}", status=status)
         return False
 
     async def _cordon(self, body: dict[str, Any], view: RequestView, spec: RebootPolicySpec) -> None:
@@ -183,6 +195,7 @@ class Cycle:
             await node_effects.ensure_labels(self.api, self.name, changes)
         if await node_effects.ensure_cordoned(self.api, self.name):
             await self._event("Cordoned", f"cordoned by policy {self.policy} for a reboot")
+            self._observe_handoff(view)
         await node_effects.ensure_no_taint(self.api, self.name)
         await self._transition(body, view, phase=Phase.DRAINING, message="draining")
         await self._event("Draining", "evicting pods before the reboot")
@@ -190,6 +203,13 @@ class Cycle:
     async def _drain(self, body: dict[str, Any], view: RequestView, spec: RebootPolicySpec) -> None:
         options = drain_options(spec.drain)
         reporter = _DrainReporter(self, body["metadata"]["resourceVersion"])
+        began = self.clock()
+        await self._drain_and_authorize(view, spec, options, reporter)
+        metrics.DRAIN_SECONDS.labels(self.policy).observe((self.clock() - began).total_seconds())
+
+    async def _drain_and_authorize(
+        self, view: RequestView, spec: RebootPolicySpec, options: DrainOptions, reporter: _DrainReporter
+    ) -> None:
         for _ in range(MAX_RECORDONS):
             result = await drain_node(self.api, self.name, options, on_progress=reporter.report)
             if result.refused or result.outcome.value == "Failed":
@@ -240,7 +260,9 @@ class Cycle:
             )
 
         await update_status(self.api, REQUESTS, self.name, change)
-        await self._event("RebootAuthorized", f"the agent may reboot the node (boot {node.facts.boot_id})")
+        await self._event(
+            "RebootAuthorized", f"the agent may reboot the node (boot {node.facts.boot_id})", status=view.status
+        )
 
     async def _await_reboot(self, body: dict[str, Any], view: RequestView, reboot: RebootSpec) -> None:
         """Wait for a new boot ID, event-driven, until reboot.timeout after the approval."""
@@ -332,7 +354,8 @@ class Cycle:
         )
         await release_slot(self.api, self.policy, self.name, completed_at=now)
         log.info("node %s: reboot cycle completed (kernel %s)", self.name, kernel)
-        await self._event("Completed", f"reboot cycle completed; kernel {kernel}")
+        self._observe_end(status, "Completed", now)
+        await self._event("Completed", f"reboot cycle completed; kernel {kernel}", status=status, now=now)
 
     async def _give_back(
         self, view: RequestView, labels: NodeLabels | None, why: str, *, observed_generation: int | None = None
@@ -367,7 +390,8 @@ class Cycle:
         await update_status(self.api, REQUESTS, self.name, change)
         await release_slot(self.api, self.policy, self.name, completed_at=now, failed=True)
         log.warning("node %s: reboot cycle failed: %s", self.name, why)
-        await self._event("Failed", why, warning=True)
+        self._observe_end(view.status, "Failed", now)
+        await self._event("Failed", why, warning=True, status=view.status, now=now)
 
     async def _policy_gone(self, body: dict[str, Any], view: RequestView) -> bool:
         """The policy was deleted and we never knew its spec: hand the node back and cancel the cycle."""
@@ -400,7 +424,45 @@ class Cycle:
                 return None
             await self.world.node_changed(self.name, remaining)
 
-    async def _event(self, reason: str, message: str, *, warning: bool = False) -> None:
+    def _observe_handoff(self, view: RequestView) -> None:
+        """Hand-off latency: from the previous node of the policy finishing to this one, waiting then, cordoned."""
+        policy = self.world.policy(self.policy)
+        finished = policy.status.last_completion_at if policy is not None else None
+        queued = view.status.queued_at
+        if finished is not None and queued is not None and queued <= finished:
+            metrics.HANDOFF_SECONDS.labels(self.policy).observe(max(0.0, (self.clock() - finished).total_seconds()))
+
+    def _observe_end(self, status: NodeRebootRequestStatus, result: str, now: datetime.datetime) -> None:
+        metrics.REBOOTS.labels(self.policy, result).inc()
+        if status.started_at is not None:
+            metrics.CYCLE_SECONDS.labels(self.policy).observe(max(0.0, (now - status.started_at).total_seconds()))
+
+    async def _event(
+        self,
+        reason: str,
+        message: str,
+        *,
+        warning: bool = False,
+        status: NodeRebootRequestStatus | None = None,
+        now: datetime.datetime | None = None,
+    ) -> None:
+        """Post the Event on the node and its request; notify the policy's subscribers if it is one they hear of.
+
+        ``status`` (and ``now`` at the end of a cycle) give the notification its kernels and duration."""
+        event = NOTIFIED.get(reason)
+        if event is not None:
+            started = status.started_at if status is not None else None
+            self.world.notify(
+                Notice(
+                    event=event,
+                    policy=self.policy,
+                    node=self.name,
+                    message=message,
+                    kernel_before=status.kernel_before if status is not None else None,
+                    kernel_after=status.kernel_after if status is not None else None,
+                    duration=(now - started) if now is not None and started is not None else None,
+                )
+            )
         kind = EventType.WARNING if warning else EventType.NORMAL
         node = self.world.node(self.name)
         await post_event(

@@ -20,6 +20,7 @@ from reboot_operator.api.request import NodeRebootRequestSpec, NodeRebootRequest
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
 from reboot_operator.core.facts import NodeFacts, PolicyFacts, RequestFacts
 from reboot_operator.core.validation import parse_policy
+from reboot_operator.kube.nodes import REBOOT_PENDING_TAINT as PENDING_TAINT
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class NodeView:
     facts: NodeFacts
     kernel: str
     uid: str
+    pending_taint: bool = False
+    """Whether the node carries the reboot-pending taint (preferNoScheduleTaint)."""
 
     @property
     def name(self) -> str:
@@ -53,6 +56,10 @@ def node_view(body: Mapping[str, Any]) -> NodeView:
         ),
         kernel=info.get("kernelVersion", ""),
         uid=metadata.get("uid", ""),
+        pending_taint=any(
+            t.get("key") == PENDING_TAINT.key and t.get("effect") == str(PENDING_TAINT.effect)
+            for t in spec.get("taints") or []
+        ),
     )
 
 

@@ -64,6 +64,11 @@ class BlockerCache:
             await asyncio.gather(*awaited)
         return {name: self._policies[name].verdict for name in needed if name in self._policies}
 
+    def known_policies(self) -> dict[str, Verdict]:
+        """The verdicts known now and not expired, without asking anyone."""
+        now = self.clock()
+        return {name: known.verdict for name, known in self._policies.items() if now - known.at < self.ttl}
+
     def _refresh_later(self, name: str, key: Any, blocker: PolicyBlocker) -> None:
         if name in self._refreshing:
             return

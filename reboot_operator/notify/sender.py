@@ -20,7 +20,8 @@ import apprise
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.api.policy import Notification, SecretKeyRef
+from reboot_operator import metrics
+from reboot_operator.api.policy import Notification, NotificationEvent, SecretKeyRef
 from reboot_operator.notify.message import Notice, render
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ def secret_reader(api: client.ApiClient) -> SecretReader:
     return read
 
 
+_BAD_NEWS = frozenset({NotificationEvent.FAILED, NotificationEvent.HALTED, NotificationEvent.BLOCKED})
+
+
 @dataclass(frozen=True)
 class _Job:
     notice: Notice
@@ -109,7 +113,7 @@ class Notifier:
             try:
                 self._queue.put_nowait(_Job(notice, subscription))
             except asyncio.QueueFull:
-                self.dropped += 1
+                self._dropped()
                 log.warning("notification queue full; dropped %s", notice.title)
         if self._worker is None and not self._queue.empty():
             self._worker = asyncio.create_task(self._work(), name="notifier")
@@ -122,7 +126,7 @@ class Notifier:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.dropped += 1
+                self._dropped()
                 log.exception("notification %s could not be sent", job.notice.title)
             finally:
                 self._queue.task_done()
@@ -131,7 +135,7 @@ class Notifier:
         ref = job.subscription.url_secret_ref
         where = f"Secret {ref.namespace}/{ref.name} key {ref.key}"
         body = render(job.notice, job.subscription.template)
-        failure = job.notice.event.value in ("Failed", "Halted", "Blocked")
+        failure = job.notice.event in _BAD_NEWS
         delay = self.backoff[0]
         for attempt in range(1, self.attempts + 1):
             try:
@@ -142,6 +146,7 @@ class Notifier:
                 sent, problem = False, str(error) or type(error).__name__
             if sent:
                 self.delivered += 1
+                metrics.NOTIFICATIONS.labels("sent").inc()
                 log.info("notification sent via %s: %s", where, job.notice.title)
                 return
             if attempt == self.attempts:
@@ -156,8 +161,12 @@ class Notifier:
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff[1])
-        self.dropped += 1
+        self._dropped()
         log.error("notification via %s dropped after %d attempts: %s", where, self.attempts, job.notice.title)
+
+    def _dropped(self) -> None:
+        self.dropped += 1
+        metrics.NOTIFICATIONS.labels("dropped").inc()
 
     async def drain(self) -> None:
         """For tests: until everything queued has been delivered or dropped."""

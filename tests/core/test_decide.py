@@ -345,19 +345,39 @@ def test_a_blocker_of_another_policy_holds_nothing_back() -> None:
 @pytest.mark.parametrize(
     ("max_concurrent", "blocked", "not_ready", "expected"),
     [
-        pytest.param(1, {"a"}, set(), {"a": (W, WaitReason.BLOCKED), "b": (A, None), "c": (W, WaitReason.QUEUED)},
-                     id="blocked-first-is-passed-over"),
-        pytest.param(1, {"a", "b", "c"}, set(), {n: (W, WaitReason.BLOCKED) for n in "abc"},
-                     id="all-blocked-none-starts"),
-        pytest.param(2, {"b"}, {"a"},
-                     {"a": (W, WaitReason.NODE_NOT_READY), "b": (W, WaitReason.BLOCKED), "c": (A, None)},
-                     id="not-ready-and-blocked-both-passed-over"),
-        pytest.param(1, {"a"}, {"a"}, {"a": (W, WaitReason.NODE_NOT_READY), "b": (A, None), "c": (W, WaitReason.QUEUED)},
-                     id="not-ready-is-said-first"),
-        pytest.param(3, {"c"}, set(), {"a": (A, None), "b": (A, None), "c": (W, WaitReason.BLOCKED)},
-                     id="blocked-with-free-slots"),
+        pytest.param(
+            1,
+            {"a"},
+            set(),
+            {"a": (W, WaitReason.BLOCKED), "b": (A, None), "c": (W, WaitReason.QUEUED)},
+            id="blocked-first-is-passed-over",
+        ),
+        pytest.param(
+            1, {"a", "b", "c"}, set(), {n: (W, WaitReason.BLOCKED) for n in "abc"}, id="all-blocked-none-starts"
+        ),
+        pytest.param(
+            2,
+            {"b"},
+            {"a"},
+            {"a": (W, WaitReason.NODE_NOT_READY), "b": (W, WaitReason.BLOCKED), "c": (A, None)},
+            id="not-ready-and-blocked-both-passed-over",
+        ),
+        pytest.param(
+            1,
+            {"a"},
+            {"a"},
+            {"a": (W, WaitReason.NODE_NOT_READY), "b": (A, None), "c": (W, WaitReason.QUEUED)},
+            id="not-ready-is-said-first",
+        ),
+        pytest.param(
+            3,
+            {"c"},
+            set(),
+            {"a": (A, None), "b": (A, None), "c": (W, WaitReason.BLOCKED)},
+            id="blocked-with-free-slots",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_blocked_node_is_passed_over_and_holds_no_slot(
     max_concurrent: int,
     blocked: set[str],

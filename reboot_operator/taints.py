@@ -1,0 +1,72 @@
+"""The reboot-pending taint (``preferNoScheduleTaint``): waiting nodes are tainted PreferNoSchedule, so new pods
+go elsewhere first and fewer of them must be evicted when the node's turn comes (kured's
+``--prefer-no-schedule-taint``).
+
+The taint goes on while a node waits under a policy that asks for it, and comes off when the node stops waiting for
+any reason other than starting (the cycle removes it at cordon): withdrawn, ended, no longer governed by such a
+policy. Each pass compares what it wants with what the node watch shows and patches only the differences, in the
+background, at most a few at a time; a patch already asked for is not repeated until the watch has shown it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from kubernetes_asyncio import client
+
+from reboot_operator.core.decisions import Action, Decisions
+from reboot_operator.kube import nodes as node_effects
+from reboot_operator.kube.errors import KubeEffectError
+from reboot_operator.observed import NodeView, PolicyView
+
+log = logging.getLogger(__name__)
+
+CONCURRENT_PATCHES = 4
+
+
+class PendingTaints:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self._asked: dict[str, bool] = {}
+        self._limit = asyncio.Semaphore(CONCURRENT_PATCHES)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def reconcile(
+        self, decisions: Decisions, nodes: Mapping[str, NodeView], policies: Mapping[str, PolicyView]
+    ) -> None:
+        for name, node in nodes.items():
+            decision = decisions.requests.get(name)
+            action = decision.action if decision is not None else None
+            if action in (Action.START, Action.CONTINUE):
+                continue  # the cycle removes the taint when it cordons
+            wanted = False
+            if decision is not None and action is Action.WAIT and decision.policy is not None:
+                policy = policies.get(decision.policy)
+                wanted = policy is not None and policy.spec is not None and policy.spec.prefer_no_schedule_taint
+            if node.pending_taint == wanted:
+                self._asked.pop(name, None)
+            elif self._asked.get(name) != wanted:
+                self._asked[name] = wanted
+                task = asyncio.create_task(self._patch(name, wanted), name=f"taint-{name}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _patch(self, node: str, wanted: bool) -> None:
+        async with self._limit:
+            try:
+                if wanted:
+                    await node_effects.ensure_taint(self.api, node)
+                else:
+                    await node_effects.ensure_no_taint(self.api, node)
+            except KubeEffectError as error:
+                self._asked.pop(node, None)  # try again on a later pass
+                verb = "set" if wanted else "remove"
+                log.warning("could not %s the reboot-pending taint of %s: %s", verb, node, error)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
