@@ -32,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         default=int(os.environ.get("ROLLBOOT_METRICS_PORT", "8000")),
         help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics; 0 disables (default: 8000)",
     )
+    parser.add_argument(
+        "--blocker-ttl",
+        type=float,
+        metavar="SECONDS",
+        default=float(os.environ.get("ROLLBOOT_BLOCKER_TTL", "20")),
+        help="how long a Prometheus blocker's answer is trusted; while blocked it is asked again after half of it "
+        "(default: 20)",
+    )
     args = parser.parse_args(argv)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
@@ -48,6 +56,7 @@ async def _run(args: argparse.Namespace) -> None:
     import reboot_operator.handlers as handlers  # registers the handlers with Kopf
     from reboot_operator import metrics
 
+    handlers.COORDINATOR.blocker_ttl = args.blocker_ttl
     metrics.REGISTRY.register(metrics.StateCollector(handlers.COORDINATOR.snapshot))
     runner = await metrics.serve(args.metrics_port) if args.metrics_port else None
     try:

@@ -39,6 +39,7 @@ from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestStatus
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase, PolicyConditionType, Reason, WaitReason
+from reboot_operator.blockers.cache import DEFAULT_TTL
 from reboot_operator.blockers.gate import BlockerGate
 from reboot_operator.core.conditions import ConditionIntent, merge_conditions
 from reboot_operator.core.decide import decide
@@ -141,6 +142,7 @@ class Coordinator:
     _node_signals: dict[str, asyncio.Event] = field(default_factory=dict)
     _node_seen: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     _decided: asyncio.Event = field(default_factory=asyncio.Event)
+    blocker_ttl: float = DEFAULT_TTL
     _gate: BlockerGate | None = None
     _taints: PendingTaints | None = None
     notifier: Notifier | None = None
@@ -155,7 +157,7 @@ class Coordinator:
         self.api = api
         self.state = state
         self._writer = _Writer(api)
-        self._gate = BlockerGate(api, on_change=self.kick)
+        self._gate = BlockerGate(api, on_change=self.kick, ttl=self.blocker_ttl)
         self._taints = PendingTaints(api)
         self.notifier = self.notifier or Notifier(read_secret=secret_reader(api))
         self._announcer = Announcer(api, self.notify)
@@ -277,7 +279,11 @@ class Coordinator:
                 blocked_nodes=blocked_nodes,
             )
 
-        self.decisions = await self._gate.decide(decide_with, policies) if self._gate else decide_with({}, {})
+        if self._gate is not None:
+            waiting = (r.name for r in request_facts if r.phase not in ACTIVE_PHASES and r.wants_reboot)
+            self.decisions = await self._gate.decide(decide_with, policies, waiting)
+        else:
+            self.decisions = decide_with({}, {})
         if self._taints is not None:
             self._taints.reconcile(self.decisions, nodes, policies)
         self.decided_count += 1

@@ -4,8 +4,8 @@ Alerts change without any Kubernetes event, so this is the one place the operato
 policy's alert verdict is refreshed in the background once it is ``ttl / 2`` old while the policy has waiting
 nodes, and is trusted for ``ttl``. Only a verdict that is missing or expired (a policy that just got waiting nodes,
 or one nobody asked about for a while) is awaited in the decision pass itself, bounded by the query time-out.
-A node's pod verdict is taken just before the node would start; a blocked one is kept for ``ttl`` (the node is
-passed over meanwhile), a clear one only for the pass that asked.
+A node's pod verdict is taken just before the node would start; a blocked one is kept (the node is passed over
+meanwhile) and asked again once it is ``ttl`` old, a clear one is kept only for the pass that asked.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class _Known:
     """What the verdict was computed for (the blocker's spec): a changed spec asks again."""
     verdict: Verdict
     at: float
+    asker: Any = None
+    """For a node: the blocker to ask again."""
 
 
 class BlockerCache:
@@ -101,11 +103,16 @@ class BlockerCache:
 
     # -- nodes ---------------------------------------------------------------------------------------------
 
-    def blocked_nodes(self) -> dict[str, str]:
-        """Nodes found blocked less than ``ttl`` ago, with why; they are passed over without asking again."""
-        now = self.clock()
-        for name in [n for n, known in self._nodes.items() if now - known.at >= self.ttl]:
+    async def blocked_nodes(self, waiting: Iterable[str]) -> dict[str, str]:
+        """The nodes among ``waiting`` last found blocked, with why (asking again those found ``ttl`` ago or
+        more); the others are forgotten."""
+        waiting = set(waiting)
+        for name in set(self._nodes) - waiting:
             del self._nodes[name]
+        now = self.clock()
+        due = [(name, known.key, known.asker) for name, known in self._nodes.items() if now - known.at >= self.ttl]
+        if due:
+            await self.node_verdicts(due)
         return {name: known.verdict.reason for name, known in self._nodes.items()}
 
     async def node_verdicts(self, nodes: Iterable[tuple[str, Any, NodeBlocker]]) -> dict[str, Verdict]:
@@ -113,9 +120,9 @@ class BlockerCache:
         asked = list(nodes)
         verdicts = await asyncio.gather(*(blocker.check(name) for name, _, blocker in asked))
         now = self.clock()
-        for (name, key, _), verdict in zip(asked, verdicts, strict=True):
+        for (name, key, blocker), verdict in zip(asked, verdicts, strict=True):
             if verdict.blocked:
-                self._nodes[name] = _Known(key, verdict, now)
+                self._nodes[name] = _Known(key, verdict, now, blocker)
             else:
                 self._nodes.pop(name, None)
         return {name: verdict for (name, _, _), verdict in zip(asked, verdicts, strict=True)}

@@ -9,7 +9,7 @@ queue takes the slot. The loop is bounded: a policy still starting unchecked nod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
 from kubernetes_asyncio import client
@@ -42,8 +42,9 @@ class BlockerGate:
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def decide(self, decide: Decide, policies: Mapping[str, PolicyView]) -> Decisions:
-        blocked_nodes = self.cache.blocked_nodes()
+    async def decide(self, decide: Decide, policies: Mapping[str, PolicyView], waiting: Iterable[str]) -> Decisions:
+        """``waiting``: the requests that may start (not running, not ended), whose node verdicts are kept."""
+        blocked_nodes = await self.cache.blocked_nodes(waiting)
         known = {name: v.reason for name, v in self.cache.known_policies().items() if v.blocked}
         decisions = decide(known, blocked_nodes)
 
