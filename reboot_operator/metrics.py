@@ -47,6 +47,8 @@ HANDOFF_SECONDS = Histogram(
 NOTIFICATIONS = Counter(
     "rollboot_notifications", "Notifications by result (sent, dropped).", ["result"], registry=REGISTRY
 )
+for _result in ("sent", "dropped"):
+    NOTIFICATIONS.labels(_result)  # both series exist from the start, at 0
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class StateCollector(Collector):
         )
         for node in now.nodes:
             request = now.requests.get(node)
-            wanted = request is not None and bool(request.spec.reasons)
+            wanted = request is not None and _required(request)
             required.add_metric([node], 1 if wanted else 0)
             if request is not None and wanted:
                 detected = request.spec.detected_at or request.status.queued_at
@@ -138,6 +140,14 @@ class StateCollector(Collector):
             halted.add_metric([name], 1 if policy.budget.halted else 0)
             budget.add_metric([name], max(0, policy.budget.max_failures - policy.budget.failures))
         yield from (in_progress, waiting, selected, window, blocked, halted, budget)
+
+
+def _required(request: RequestView) -> bool:
+    """The agent reports a need that no completed cycle has answered yet (the agent withdraws it on its next
+    check once the sentinel is gone)."""
+    status = request.status
+    answered = status.phase is Phase.COMPLETED and status.observed_generation == request.generation
+    return bool(request.spec.reasons) and not answered
 
 
 async def serve(port: int, host: str = "0.0.0.0") -> web.AppRunner:
