@@ -176,9 +176,7 @@ async def test_a_node_with_a_blocking_pod_is_passed_over_and_the_next_takes_the_
     assert events.index("Blocked") < events.index("Unblocked") < events.index("Cordoned"), events
 
 
-async def test_pods_outside_the_namespace_selector_never_block(
-    rig: Rig, namespace: str, unique: str
-) -> None:
+async def test_pods_outside_the_namespace_selector_never_block(rig: Rig, namespace: str, unique: str) -> None:
     node = f"pods-c-{unique}"
     await rig.add_nodes([node], labels={"pool": unique})
     await _blocking_pod(rig.api, namespace, node, "elsewhere")  # its namespace lacks the selected label
