@@ -119,6 +119,7 @@ class ControlPlane:
     audit_log: bool = False
     """Log every request at Metadata level (no bodies) to ``audit_log_path``, one JSON event per line."""
     _processes: dict[str, _Process] = field(default_factory=dict)
+    _started: bool = False
 
     @property
     def server(self) -> str:
@@ -239,12 +240,22 @@ class ControlPlane:
         except BaseException:
             self.stop()
             raise
+        self._started = True
         _log(f"control plane ready at {self.server} in {time.monotonic() - started:.1f}s")
 
     def start_apiserver(self) -> None:
-        """Start (or restart after stop_apiserver) kube-apiserver on the same port and wait for /readyz."""
+        """Start (or restart after stop_apiserver) kube-apiserver on the same port and wait for /readyz.
+
+        After an outage kube-controller-manager's informers back off for tens of seconds before they list again,
+        so it is restarted with the API server, as a control-plane restart would do."""
+        restart = self._processes["kube-apiserver"].popen is None and "kube-controller-manager" in self._processes
+        if restart:
+            self._processes["kube-controller-manager"].stop()
         self._start_process("kube-apiserver")
         self._wait_http(f"{self.server}/readyz", "kube-apiserver", timeout=90)
+        if restart and self._started:
+            self._start_process("kube-controller-manager")
+            self._wait_controller_manager()
 
     def stop_apiserver(self) -> None:
         """Stop only kube-apiserver, e.g. to test how clients live through an outage; etcd keeps the state."""
