@@ -50,6 +50,15 @@ cluster: controlplane
 demo: controlplane
 	$(BIN)/python -m hack.demo $(DEMO_ARGS)
 
+# Benchmarks measure and report (tens of minutes; bench_rollout and bench_scale have --quick); a missed target fails
+# none of them, so the scripts that exit 1 on one are allowed to (-). Results: bench/results.json, bench/RESULTS.md.
+bench: controlplane
+	-$(BIN)/python bench/bench_decide.py
+	$(BIN)/python -m bench.bench_rollout
+	$(BIN)/python -m bench.bench_scale
+	-$(BIN)/python -m bench.bench_agent
+	$(BIN)/python -m bench.report
+
 crds: $(STAMP)
 	$(BIN)/python -m reboot_operator.api.crdgen crds/
 

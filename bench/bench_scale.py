@@ -1,0 +1,425 @@
+"""The operator on a big cluster: its peak memory, the time to its first correct decision, and the time per decision.
+
+    .venv/bin/python -m bench.bench_scale [--quick] [--sizes 1000 5000] [--repeat 3]
+
+For each size N, ``--repeat`` times, on a fresh control plane (no controller-manager: nothing here needs one):
+N simulated nodes (no leases, no pod scheduling; created ``--concurrency`` at a time) in 50 pools by a label, one
+NodeRebootRequest per node as its agent would create it, and 50 RebootPolicies, one per pool, maxConcurrent 2, no
+window (always open). Nothing has a status yet. Then the real operator is started and watched from outside:
+
+- first correct decision: from the operator's process start until every policy's status shows counts.selected
+  equal to its pool's size and status.slots holding exactly 2 names (100 claims in all), polled every 0.1 s;
+- peak memory: VmHWM (peak resident set) of the operator's process, until it has settled: the CPU idle for 3 s
+  once the first correct decision is seen (every waiting request has its status written by then); at most
+  ``--settle-timeout`` seconds;
+- time per decision: with the operator stopped, ``decide`` runs in this process on facts built the way
+  ``Coordinator._pass`` builds them, from the objects listed from the API (median of 21 after one warm-up); the
+  time to build those facts from the operator's parsed views is reported beside it.
+
+Figures are medians over the repeats, recorded in ``bench/results.json`` (other keys kept) unless ``--no-record``
+or ``--quick``. Exits 0 once measured, whether the targets are met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from bench import harness
+from bench.harness import GROUP, VERSION
+from hack import processes
+from hack.nodesim.simulator import NodeSimulator
+from reboot_operator.core.decide import decide
+from reboot_operator.observed import node_view, policy_view, request_view
+
+POLICIES = 50
+SLOTS = 2
+RUN_LABEL = "rollboot.dev/bench-run"
+POOL_LABEL = "rollboot.dev/bench-pool"
+TARGET_RSS_MB = 250.0
+TARGET_FIRST_DECISION_S = 10.0
+TARGET_DECIDE_MS = 20.0
+IDLE_SECONDS = 3.0
+
+
+@dataclass
+class Options:
+    sizes: list[int]
+    repeat: int
+    concurrency: int
+    settle_timeout: float
+    record: bool
+    keep: bool
+
+
+@dataclass
+class Run:
+    """What one start of the operator on one cluster measured."""
+
+    size: int
+    first_decision: float
+    settled: float
+    peak_rss_mb: float
+    rss_at_decision_mb: float
+    decide_ms: float
+    facts_ms: float
+    phases: dict[str, int]
+    milestones: dict[str, float]
+    """Seconds from the operator's start to steps seen in the audit log (empty on a borrowed cluster)."""
+
+
+def _parse(argv: list[str]) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_scale", description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000], help="cluster sizes (1000 5000)")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh clusters per size (default 3)")
+    parser.add_argument("--concurrency", type=int, default=32, help="creations in flight while populating")
+    parser.add_argument("--settle-timeout", type=float, default=180.0, help="longest wait for the operator to settle")
+    parser.add_argument("--quick", action="store_true", help="1,000 nodes, once; records nothing")
+    parser.add_argument("--no-record", action="store_true", help="print only; leave bench/results.json alone")
+    parser.add_argument("--keep", action="store_true", help="keep the logs folder even after a good run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeat = [1000], 1
+    return Options(
+        sizes=args.sizes,
+        repeat=args.repeat,
+        concurrency=args.concurrency,
+        settle_timeout=args.settle_timeout,
+        record=not (args.no_record or args.quick),
+        keep=args.keep,
+    )
+
+
+def _pool(index: int) -> str:
+    return f"pool-{index % POLICIES:02d}"
+
+
+def _policy(run: str, pool: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RebootPolicy",
+        "metadata": {"name": f"{run}-{pool}", "labels": {RUN_LABEL: run}},
+        "spec": {
+            "nodeSelector": {"matchLabels": {POOL_LABEL: f"{run}-{pool}"}},
+            "maxConcurrent": SLOTS,
+            "drain": {"timeout": "10m"},
+            "reboot": {"timeout": "1h"},
+        },
+    }
+
+
+def _request(run: str, node: str, boot_id: str) -> dict[str, Any]:
+    """A NodeRebootRequest as the agent creates it when the sentinel file appears."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "NodeRebootRequest",
+        "metadata": {"name": node, "labels": {RUN_LABEL: run}},
+        "spec": {
+            "nodeName": node,
+            "reasons": [
+                {
+                    "source": "sentinel-file",
+                    "detail": "/var/run/reboot-required",
+                    "packages": ["linux-image-6.8.0-1002-azure"],
+                }
+            ],
+            "detectedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "bootID": boot_id,
+        },
+    }
+
+
+class Population:
+    """The nodes, requests and policies of one run, created through the API and (on a borrowed cluster) removed."""
+
+    def __init__(self, api: client.ApiClient, work: Path, size: int, concurrency: int) -> None:
+        self.api, self.size, self.concurrency = api, size, concurrency
+        self.run = f"scale-{os.urandom(2).hex()}"
+        self.nodes = [f"{self.run}-{i:05d}" for i in range(size)]
+        self.sim = NodeSimulator(api=api, root=work / "nodes", lease_seconds=None, schedule_pods=False)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def share(self, pool: str) -> int:
+        return sum(1 for i in range(self.size) if _pool(i) == pool)
+
+    async def create(self) -> None:
+        started = time.monotonic()
+        await self.sim.start()
+        labels = [{RUN_LABEL: self.run, POOL_LABEL: f"{self.run}-{_pool(i)}"} for i in range(self.size)]
+        await harness.bounded(
+            [
+                partial(harness.retrying, partial(self.sim.add_node, name, labels=labels[i]))
+                for i, name in enumerate(self.nodes)
+            ],
+            concurrency=self.concurrency,
+        )
+        nodes_done = time.monotonic()
+        create = partial(self.custom.create_cluster_custom_object, GROUP, VERSION)
+        requests = [_request(self.run, n, self.sim.boot_id(n)) for n in self.nodes]
+        await harness.bounded(
+            [partial(harness.retrying, partial(create, "noderebootrequests", body)) for body in requests],
+            concurrency=self.concurrency,
+        )
+        for index in range(POLICIES):
+            await create("rebootpolicies", _policy(self.run, _pool(index)))
+        print(
+            f"  {self.size} nodes in {nodes_done - started:.1f} s, {self.size} requests and {POLICIES} policies in "
+            f"{time.monotonic() - nodes_done:.1f} s",
+            flush=True,
+        )
+
+    async def remove(self, *, borrowed: bool) -> None:
+        await self.sim.stop()
+        if not borrowed:
+            return  # the control plane goes, and everything in it
+        selector = f"{RUN_LABEL}={self.run}"
+        for plural in ("noderebootrequests", "rebootpolicies"):
+            await self.custom.delete_collection_cluster_custom_object(GROUP, VERSION, plural, label_selector=selector)
+        await client.CoreV1Api(self.api).delete_collection_node(label_selector=selector)
+
+    async def policies(self) -> list[dict[str, Any]]:
+        listing = await self.custom.list_cluster_custom_object(
+            GROUP, VERSION, "rebootpolicies", label_selector=f"{RUN_LABEL}={self.run}"
+        )
+        items: list[dict[str, Any]] = listing["items"]
+        return items
+
+    def correct(self, policies: list[dict[str, Any]]) -> bool:
+        """Every policy counts its whole pool and holds exactly its slots: the first decision, carried out."""
+        if len(policies) != POLICIES:
+            return False
+        for policy in policies:
+            status = policy.get("status") or {}
+            pool = policy["metadata"]["name"].removeprefix(f"{self.run}-")
+            if (status.get("counts") or {}).get("selected") != self.share(pool):
+                return False
+            if len(set(status.get("slots") or [])) != SLOTS:
+                return False
+        return True
+
+
+async def _raw_list(call: Any, *args: Any) -> list[dict[str, Any]]:
+    """A listing as plain JSON, the way a watch hands objects to the operator (no client models in between)."""
+    response = await call(*args, _preload_content=False)
+    items: list[dict[str, Any]] = json.loads(await response.read())["items"]
+    return items
+
+
+async def _time_decisions(api: client.ApiClient, repeat: int = 21) -> tuple[float, float]:
+    """Median milliseconds to build the facts (as ``Coordinator._pass`` does) and to decide, on the listed state."""
+    custom = client.CustomObjectsApi(api)
+    nodes = {n["metadata"]["name"]: node_view(n) for n in await _raw_list(client.CoreV1Api(api).list_node)}
+    requests = {
+        r["metadata"]["name"]: view
+        for r in await _raw_list(custom.list_cluster_custom_object, GROUP, VERSION, "noderebootrequests")
+        if (view := request_view(r)) is not None
+    }
+    policies = {
+        p["metadata"]["name"]: policy_view(p)
+        for p in await _raw_list(custom.list_cluster_custom_object, GROUP, VERSION, "rebootpolicies")
+    }
+    now = datetime.datetime.now(datetime.UTC)
+    facts_ms, decide_ms = [], []
+    for attempt in range(repeat + 1):
+        started = time.perf_counter()
+        claims = {node: p.name for p in policies.values() for node in p.status.slots}
+        policy_facts = [f for p in policies.values() if (f := p.facts()) is not None]
+        request_facts = [r.facts(claimed_by=claims.get(r.name)) for r in requests.values()]
+        node_facts = {name: view.facts for name, view in nodes.items()}
+        built = time.perf_counter()
+        decide(policies=policy_facts, requests=request_facts, nodes=node_facts, now=now)
+        done = time.perf_counter()
+        if attempt:  # the first is a warm-up
+            facts_ms.append((built - started) * 1000)
+            decide_ms.append((done - built) * 1000)
+    return statistics.median(facts_ms), statistics.median(decide_ms)
+
+
+async def _watch_operator(
+    population: Population, operator: processes.Child, started: float, settle_timeout: float
+) -> tuple[float, float, float, float]:
+    """Seconds to the first correct decision and to settling; peak RSS (MB) at the decision and at the end."""
+    first = rss_at_decision = None
+    idle_since, last_cpu = time.monotonic(), harness.cpu_seconds(operator.pid)
+    deadline = started + settle_timeout
+    while True:
+        if not operator.alive():
+            raise RuntimeError("the operator exited:\n" + operator.log()[-4000:])
+        now = time.monotonic()
+        if first is None and population.correct(await population.policies()):
+            first = time.monotonic() - started
+            rss_at_decision = harness.proc_status_kb(operator.pid, "VmHWM") / 1024
+            print(f"  first correct decision {first:.2f} s after the operator's start", flush=True)
+        cpu = harness.cpu_seconds(operator.pid)
+        if cpu - last_cpu > 0.02:
+            idle_since = now
+        last_cpu = cpu
+        if first is not None and now - idle_since >= IDLE_SECONDS:
+            settled = idle_since - started
+            break
+        if now > deadline:
+            if first is None:
+                raise TimeoutError(f"no correct decision within {settle_timeout:.0f} s:\n{operator.log()[-4000:]}")
+            settled = now - started
+            print(f"  the operator did not settle within {settle_timeout:.0f} s", flush=True)
+            break
+        await asyncio.sleep(0.1)
+    peak = harness.proc_status_kb(operator.pid, "VmHWM") / 1024
+    assert rss_at_decision is not None
+    return first, settled, rss_at_decision, peak
+
+
+def _milestones(cluster: harness.Cluster, started: float) -> dict[str, float]:
+    """Where the time to the first decision went, from the operator's requests: its first request (imports and
+    start-up before it), the last of its watches opened (each right after the initial list of a resource), its
+    first write (the first decision being carried out)."""
+    if cluster.audit_log is None:
+        return {}
+    audited = harness.audited_requests(cluster.audit_log, harness.OPERATOR_USER)
+    watches: dict[str, float] = {}
+    for request in audited:
+        if request.verb == "watch":
+            watches.setdefault(request.resource, request.at)
+    writes = [r.at for r in audited if r.verb not in ("get", "list", "watch")]
+    marks = {
+        "first request": audited[0].at if audited else None,
+        "every watch open": max(watches.values()) if len(watches) >= 3 else None,
+        "first write": writes[0] if writes else None,
+    }
+    return {name: at - started for name, at in marks.items() if at is not None}
+
+
+async def _phases(api: client.ApiClient, run: str) -> dict[str, int]:
+    listing = await client.CustomObjectsApi(api).list_cluster_custom_object(
+        GROUP, VERSION, "noderebootrequests", label_selector=f"{RUN_LABEL}={run}"
+    )
+    phases: dict[str, int] = {}
+    for item in listing["items"]:
+        phase = (item.get("status") or {}).get("phase") or "none"
+        phases[phase] = phases.get(phase, 0) + 1
+    return phases
+
+
+async def _one_run(opts: Options, cluster: harness.Cluster, work: Path, size: int) -> Run:
+    async with harness.api_client(cluster.kubeconfig) as api:
+        population = Population(api, work, size, opts.concurrency)
+        operator: processes.Child | None = None
+        try:
+            await population.create()
+            started, wall_started = time.monotonic(), time.time()
+            operator = harness.start_operator(cluster, work / "operator.log")
+            first, settled, rss_at_decision, peak = await _watch_operator(
+                population, operator, started, opts.settle_timeout
+            )
+            operator.stop()
+            milestones = _milestones(cluster, wall_started)
+            if milestones:
+                print("  the operator's requests: " + ", ".join(f"{k} {v:.2f} s" for k, v in milestones.items()))
+            phases = await _phases(api, population.run)
+            facts_ms, decide_ms = await _time_decisions(api)
+            return Run(size, first, settled, peak, rss_at_decision, decide_ms, facts_ms, phases, milestones)
+        finally:
+            if operator is not None:
+                operator.stop()
+            await population.remove(borrowed=cluster.plane is None)
+
+
+def _figures(ctx: harness.Context, runs: list[Run]) -> dict[str, dict[str, Any]]:
+    figures: dict[str, dict[str, Any]] = {}
+    for size in sorted({r.size for r in runs}):
+        mine = [r for r in runs if r.size == size]
+        what = f"{size} simulated nodes, {size} NodeRebootRequests, {POLICIES} policies of maxConcurrent {SLOTS}"
+        figures[f"scale_{size}_first_decision_s"] = ctx.figure(
+            value=round(statistics.median(r.first_decision for r in mine), 2),
+            unit="s",
+            target=TARGET_FIRST_DECISION_S,
+            runs=len(mine),
+            note=f"{what}: operator process start → every policy's status shows its selected count and its "
+            f"{SLOTS} claimed slots ({POLICIES * SLOTS} claims), seen from outside; median of fresh clusters",
+            values=[round(r.first_decision, 2) for r in mine],
+            settled_s=[round(r.settled, 1) for r in mine],
+            milestones_s=[{k: round(v, 2) for k, v in r.milestones.items()} for r in mine],
+        )
+        figures[f"scale_{size}_operator_peak_rss_mb"] = ctx.figure(
+            value=round(statistics.median(r.peak_rss_mb for r in mine), 1),
+            unit="MB",
+            target=TARGET_RSS_MB,
+            runs=len(mine),
+            note=f"{what}: VmHWM of the operator's process once it has settled (every request's status written, "
+            "CPU idle for 3 s); median of fresh clusters",
+            values=[round(r.peak_rss_mb, 1) for r in mine],
+            at_first_decision_mb=[round(r.rss_at_decision_mb, 1) for r in mine],
+        )
+        figures[f"scale_{size}_decide_ms"] = ctx.figure(
+            value=round(statistics.median(r.decide_ms for r in mine), 2),
+            unit="ms",
+            target=TARGET_DECIDE_MS,
+            runs=len(mine),
+            note=f"{what}, as the operator left them: one decide() in process on facts built as Coordinator._pass "
+            "builds them; median of 21 per cluster, then of the clusters. facts_ms: building those facts",
+            facts_ms=[round(r.facts_ms, 2) for r in mine],
+        )
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    opts = _parse(args)
+    ctx = harness.Context.start("bench.bench_scale", args)
+    ctx.print_header()
+    work = Path(tempfile.mkdtemp(prefix="rollboot-bench-scale-"))
+    runs: list[Run] = []
+    good = False
+    try:
+        for size in opts.sizes:
+            for repeat in range(opts.repeat):
+                print(f"{size} nodes, run {repeat + 1}/{opts.repeat}", flush=True)
+                folder = work / f"{size}-{repeat}"
+                with harness.cluster(
+                    folder / "cluster",
+                    audit=True,
+                    controller_manager=False,
+                    keep_audit=folder / "audit.log" if opts.keep else None,
+                ) as cluster:
+                    run = asyncio.run(_one_run(opts, cluster, folder, size))
+                runs.append(run)
+                print(
+                    f"  peak RSS {run.peak_rss_mb:.1f} MB ({run.rss_at_decision_mb:.1f} MB at the first decision), "
+                    f"settled {run.settled:.1f} s after the start; requests: {run.phases}; "
+                    f"decide {run.decide_ms:.2f} ms, building its facts {run.facts_ms:.2f} ms",
+                    flush=True,
+                )
+        good = True
+    finally:
+        if good and not opts.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"logs kept in {work}", file=sys.stderr)
+    figures = _figures(ctx, runs)
+    print()
+    for key, figure in figures.items():
+        print(harness.status_line(key, figure["value"], figure["unit"], figure["target"]))
+    if opts.record:
+        harness.record(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

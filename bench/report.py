@@ -1,0 +1,192 @@
+"""``bench/RESULTS.md`` from ``bench/results.json``: one is generated from the other, so they never disagree.
+
+    .venv/bin/python -m bench.report [--check]
+
+Every key of the results file appears: the figures of the known benchmarks under their headings with what they
+mean, any other key under "Other figures". ``--check`` writes nothing and exits 1 when RESULTS.md is out of date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results.json"
+REPORT = BENCH / "RESULTS.md"
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    script: str
+    prefixes: tuple[str, ...]
+    about: str
+
+
+SECTIONS = (
+    Section(
+        "Rolling reboot: makespan, hand-off, reaction, API cost",
+        "python -m bench.bench_rollout",
+        ("rollout_", "handoff_", "reaction_", "api_operator_"),
+        "A rolling reboot of simulated nodes, each with its own real `sentinel_agent` process, by the real operator "
+        "on the local control plane. Every time is the receive time of a watch event in the benchmark's process, on "
+        "one clock. The makespan is compared with the ideal `ceil(N / maxConcurrent) x per-node cycle`, the cycle "
+        "being the median cordon → uncordon time of the same run's nodes, so the ratio measures what the "
+        "coordination adds (start latency and hand-offs) and nothing else. The operator's API requests are counted "
+        "in the API server's audit log under a user of its own.",
+    ),
+    Section(
+        "Scale: a big cluster",
+        "python -m bench.bench_scale",
+        ("scale_",),
+        "The real operator started on a cluster of simulated nodes, each with a NodeRebootRequest as its agent "
+        "would create it, and 50 RebootPolicies of maxConcurrent 2 whose windows are open. The first correct "
+        "decision is seen from outside: every policy's status counts its nodes and holds its 2 claimed slots. "
+        "Memory is the operator process's VmHWM (peak resident set). The decision core's time is `decide` run on "
+        "facts built from those objects as the coordinator builds them. Each run is a fresh control plane.",
+    ),
+    Section(
+        "Decision core",
+        "python bench/bench_decide.py",
+        ("decide_",),
+        "One call of the pure decision core on a synthetic cluster of 5,000 nodes, 5,000 requests and 50 policies "
+        "of mixed windows, blackouts and concurrency (median of repeated calls, in process, no API server).",
+    ),
+    Section(
+        "Agent footprint",
+        "python bench/bench_agent.py",
+        ("agent_",),
+        "The real agent process against the real API server through a counting proxy: its peak resident memory "
+        "and its steady-state API requests per node-hour at the default watch timeout.",
+    ),
+)
+
+
+def _section_of(key: str) -> Section | None:
+    return next((s for s in SECTIONS if key.startswith(s.prefixes)), None)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _verdict(figure: Mapping[str, Any]) -> str:
+    target, value = figure.get("target"), figure.get("value")
+    if target is None:
+        return "no target"
+    if not isinstance(value, int | float):
+        return "?"
+    return "met" if value <= target else "**not met**"
+
+
+def _target(figure: Mapping[str, Any]) -> str:
+    target = figure.get("target")
+    return "—" if target is None else f"<= {_number(target)} {figure.get('unit', '')}".rstrip()
+
+
+def _load(figure: Mapping[str, Any]) -> str:
+    load = figure.get("load")
+    return " / ".join(_number(x) for x in load) if isinstance(load, list) else "not noted"
+
+
+def _extras(figure: Mapping[str, Any]) -> list[str]:
+    known = {"value", "unit", "target", "command", "date", "machine", "runs", "load", "note", "samples"}
+    lines = []
+    for key, value in figure.items():
+        if key in known:
+            continue
+        text = json.dumps(value, sort_keys=False, ensure_ascii=False)
+        lines.append(f"  - {key}: `{text}`")
+    return lines
+
+
+def _figure_block(key: str, figure: Mapping[str, Any]) -> list[str]:
+    runs = figure.get("runs")
+    samples = figure.get("samples")
+    counted = ", ".join(
+        part
+        for part in (f"{runs} run{'s' if runs != 1 else ''}" if runs else "", f"{samples} samples" if samples else "")
+        if part
+    )
+    lines = [
+        f"### `{key}`: {_number(figure.get('value'))} {figure.get('unit', '')} — target {_target(figure)}: "
+        f"{_verdict(figure)}",
+        "",
+    ]
+    if figure.get("note"):
+        lines += [str(figure["note"]).rstrip(".") + ".", ""]
+    lines += [
+        f"- command: `{figure.get('command', '?')}`" + (f" ({counted})" if counted else ""),
+        f"- date: {figure.get('date', '?')}; load at the start (1 / 5 / 15 min): {_load(figure)}",
+        f"- machine: {figure.get('machine', '?')}",
+        *_extras(figure),
+        "",
+    ]
+    return lines
+
+
+def render(results: Mapping[str, Mapping[str, Any]]) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `python -m bench.report` from `bench/results.json`; edit neither by hand. `make bench` runs "
+        "every benchmark (tens of minutes), then this. Benchmarks measure and report: CI does not depend on their "
+        "figures. A figure is the median of repeated runs where that makes sense (`runs`); percentiles are "
+        "nearest-rank over all samples. The machine has 2 cores shared with other work, so the load at the start "
+        "of each benchmark is noted: figures taken under a high load are slower than the code is.",
+        "",
+        "| figure | value | target | verdict | runs | load (1 min) | date |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ordered = sorted(results, key=lambda k: (SECTIONS.index(s) if (s := _section_of(k)) else len(SECTIONS), k))
+    for key in ordered:
+        figure = results[key]
+        load = figure.get("load")
+        lines.append(
+            f"| `{key}` | {_number(figure.get('value'))} {figure.get('unit', '')} | {_target(figure)} | "
+            f"{_verdict(figure)} | {figure.get('runs', '—')} | {_number(load[0]) if isinstance(load, list) else '—'} "
+            f"| {figure.get('date', '?')} |"
+        )
+    lines.append("")
+    for section in SECTIONS:
+        keys = [k for k in ordered if _section_of(k) is section]
+        lines += [f"## {section.title}", "", f"`{section.script}`. {section.about}", ""]
+        if not keys:
+            lines += ["No figures recorded yet.", ""]
+        for key in keys:
+            lines += _figure_block(key, results[key])
+    others = [k for k in ordered if _section_of(k) is None]
+    if others:
+        lines += ["## Other figures", ""]
+        for key in others:
+            lines += _figure_block(key, results[key])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if RESULTS.md is not what results.json gives")
+    args = parser.parse_args(argv)
+    results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+    text = render(results)
+    if args.check:
+        current = REPORT.read_text(encoding="utf-8") if REPORT.exists() else ""
+        if current != text:
+            print("bench/RESULTS.md is out of date: run python -m bench.report", file=sys.stderr)
+            return 1
+        return 0
+    REPORT.write_text(text, encoding="utf-8")
+    print(f"wrote bench/{REPORT.name} ({len(results)} figures)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
