@@ -1,6 +1,6 @@
 """How light is the agent? Peak memory and API requests of the real agent process against a real API server.
 
-    .venv/bin/python -m bench.bench_agent [--seconds 60] [--short-watch-timeout 2]
+    python bench/bench_agent.py [--seconds 60] [--short-watch-timeout 2] [--no-record]
 
 It starts a local control plane (no controller-manager), applies the NodeRebootRequest CRD and runs
 ``python -m sentinel_agent`` for one node whose sentinel is present, checking every second, through a small
@@ -11,6 +11,9 @@ counting proxy that records every API request the agent makes:
 2. watch renewals at a short watch timeout: how many requests one renewal costs (target: one). Scaled to the
    default timeout (a random 30 to 60 minutes per watch) that gives the steady-state requests per node-hour
    (target <= 15).
+
+Both figures are recorded in ``bench/results.json`` (``agent_peak_rss``, ``agent_api_requests_per_node_hour``),
+with the machine, the command and the date; other figures there are kept.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import http.client
 import json
 import os
+import platform
 import signal
 import ssl
 import subprocess
@@ -27,14 +31,19 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from hack.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results.json"
 CRD = REPO / "crds" / "noderebootrequests.rollboot.dev.yaml"
 DEFAULT_WATCH_MEAN_MINUTES = 45.0  # --watch-timeout 30m: each watch lasts a random 30 to 60 minutes
 TARGET_RSS_MB = 25.0
@@ -161,6 +170,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Peak memory and API requests of the rollboot agent.")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to measure each phase")
     parser.add_argument("--short-watch-timeout", type=float, default=2.0, help="watch timeout of phase 2, seconds")
+    parser.add_argument("--no-record", action="store_true", help="print only; leave bench/results.json alone")
     args = parser.parse_args()
 
     with (
@@ -203,7 +213,32 @@ def main() -> int:
     print(f"peak RSS: {peak:.1f} MB (target <= {TARGET_RSS_MB:g} MB)")
     ok = per_hour <= TARGET_REQUESTS_PER_HOUR and peak <= TARGET_RSS_MB
     print("PASS" if ok else "FAIL")
+    if not args.no_record:
+        record(
+            {
+                "agent_peak_rss": {"value": round(peak, 1), "unit": "MB", "target": TARGET_RSS_MB},
+                "agent_api_requests_per_node_hour": {
+                    "value": round(per_hour, 2),
+                    "unit": "requests",
+                    "target": TARGET_REQUESTS_PER_HOUR,
+                },
+            }
+        )
     return 0 if ok else 1
+
+
+def record(figures: dict[str, dict[str, Any]]) -> None:
+    """Write ``figures`` into bench/results.json with the machine, command and date, keeping the other keys."""
+    stamp = {
+        "command": "python bench/bench_agent.py",
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}",
+    }
+    results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+    results.update({key: {**figure, **stamp} for key, figure in figures.items()})
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"recorded {', '.join(figures)} in bench/results.json")
 
 
 if __name__ == "__main__":

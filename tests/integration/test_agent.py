@@ -218,6 +218,30 @@ async def reported(api: client.ApiClient, name: str) -> dict[str, Any]:
     return await request_where(api, name, lambda r: bool(r["spec"].get("reasons")), what="the agent reports a reboot")
 
 
+async def controllers_caught_up(api: client.ApiClient, probe: str, *, timeout: float = 180) -> None:
+    """Wait until the controller-manager works again after an outage: a new namespace gets its ServiceAccount.
+
+    Its informers come back on their own backoff, later than the API server; tests that run next need them.
+    """
+    core = client.CoreV1Api(api)
+
+    async def created() -> bool:
+        try:
+            await core.create_namespace({"metadata": {"name": probe}})
+        except ApiException as error:
+            if error.status != 409:
+                return False
+        return True
+
+    async def has_default_account() -> bool:
+        accounts = await core.list_namespaced_service_account(probe)
+        return any(account.metadata.name == "default" for account in accounts.items)
+
+    await eventually(created, what="the API server takes writes again", timeout=timeout)
+    await eventually(has_default_account, what="the controller-manager works again", timeout=timeout)
+    await core.delete_namespace(probe)
+
+
 def packages_of(request: dict[str, Any]) -> list[str]:
     return [package for reason in request["spec"].get("reasons", []) for package in reason.get("packages", [])]
 
@@ -343,14 +367,18 @@ async def test_the_agent_lives_through_an_api_server_outage_without_a_second_reb
     await simulator.wait_for_reboots(node, 1, timeout=30)
     second_boot = simulator.boot_id(node)
 
-    await asyncio.to_thread(plane.stop_apiserver)
+    # Stopped and started from this (the main) thread on purpose: the control plane ties its processes to the
+    # thread that starts them (PR_SET_PDEATHSIG), so an API server started from a worker thread would be killed
+    # when that thread ends, taking every later test down with it.
+    plane.stop_apiserver()
     try:
         # While the API server is away, the next kernel update lands.
         simulator.require_reboot(node, ["linux-image-6.8.0-1003-azure"])
         await asyncio.sleep(30)
         assert agent.alive(), "the agent must not exit while the API server is away"
     finally:
-        await asyncio.to_thread(plane.start_apiserver)
+        plane.start_apiserver()
+        await controllers_caught_up(api, f"agent-outage-probe-{unique}")
 
     request = await request_where(
         api,
