@@ -77,6 +77,9 @@ class Child:
 
 
 def operator(kubeconfig: Path, log_path: Path, *extra: str) -> Child:
+    """The real operator; its metrics endpoint is off unless ``extra`` names a port (several may run side by side)."""
+    if not any(arg.startswith("--metrics-port") for arg in extra):
+        extra = ("--metrics-port", "0", *extra)
     return Child([sys.executable, "-m", "reboot_operator", "--kubeconfig", str(kubeconfig), *extra], log_path)
 
 

@@ -33,9 +33,6 @@ class Rig:
         return client.CustomObjectsApi(self.api)
 
     def start_operator(self, *extra: str) -> processes.Child:
-        """The real operator; its metrics endpoint is off unless ``extra`` names a port (tests run side by side)."""
-        if not any(arg.startswith("--metrics-port") for arg in extra):
-            extra = ("--metrics-port", "0", *extra)
         child = processes.operator(self.kubeconfig, self.logs / f"operator-{len(self.operators)}.log", *extra).start()
         self.operators.append(child)
         return child
