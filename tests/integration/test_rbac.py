@@ -10,6 +10,8 @@ identities through a rolling reboot of simulated nodes.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +24,8 @@ from kubernetes_asyncio import client
 from hack.nodesim.simulator import NodeSimulator
 from tests.integration.conftest import Cluster
 from tests.integration.install import AGENT, NODE_NAME_EXTRA, OPERATOR, as_agent, install, request_body
-from tests.integration.rollout import Rig, pinned_replicaset
+from tests.integration.rollout import Rig, node_events, pinned_replicaset
+from tests.integration.servers import receiver
 from tests.manifests.argocd_health import health
 from tests.manifests.render import NAMESPACE, Object
 from tests.manifests.test_security import AGENT_RULES, OPERATOR_RULES
@@ -167,7 +170,8 @@ def test_the_api_server_grants_the_agent_exactly_its_role(cluster: Cluster, inst
 
 
 def test_the_api_server_grants_the_operator_exactly_its_role(cluster: Cluster, installed: list[Object]) -> None:
-    assert _rules(cluster, OPERATOR) == OPERATOR_RULES
+    # Reviewed in rollboot-system, so the Role for notification Secrets there counts too.
+    assert _rules(cluster, OPERATOR) == {**OPERATOR_RULES, ("", "secrets"): {"get"}}
 
 
 OPERATOR_MAY = [
@@ -187,6 +191,8 @@ OPERATOR_MAY = [
     ("create", "pods", "--subresource=eviction", "-n", "shop"),
     ("get", "daemonsets.apps", "-n", "kube-system"),
     ("list", "poddisruptionbudgets.policy", "-n", "shop"),
+    ("list", "namespaces"),
+    ("get", "secrets", "-n", NAMESPACE),
     ("create", "events", "-n", "default"),
     ("create", "events", "-n", "shop"),
 ]
@@ -201,7 +207,8 @@ OPERATOR_MAY_NOT = [
     ("delete", "pods", "-n", "shop"),
     ("create", "pods", "-n", "shop"),
     ("update", "pods", "-n", "shop"),
-    ("get", "secrets", "-n", NAMESPACE),
+    ("get", "secrets", "-n", "shop"),
+    ("list", "secrets", "-n", NAMESPACE),
     ("list", "daemonsets.apps", "--all-namespaces"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io"),
     ("patch", "events", "-n", "default"),
@@ -324,46 +331,70 @@ async def test_the_real_operator_and_agents_reboot_nodes_with_only_their_own_rig
     namespace: str,
     tmp_path: Path,
 ) -> None:
+    """Every right in play: watches, status, cordon, labels, taint, drain with a budget, a pod blocker with a
+    namespace selector, a notification URL from a Secret in rollboot-system, Events."""
     # Pods to evict, one budget to refuse an eviction (listing PodDisruptionBudgets), beside the agent's pods.
     await pinned_replicaset(api, namespace, simulated[0], replicas=2, min_available=1)
     operator_kubeconfig = _kubeconfig_for(cluster, _token(cluster, "rollboot-operator"), tmp_path / "operator.json")
     rig = Rig(api=api, kubeconfig=operator_kubeconfig, sim=simulator, logs=tmp_path / "logs")
     server, ca = _server_and_ca(cluster)
     policy = simulated[0].rsplit("-", 1)[0]
-    try:
-        for node in simulated:
-            token_file = tmp_path / f"{node}.token"
-            token_file.write_text(_pod_bound_token(cluster, f"rollboot-agent-{node}"))
-            # --server/--token-file/--ca-file win over the --kubeconfig the rig also passes.
-            rig.start_agent(node, extra=("--server", server, "--token-file", str(token_file), "--ca-file", ca))
-        await rig.apply_policy(
-            policy,
-            {
-                "nodeSelector": {"matchLabels": {"pool": policy}},
-                "maxConcurrent": 1,
-                "reboot": {"timeout": "60s", "soak": "0s"},
-                "drain": {"timeout": "60s"},
-            },
-        )
-        rig.start_operator()
-        before = {node: simulator.boot_id(node) for node in simulated}
-        for node in simulated:
-            simulator.require_reboot(node)
-        await rig.wait_phases(simulated, {"Completed"}, timeout=150)
-        core = client.CoreV1Api(api)
-        for node in simulated:
-            assert simulator.reboot_count(node) == 1
-            assert simulator.boot_id(node) != before[node]
-            assert not (await core.read_node(node)).spec.unschedulable, f"{node} left cordoned"
-        logs = [rig.dump(), *(child.log() for child in rig.agents.values())]
-        for log in logs:
-            for sign in ("forbidden", "Forbidden", " 403", "Not enough permissions"):
-                assert sign not in log, f"{sign!r} in a log:\n{log[-4000:]}"
-        # Argo CD sees the result as healthy.
-        assert health("RebootPolicy", await rig.policy(policy)).status == "Healthy"
-        requests = await rig.requests()
-        for node in simulated:
-            assert health("NodeRebootRequest", requests[node]).status == "Healthy", requests[node]["status"]
-    finally:
-        await rig.stop()
-        await rig.custom.delete_cluster_custom_object("rollboot.dev", "v1alpha1", "rebootpolicies", policy)
+    core = client.CoreV1Api(api)
+    with receiver() as hook:
+        url = base64.b64encode(hook.url.encode()).decode()
+        await core.create_namespaced_secret(NAMESPACE, {"metadata": {"name": policy}, "data": {"url": url}})
+        try:
+            for node in simulated:
+                token_file = tmp_path / f"{node}.token"
+                token_file.write_text(_pod_bound_token(cluster, f"rollboot-agent-{node}"))
+                # --server/--token-file/--ca-file win over the --kubeconfig the rig also passes.
+                rig.start_agent(node, extra=("--server", server, "--token-file", str(token_file), "--ca-file", ca))
+            await rig.apply_policy(
+                policy,
+                {
+                    "nodeSelector": {"matchLabels": {"pool": policy}},
+                    "maxConcurrent": 1,
+                    "reboot": {"timeout": "60s", "soak": "0s"},
+                    "drain": {"timeout": "60s"},
+                    "nodeLabels": {"preReboot": {"rollboot.dev/rebooting": "true"}},
+                    "preferNoScheduleTaint": True,
+                    # The web pods match, but not their namespace: pods and namespaces are listed, nothing blocks.
+                    "blockers": {
+                        "pods": [
+                            {
+                                "labelSelector": {"matchLabels": {"app": "web"}},
+                                "namespaceSelector": {"matchLabels": {"rollboot.dev/never": "true"}},
+                            }
+                        ]
+                    },
+                    "notifications": [
+                        {
+                            "urlSecretRef": {"name": policy, "namespace": NAMESPACE, "key": "url"},
+                            "events": ["Completed"],
+                        }
+                    ],
+                },
+            )
+            rig.start_operator()
+            before = {node: simulator.boot_id(node) for node in simulated}
+            for node in simulated:
+                simulator.require_reboot(node)
+            await rig.wait_phases(simulated, {"Completed"}, timeout=150)
+            await asyncio.to_thread(hook.wait_count, len(simulated), 30)
+            for node in simulated:
+                assert simulator.reboot_count(node) == 1
+                assert simulator.boot_id(node) != before[node]
+                assert not (await core.read_node(node)).spec.unschedulable, f"{node} left cordoned"
+            assert "Completed" in await node_events(api, simulated[0])
+            for log in [rig.dump(), *(child.log() for child in rig.agents.values())]:
+                for sign in ("forbidden", "Forbidden", " 403", "Not enough permissions", "could not post"):
+                    assert sign not in log, f"{sign!r} in a log:\n{log[-4000:]}"
+            # Argo CD sees the result as healthy.
+            assert health("RebootPolicy", await rig.policy(policy)).status == "Healthy"
+            requests = await rig.requests()
+            for node in simulated:
+                assert health("NodeRebootRequest", requests[node]).status == "Healthy", requests[node]["status"]
+        finally:
+            await rig.stop()
+            await rig.custom.delete_cluster_custom_object("rollboot.dev", "v1alpha1", "rebootpolicies", policy)
+            await core.delete_namespaced_secret(policy, NAMESPACE)

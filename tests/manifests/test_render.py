@@ -74,6 +74,8 @@ def test_the_base_holds_the_expected_objects() -> None:
         ("DaemonSet", "rollboot-agent"),
         ("Deployment", "rollboot-operator"),
         ("Namespace", NAMESPACE),
+        ("Role", "rollboot-operator-secrets"),
+        ("RoleBinding", "rollboot-operator-secrets"),
         ("ServiceAccount", "rollboot-agent"),
         ("ServiceAccount", "rollboot-operator"),
         ("ValidatingAdmissionPolicy", "rollboot-agent-own-node"),
@@ -212,6 +214,24 @@ def test_extra_args_pull_secrets_and_priority_class_reach_both_pods() -> None:
         assert pod_spec(workload)["imagePullSecrets"] == [{"name": "registry"}]
     assert pod_spec(daemonset)["priorityClassName"] == "system-node-critical"
     assert "priorityClassName" not in pod_spec(deployment)
+
+
+def test_the_operator_may_read_notification_secrets_in_the_namespaces_named_only() -> None:
+    rendered = chart({"operator.secretNamespaces[0]": "team-a", "operator.secretNamespaces[1]": NAMESPACE})
+    roles = sorted(d["metadata"]["namespace"] for d in rendered if d["kind"] == "Role")
+    bindings = [d for d in rendered if d["kind"] == "RoleBinding"]
+    assert roles == sorted([NAMESPACE, "team-a"])
+    assert sorted(d["metadata"]["namespace"] for d in bindings) == roles
+    for binding in bindings:
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "rollboot-operator", "namespace": NAMESPACE}]
+
+
+def test_metrics_port_zero_turns_the_endpoint_off() -> None:
+    deployment = one(chart({"operator.metricsPort": "0"}), "Deployment", "rollboot-operator")
+    operator = container(deployment)
+    assert "--metrics-port=0" in operator["args"]
+    assert [port["name"] for port in operator["ports"]] == ["health"]
+    assert "annotations" not in deployment["spec"]["template"]["metadata"]
 
 
 def test_the_crds_and_the_admission_policy_can_be_left_out() -> None:

@@ -27,6 +27,7 @@ OPERATOR_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
     ("", "nodes"): {"get", "list", "watch", "patch"},
     ("", "pods"): {"get", "list"},
+    ("", "namespaces"): {"list"},
     ("", "pods/eviction"): {"create"},
     ("apps", "daemonsets"): {"get"},
     ("policy", "poddisruptionbudgets"): {"list"},
@@ -57,6 +58,18 @@ def test_the_operator_has_exactly_the_rights_its_calls_need(rendered: list[Objec
     rules = one(rendered, "ClusterRole", "rollboot-operator")["rules"]
     assert _flatten(rules) == OPERATOR_RULES
     assert all("*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"] for rule in rules)
+
+
+def test_the_operator_reads_secrets_in_its_own_namespace_only(rendered: list[Object]) -> None:
+    role = one(rendered, "Role", "rollboot-operator-secrets")
+    assert role["metadata"]["namespace"] == "rollboot-system"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    binding = one(rendered, "RoleBinding", "rollboot-operator-secrets")
+    assert binding["metadata"]["namespace"] == "rollboot-system"
+    assert binding["roleRef"]["name"] == "rollboot-operator-secrets"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rollboot-operator", "namespace": "rollboot-system"}
+    ]
 
 
 def test_each_role_is_bound_to_its_own_service_account_only(rendered: list[Object]) -> None:
@@ -123,11 +136,19 @@ def test_the_operator_pod_meets_the_restricted_pod_security_level(rendered: list
     }
 
 
-def test_the_operator_serves_its_liveness_probe_where_the_probe_looks(rendered: list[Object]) -> None:
-    operator = container(one(rendered, "Deployment", "rollboot-operator"))
+def test_the_operator_serves_its_probe_and_metrics_where_they_are_looked_for(rendered: list[Object]) -> None:
+    deployment = one(rendered, "Deployment", "rollboot-operator")
+    operator = container(deployment)
     assert "--liveness=http://0.0.0.0:8080/healthz" in operator["args"]
-    assert operator["ports"] == [{"name": "health", "containerPort": 8080}]
+    assert "--metrics-port=8000" in operator["args"]
+    assert operator["ports"] == [{"name": "health", "containerPort": 8080}, {"name": "metrics", "containerPort": 8000}]
     assert operator["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8000",
+        "prometheus.io/path": "/metrics",
+    }
 
 
 def test_the_admission_policy_binds_the_agent_to_its_own_node(rendered: list[Object]) -> None:
