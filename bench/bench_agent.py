@@ -198,9 +198,8 @@ def main() -> int:
         finally:
             proxy.close()
 
-    # Each watch asks for a random timeout in [T, 2T]; the server ends it then and the agent renews at once.
-    renewals = args.seconds / (1.5 * args.short_watch_timeout)
-    per_renewal = sum(renewing.values()) / renewals
+    # Every watch request is one renewal; anything else the agent sent meanwhile is the renewals' overhead.
+    per_renewal = sum(renewing.values()) / max(1, renewing["watch"])
     per_hour = per_renewal * 60 / DEFAULT_WATCH_MEAN_MINUTES + sum(steady.values()) * 3600 / args.seconds
     peak = max(steady_peak, renewing_peak)
 
