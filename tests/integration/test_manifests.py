@@ -16,13 +16,27 @@ import yaml
 
 from tests.integration.conftest import Cluster
 from tests.integration.install import install
-from tests.manifests.render import MANIFESTS, Object, chart_text, kustomize, one, pod_spec
+from tests.manifests.render import MANIFESTS, Object, chart_text, kustomize, one, pod_spec, run, tool
 
 
 @pytest.fixture(scope="module")
 def installed(cluster: Cluster) -> Iterator[list[Object]]:
     """The namespace must exist for a dry run of what goes into it."""
     yield from install(cluster)
+
+
+def test_helm_install_is_accepted_before_anything_is_installed(cluster: Cluster) -> None:
+    """``helm install`` itself, as a user runs it: the chart's kubeVersion against the real server, then every
+    object through the server's admission (first in this module, before the fixture below installs the base). The
+    session's fixtures installed the CRDs already, outside Helm, so the release leaves them out."""
+    result = run(
+        [
+            str(tool("helm")), "install", "rollboot", str(MANIFESTS / "chart"), "--dry-run=server",
+            "--namespace", "default", "--kubeconfig", str(cluster.kubeconfig), "--set", "crds.install=false",
+        ]
+    )  # fmt: skip
+    assert "STATUS: pending-install" in result.stdout
+    assert "nothing is rebooted until a RebootPolicy selects it" in result.stdout
 
 
 def _dry_run_apply(cluster: Cluster, manifest: str) -> str:
