@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv controlplane lint types unit integration test cluster crds bench demo clean
+.PHONY: help venv controlplane prometheus lint types unit integration test cluster crds bench demo clean
 
 # Extra arguments for `make demo`, e.g. make demo DEMO_ARGS="--nodes 20 --max-concurrent 4 --reboot-seconds 2"
 DEMO_ARGS ?=
@@ -28,6 +28,14 @@ venv: $(STAMP)
 controlplane: $(STAMP)
 	$(BIN)/python -m hack.controlplane build
 
+# The blocker tests query a real Prometheus server: Debian's package, installed once if missing.
+prometheus:
+	@command -v prometheus >/dev/null || { \
+		echo "installing Debian's prometheus package (needed by tests/integration/test_blockers.py)"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
+			apt-get install -y -qq --no-install-recommends prometheus; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -35,13 +43,14 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Unit tests need no control plane, but tests/manifests renders with the kubectl and helm built here.
+unit: controlplane
 	$(BIN)/pytest tests --ignore=tests/integration
 
-integration: controlplane
+integration: controlplane prometheus
 	$(BIN)/pytest tests/integration
 
-test: lint types controlplane
+test: lint types controlplane prometheus
 	$(BIN)/pytest tests
 
 cluster: controlplane
@@ -59,8 +68,10 @@ bench: controlplane
 	-$(BIN)/python -m bench.bench_agent
 	$(BIN)/python -m bench.report
 
+# The chart (and through it the kustomize base) carries a copy of the CRDs; a test keeps them identical.
 crds: $(STAMP)
 	$(BIN)/python -m reboot_operator.api.crdgen crds/
+	cp crds/*.yaml manifests/chart/files/crds/
 
 clean:
 	rm -rf .cache $(VENV)
