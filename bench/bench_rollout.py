@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import math
 import os
 import shutil
@@ -71,14 +72,33 @@ class Rollout:
 
     concurrency: int
     makespan: float
-    cycle: float
-    ideal: float
+    """Policy resumed → last node seen uncordoned."""
+    cycles: list[float]
+    """Each node's cordon → uncordon time."""
+    start: float
+    """Policy resumed → first node seen cordoned."""
+    gaps: list[float]
+    """maxConcurrent 1: a node seen uncordoned → the next one seen cordoned (with ``start`` and ``cycles``, these
+    add up to the makespan)."""
     handoffs: list[float]
+    """A request seen Completed → the next node seen cordoned."""
     most_cordoned: int
     requests: int | None = None
     """The operator's API requests from the resume until every node is seen Completed (None without an audit log)."""
     window: float = 0.0
     kinds: dict[str, int] = field(default_factory=dict)
+    gap_requests: list[int] = field(default_factory=list)
+    """maxConcurrent 1: the operator's requests between its uncordon of one node and its cordon of the next."""
+    gap_rewrites: list[int] = field(default_factory=list)
+    """... of which status writes of requests still waiting (their queue position changed)."""
+
+    @property
+    def cycle(self) -> float:
+        return statistics.median(self.cycles)
+
+    @property
+    def ideal(self) -> float:
+        return math.ceil(len(self.cycles) / self.concurrency) * self.cycle
 
     @property
     def requests_per_minute(self) -> float | None:
@@ -315,26 +335,33 @@ class Bench:
         cordons = [(t, n, v) for t, n, v in self.timeline.cordons if t >= started and n in mine]
         cordoned = {n: min(t for t, m, v in cordons if m == n and v) for n in mine}
         uncordoned = {n: min(t for t, m, v in cordons if m == n and not v and t > cordoned[n]) for n in mine}
-        cycle = statistics.median(uncordoned[n] - cordoned[n] for n in mine)
-        makespan = max(uncordoned.values()) - started
-        ideal = math.ceil(len(mine) / concurrency) * cycle
+        order = sorted(mine, key=cordoned.__getitem__)
+        gaps = []
+        if concurrency == 1:
+            gaps = [cordoned[b] - uncordoned[a] for a, b in itertools.pairwise(order)]
         completions = sorted(t for t, n, p in self.timeline.phases if t >= started and n in mine and p == "Completed")
         starts = sorted(cordoned.values())
-        handoffs = []
-        if concurrency == 1:
-            for done in completions:
-                following = [t for t in starts if t > done]
-                if following:
-                    handoffs.append(following[0] - done)
+        handoffs = [next(t for t in starts if t > done) - done for done in completions if done < starts[-1]]
         most, now = 0, 0
         for _, _, value in sorted(cordons):
             now += 1 if value else -1
             most = max(most, now)
-        run = Rollout(concurrency, makespan, cycle, ideal, handoffs, most)
+        run = Rollout(
+            concurrency=concurrency,
+            makespan=max(uncordoned.values()) - started,
+            cycles=[uncordoned[n] - cordoned[n] for n in order],
+            start=starts[0] - started,
+            gaps=gaps,
+            handoffs=handoffs,
+            most_cordoned=most,
+        )
         if self.cluster.audit_log is not None:
             audited = harness.audited_requests(self.cluster.audit_log, harness.OPERATOR_USER)
             run.requests, run.kinds = harness.count(audited, wall_started, wall_ended)
             run.window = wall_ended - wall_started
+            if concurrency == 1:
+                inside = [r for r in audited if wall_started <= r.at < wall_ended]
+                run.gap_requests, run.gap_rewrites = _between_nodes(inside, mine)
         return run
 
     # -- at rest -------------------------------------------------------------------------------------------
@@ -350,6 +377,25 @@ class Bench:
         end = time.time()
         requests, kinds = harness.count(audited, start, end)
         return requests / ((end - start) / 60), kinds
+
+
+def _between_nodes(requests: list[harness.AuditedRequest], nodes: set[str]) -> tuple[list[int], list[int]]:
+    """For one node after another (maxConcurrent 1): the operator's requests between its patch uncordoning one node
+    and its patch cordoning the next, and how many of them rewrite the status of a request still waiting."""
+    patches = [r for r in requests if r.verb == "patch" and r.resource == "nodes" and r.name in nodes]
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for patch in patches:
+        first.setdefault(patch.name, patch.at)
+        last[patch.name] = patch.at
+    totals, rewrites = [], []
+    for before, after in itertools.pairwise(sorted(first, key=first.__getitem__)):
+        between = [r for r in requests if last[before] < r.at < first[after]]
+        totals.append(len(between))
+        rewrites.append(
+            sum(r.resource == "noderebootrequests/status" and r.name not in (before, after) for r in between)
+        )
+    return totals, rewrites
 
 
 async def _delete_quietly(call: Any) -> None:
@@ -388,20 +434,32 @@ async def _run(opts: Options, cluster: harness.Cluster, work: Path) -> tuple[lis
             await bench.tear_down()
 
 
+def _median(values: list[float] | list[int]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
 def _print_rollout(run: Rollout, repeat: int, repeats: int) -> None:
-    parts = [
-        f"maxConcurrent {run.concurrency}, run {repeat}/{repeats}: makespan {run.makespan:.2f} s, "
-        f"cycle {run.cycle:.3f} s, ideal {run.ideal:.2f} s, ratio {run.ratio:.4f}, at most {run.most_cordoned} cordoned"
+    lines = [
+        f"maxConcurrent {run.concurrency}, run {repeat}/{repeats}: makespan {run.makespan:.2f} s, cycle (median) "
+        f"{run.cycle:.3f} s, ideal {run.ideal:.2f} s, ratio {run.ratio:.4f}; at most {run.most_cordoned} cordoned",
+        f"  first cordon {run.start:.3f} s after the resume; cycle mean {statistics.fmean(run.cycles):.3f} s, "
+        f"max {max(run.cycles):.3f} s; hand-off (Completed → next cordon) p50 "
+        f"{harness.percentile(run.handoffs, 50):.3f} s, p99 {harness.percentile(run.handoffs, 99):.3f} s",
     ]
-    if run.handoffs:
-        parts.append(
-            f"hand-off p50 {harness.percentile(run.handoffs, 50):.3f} s, "
-            f"p99 {harness.percentile(run.handoffs, 99):.3f} s, max {max(run.handoffs):.3f} s"
+    if run.gaps:
+        lines.append(
+            f"  makespan = first cordon {run.start:.2f} s + {len(run.cycles)} cycles {sum(run.cycles):.2f} s + "
+            f"{len(run.gaps)} gaps (uncordon → next cordon) {sum(run.gaps):.2f} s, median gap {_median(run.gaps):.3f} s"
+        )
+    if run.gap_requests:
+        lines.append(
+            f"  per gap the operator sends a median of {_median(run.gap_requests):g} requests, "
+            f"{_median(run.gap_rewrites):g} of them rewriting waiting requests' status"
         )
     if run.requests_per_minute is not None:
-        top = ", ".join(f"{k} {v}" for k, v in list(run.kinds.items())[:6])
-        parts.append(f"operator {run.requests_per_minute:.1f} requests/min ({top})")
-    print("; ".join(parts), flush=True)
+        top = ", ".join(f"{k} {v}" for k, v in list(run.kinds.items())[:8])
+        lines.append(f"  operator: {run.requests} requests, {run.requests_per_minute:.1f}/min ({top})")
+    print("\n".join(lines), flush=True)
 
 
 def _figures(
@@ -426,6 +484,10 @@ def _figures(
             makespan_s=[round(r.makespan, 2) for r in runs],
             cycle_s=[round(r.cycle, 3) for r in runs],
             ideal_s=[round(r.ideal, 2) for r in runs],
+            cycle_mean_s=[round(statistics.fmean(r.cycles), 3) for r in runs],
+            first_cordon_s=[round(r.start, 3) for r in runs],
+            **({"gap_median_s": [round(_median(r.gaps), 3) for r in runs]} if concurrency == 1 else {}),
+            handoff_p50_s=[round(harness.percentile(r.handoffs, 50), 3) for r in runs],
         )
         audited = [r for r in runs if r.requests is not None]
         if audited:
@@ -439,18 +501,28 @@ def _figures(
                 per_node=[round((r.requests or 0) / nodes, 1) for r in audited],
                 by_kind=audited[-1].kinds,
             )
-    handoffs = [h for r in rollouts if r.concurrency == 1 for h in r.handoffs]
+    c1 = [r for r in rollouts if r.concurrency == 1]
+    handoffs = [h for r in c1 for h in r.handoffs]
     if handoffs:
-        runs_c1 = sum(1 for r in rollouts if r.concurrency == 1)
         for q, target in ((50, TARGET_HANDOFF_P50), (99, TARGET_HANDOFF_P99)):
             figures[f"handoff_latency_p{q}_s"] = ctx.figure(
                 value=round(harness.percentile(handoffs, q), 3),
                 unit="s",
                 target=target,
-                runs=runs_c1,
+                runs=len(c1),
                 samples=len(handoffs),
                 note=f"a request seen Completed → the next node seen cordoned (watch receive times in the bench "
-                f"process), maxConcurrent 1, {nodes} nodes; nearest-rank p{q} over all hand-offs of all runs",
+                f"process), maxConcurrent 1, {nodes} nodes; nearest-rank p{q} over all hand-offs of all runs. "
+                "gap_*: between the operator's uncordon of one node and its cordon of the next (audit log), its "
+                "requests and how many rewrite a waiting request's status (medians per run)",
+                **(
+                    {
+                        "gap_requests": [_median(r.gap_requests) for r in c1],
+                        "gap_waiting_rewrites": [_median(r.gap_rewrites) for r in c1],
+                    }
+                    if any(r.gap_requests for r in c1)
+                    else {}
+                ),
             )
     for q, target in ((50, TARGET_REACTION_P50), (99, TARGET_REACTION_P99)):
         figures[f"reaction_latency_p{q}_s"] = ctx.figure(

@@ -356,6 +356,14 @@ class AuditedRequest:
     """When the API server received it, seconds since the epoch."""
     verb: str
     resource: str
+    """e.g. ``nodes``, ``noderebootrequests/status``."""
+    name: str
+    code: int
+
+    @property
+    def kind(self) -> str:
+        """``verb resource``, and the answer when it was an error (``update rebootpolicies/status → 409``)."""
+        return f"{self.verb} {self.resource}" + (f" → {self.code}" if self.code >= 400 else "")
 
 
 def audited_requests(audit_log: Path, user: str) -> list[AuditedRequest]:
@@ -367,17 +375,19 @@ def audited_requests(audit_log: Path, user: str) -> list[AuditedRequest]:
             if event["user"]["username"] != user or event["auditID"] in seen:
                 continue
             ref = event.get("objectRef") or {}
-            resource = "/".join(p for p in (ref.get("resource", event["requestURI"]), ref.get("subresource")) if p)
+            resource = "/".join(p for p in (ref.get("resource"), ref.get("subresource")) if p) or "(discovery)"
             received = datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
-            seen[event["auditID"]] = AuditedRequest(received.timestamp(), event["verb"], resource)
+            code = int((event.get("responseStatus") or {}).get("code") or 0)
+            seen[event["auditID"]] = AuditedRequest(
+                received.timestamp(), event["verb"], resource, ref.get("name", ""), code
+            )
     return sorted(seen.values(), key=lambda r: r.at)
 
 
 def count(requests: Sequence[AuditedRequest], start: float, end: float) -> tuple[int, dict[str, int]]:
-    """How many requests arrived in [start, end) (epoch seconds), and how many of each verb and resource."""
+    """How many requests arrived in [start, end) (epoch seconds), and how many of each kind."""
     inside = [r for r in requests if start <= r.at < end]
     kinds: dict[str, int] = {}
     for request in inside:
-        key = f"{request.verb} {request.resource}"
-        kinds[key] = kinds.get(key, 0) + 1
+        kinds[request.kind] = kinds.get(request.kind, 0) + 1
     return len(inside), dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
