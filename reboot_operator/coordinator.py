@@ -46,11 +46,12 @@ from reboot_operator.core.decide import decide
 from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, RequestDecision
 from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
-from reboot_operator.cycle import Cycle, release_slot, utcnow
+from reboot_operator.cycle import Cycle, utcnow
 from reboot_operator.notify import Notice, Notifier
 from reboot_operator.notify.sender import secret_reader
 from reboot_operator.observed import NodeView, PolicyView, RequestView
-from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status, update_status
+from reboot_operator.slots import claim_slot, release_slot
+from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status
 from reboot_operator.taints import PendingTaints
 
 log = logging.getLogger(__name__)
@@ -321,34 +322,12 @@ class Coordinator:
     async def _claim(
         self, policy: PolicyView, request: RequestView, slots: int, requests: Mapping[str, RequestView]
     ) -> bool:
-        """Take one of the policy's slots for ``request`` by a compare-and-swap on the policy's status."""
+        """Take one of the policy's slots for ``request`` (see ``slots.claim_slot``); decide again if refused."""
         assert self.api is not None
         running = {
             r.name for r in requests.values() if r.status.phase in ACTIVE_PHASES and r.status.policy == policy.name
         }
-        won = False
-
-        def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
-            nonlocal won
-            if (fresh.get("metadata") or {}).get("generation") != policy.generation:
-                won = False  # edited since the decision: decide again with the new spec
-                return None
-            status = dict(fresh.get("status") or {})
-            held = list(status.get("slots") or [])
-            if request.name in held:
-                won = True
-                return None
-            if len(set(held) | running) >= slots:
-                won = False
-                return None
-            status["slots"] = [*held, request.name]
-            won = True
-            return status
-
-        try:
-            await update_status(self.api, POLICIES, policy.name, change)
-        except Conflict:
-            won = False
+        won = await claim_slot(self.api, policy, request.name, capacity=slots, running=running)
         if won:
             log.info("node %s: slot claimed in policy %s", request.name, policy.name)
         else:

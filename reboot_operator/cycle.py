@@ -29,6 +29,7 @@ from reboot_operator import metrics
 from reboot_operator.api.policy import NodeLabels, NotificationEvent, OnDrainTimeout, RebootPolicySpec, RebootSpec
 from reboot_operator.api.request import NodeRebootRequestStatus, kernel_transition
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, TERMINAL_PHASES, Phase
+from reboot_operator.drain_progress import DrainReporter
 from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.drain import drain_node
 from reboot_operator.kube.drain_types import DrainOptions, DrainProgress
@@ -43,7 +44,8 @@ from reboot_operator.options import (
     labels_given_back,
     seconds,
 )
-from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, read, replace_status, update_status
+from reboot_operator.slots import release_slot
+from reboot_operator.statuses import REQUESTS, Conflict, read, replace_status, update_status, with_fields
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +80,6 @@ Clock = Callable[[], datetime.datetime]
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def with_fields(status: NodeRebootRequestStatus, **updates: Any) -> dict[str, Any]:
-    """``status`` with some fields replaced (validated again), in the JSON form the API stores."""
-    return NodeRebootRequestStatus.model_validate({**status.model_dump(), **updates}).to_api()
 
 
 @dataclass
@@ -186,7 +183,7 @@ class Cycle:
         await replace_status(self.api, REQUESTS, body, status.to_api())
         already = " (already cordoned by someone else; it stays cordoned)" if node.facts.unschedulable else ""
         log.info("node %s: starting its reboot cycle under policy %s%s", self.name, self.policy, already)
-        await self._event("Started", f"reboot cycle started under policy {self.policy}{already}", status=status)
+        await self.event("Started", f"reboot cycle started under policy {self.policy}{already}", status=status)
         return False
 
     async def _cordon(self, body: dict[str, Any], view: RequestView, spec: RebootPolicySpec) -> None:
@@ -194,21 +191,21 @@ class Cycle:
         if changes:
             await node_effects.ensure_labels(self.api, self.name, changes)
         if await node_effects.ensure_cordoned(self.api, self.name):
-            await self._event("Cordoned", f"cordoned by policy {self.policy} for a reboot")
+            await self.event("Cordoned", f"cordoned by policy {self.policy} for a reboot")
             self._observe_handoff(view)
         await node_effects.ensure_no_taint(self.api, self.name)
         await self._transition(body, view, phase=Phase.DRAINING, message="draining")
-        await self._event("Draining", "evicting pods before the reboot")
+        await self.event("Draining", "evicting pods before the reboot")
 
     async def _drain(self, body: dict[str, Any], view: RequestView, spec: RebootPolicySpec) -> None:
         options = drain_options(spec.drain)
-        reporter = _DrainReporter(self, body["metadata"]["resourceVersion"])
+        reporter = DrainReporter(self)
         began = self.clock()
         await self._drain_and_authorize(view, spec, options, reporter)
         metrics.DRAIN_SECONDS.labels(self.policy).observe((self.clock() - began).total_seconds())
 
     async def _drain_and_authorize(
-        self, view: RequestView, spec: RebootPolicySpec, options: DrainOptions, reporter: _DrainReporter
+        self, view: RequestView, spec: RebootPolicySpec, options: DrainOptions, reporter: DrainReporter
     ) -> None:
         for _ in range(MAX_RECORDONS):
             result = await drain_node(self.api, self.name, options, on_progress=reporter.report)
@@ -229,7 +226,7 @@ class Cycle:
                 return
             # Someone uncordoned the node during its drain: cordon it again and drain whatever came back.
             await node_effects.ensure_cordoned(self.api, self.name)
-            await self._event("Recordoned", "the node was uncordoned during its drain; cordoned and draining again")
+            await self.event("Recordoned", "the node was uncordoned during its drain; cordoned and draining again")
         await self._give_back(view, spec.node_labels, "the node kept being uncordoned during its drain")
 
     async def _authorize(
@@ -260,7 +257,7 @@ class Cycle:
             )
 
         await update_status(self.api, REQUESTS, self.name, change)
-        await self._event(
+        await self.event(
             "RebootAuthorized", f"the agent may reboot the node (boot {node.facts.boot_id})", status=view.status
         )
 
@@ -286,7 +283,7 @@ class Cycle:
             kernel_after=node.kernel,
             kernel=kernel_transition(view.status.kernel_before, node.kernel),
         )
-        await self._event("NodeReturned", f"back with boot ID {node.facts.boot_id}, kernel {node.kernel}")
+        await self.event("NodeReturned", f"back with boot ID {node.facts.boot_id}, kernel {node.kernel}")
 
     async def _verify(self, body: dict[str, Any], view: RequestView, reboot: RebootSpec) -> None:
         """Ready for the whole soak, then: did the reboot clear the need? If not, try again up to maxAttempts."""
@@ -333,7 +330,7 @@ class Cycle:
             reboot_approved_at=now,
             attempts=attempts + 1,
         )
-        await self._event("RebootAuthorized", f"the sentinel survived; attempt {attempts + 1}", warning=True)
+        await self.event("RebootAuthorized", f"the sentinel survived; attempt {attempts + 1}", warning=True)
 
     async def _stays_ready(self, soak: float) -> bool:
         deadline = self.clock() + datetime.timedelta(seconds=soak)
@@ -343,7 +340,7 @@ class Cycle:
         self, body: dict[str, Any], view: RequestView, labels: NodeLabels, status: NodeRebootRequestStatus
     ) -> None:
         if not status.was_unschedulable and await node_effects.ensure_uncordoned(self.api, self.name):
-            await self._event("Uncordoned", "reboot verified; the node is schedulable again")
+            await self.event("Uncordoned", "reboot verified; the node is schedulable again")
         changes = labels_after_reboot(labels)
         if changes:
             await node_effects.ensure_labels(self.api, self.name, changes)
@@ -355,7 +352,7 @@ class Cycle:
         await release_slot(self.api, self.policy, self.name, completed_at=now)
         log.info("node %s: reboot cycle completed (kernel %s)", self.name, kernel)
         self._observe_end(status, "Completed", now)
-        await self._event("Completed", f"reboot cycle completed; kernel {kernel}", status=status, now=now)
+        await self.event("Completed", f"reboot cycle completed; kernel {kernel}", status=status, now=now)
 
     async def _give_back(
         self, view: RequestView, labels: NodeLabels | None, why: str, *, observed_generation: int | None = None
@@ -391,7 +388,7 @@ class Cycle:
         await release_slot(self.api, self.policy, self.name, completed_at=now, failed=True)
         log.warning("node %s: reboot cycle failed: %s", self.name, why)
         self._observe_end(view.status, "Failed", now)
-        await self._event("Failed", why, warning=True, status=view.status, now=now)
+        await self.event("Failed", why, warning=True, status=view.status, now=now)
 
     async def _policy_gone(self, body: dict[str, Any], view: RequestView) -> bool:
         """The policy was deleted and we never knew its spec: hand the node back and cancel the cycle."""
@@ -437,7 +434,7 @@ class Cycle:
         if status.started_at is not None:
             metrics.CYCLE_SECONDS.labels(self.policy).observe(max(0.0, (now - status.started_at).total_seconds()))
 
-    async def _event(
+    async def event(
         self,
         reason: str,
         message: str,
@@ -479,71 +476,3 @@ class Cycle:
             message=message,
             type=kind,
         )
-
-
-class _DrainReporter:
-    """Writes drain progress into the request's status when it changes (best effort: a lost race is skipped)."""
-
-    def __init__(self, cycle: Cycle, resource_version: str) -> None:
-        self.cycle = cycle
-        self.latest: DrainProgress | None = None
-        self._blocked: frozenset[str] = frozenset()
-
-    async def report(self, progress: DrainProgress) -> None:
-        self.latest = progress
-        blocking = [
-            {
-                "namespace": b.namespace,
-                "name": b.name,
-                "reason": (f"{b.describe()}: {b.message}" if b.message else b.describe())[:1024],
-                **({"pdb": b.detail} if b.reason.value == "PodDisruptionBudget" and b.detail else {}),
-            }
-            for b in progress.blocking[:20]
-        ]
-        message = f"draining: {progress.remaining} of {progress.total} pods left"
-        if blocking:
-            message += "; blocked by " + ", ".join(
-                f"{b['namespace']}/{b['name']} ({b['reason']})" for b in blocking[:3]
-            )
-
-        def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
-            current = request_view(fresh)
-            if current is None or current.status.phase is not Phase.DRAINING:
-                return None
-            drain = {"pods_total": progress.total, "pods_remaining": progress.remaining, "blocking_pods": blocking}
-            return with_fields(current.status, drain=drain, message=message)
-
-        try:
-            await update_status(self.cycle.api, REQUESTS, self.cycle.name, change)
-        except Conflict:
-            return
-        blocked = frozenset(f"{b['namespace']}/{b['name']}" for b in blocking)
-        for pod in sorted(blocked - self._blocked):
-            detail = next(b for b in blocking if f"{b['namespace']}/{b['name']}" == pod)
-            await self.cycle._event(
-                "DrainBlocked", f"pod {pod} cannot be evicted yet: {detail['reason']}", warning=True
-            )
-        self._blocked = blocked
-
-
-async def release_slot(
-    api: client.ApiClient, policy: str, node: str, *, completed_at: datetime.datetime | None, failed: bool = False
-) -> None:
-    """Free ``node``'s slot in ``policy`` (compare-and-swap), recording the finish and counting a failure."""
-
-    def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
-        status = dict(fresh.get("status") or {})
-        slots = list(status.get("slots") or [])
-        if node not in slots and completed_at is None:
-            return None
-        status["slots"] = [s for s in slots if s != node]
-        if completed_at is not None and node in slots:
-            status["lastCompletionAt"] = completed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-            if failed:
-                budget = dict(status.get("failureBudget") or {})
-                budget["failures"] = int(budget.get("failures") or 0) + 1
-                budget["failedNodes"] = [*(budget.get("failedNodes") or []), node][-1000:]
-                status["failureBudget"] = budget
-        return status
-
-    await update_status(api, POLICIES, policy, change)

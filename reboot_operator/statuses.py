@@ -14,6 +14,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.api.meta import GROUP, VERSION
+from reboot_operator.api.request import NodeRebootRequestStatus
 from reboot_operator.kube.apicalls import read_json, retry_transient
 
 REQUESTS = "noderebootrequests"
@@ -93,3 +94,8 @@ async def update_status(
         except Conflict:
             continue
     raise Conflict(f"{plural}/{name} kept changing; gave up after {attempts} attempts")
+
+
+def with_fields(status: NodeRebootRequestStatus, **updates: Any) -> dict[str, Any]:
+    """``status`` with some fields replaced (validated again), in the JSON form the API stores."""
+    return NodeRebootRequestStatus.model_validate({**status.model_dump(), **updates}).to_api()

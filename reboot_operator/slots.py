@@ -1,0 +1,74 @@
+"""The slots of a policy's maxConcurrent, claimed and released by compare-and-swap on its ``status.slots``.
+
+A slot is claimed before a node is cordoned and released after the node is handed back. Both are read-modify-write
+loops on the policy's status carrying the resourceVersion they read (``statuses.update_status``), so two operator
+replicas, or one restarted halfway, can never both take the last slot.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Set
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from reboot_operator.observed import PolicyView
+from reboot_operator.statuses import POLICIES, Conflict, update_status
+
+
+async def claim_slot(
+    api: client.ApiClient, policy: PolicyView, request: str, *, capacity: int, running: Set[str]
+) -> bool:
+    """Take one of ``policy``'s slots for ``request``; True if it holds one now (also when it already did).
+
+    Refused when the policy was edited since the decision (decide again with the new spec) or every slot is taken
+    by a claim or by a request already ``running`` under the policy.
+    """
+    won = False
+
+    def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+        nonlocal won
+        if (fresh.get("metadata") or {}).get("generation") != policy.generation:
+            won = False
+            return None
+        status = dict(fresh.get("status") or {})
+        held = list(status.get("slots") or [])
+        if request in held:
+            won = True
+            return None
+        if len(set(held) | running) >= capacity:
+            won = False
+            return None
+        status["slots"] = [*held, request]
+        won = True
+        return status
+
+    try:
+        await update_status(api, POLICIES, policy.name, change)
+    except Conflict:
+        return False
+    return won
+
+
+async def release_slot(
+    api: client.ApiClient, policy: str, node: str, *, completed_at: datetime.datetime | None, failed: bool = False
+) -> None:
+    """Free ``node``'s slot in ``policy`` (compare-and-swap), recording the finish and counting a failure."""
+
+    def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+        status = dict(fresh.get("status") or {})
+        slots = list(status.get("slots") or [])
+        if node not in slots and completed_at is None:
+            return None
+        status["slots"] = [s for s in slots if s != node]
+        if completed_at is not None and node in slots:
+            status["lastCompletionAt"] = completed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if failed:
+                budget = dict(status.get("failureBudget") or {})
+                budget["failures"] = int(budget.get("failures") or 0) + 1
+                budget["failedNodes"] = [*(budget.get("failedNodes") or []), node][-1000:]
+                status["failureBudget"] = budget
+        return status
+
+    await update_status(api, POLICIES, policy, change)
