@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -108,6 +109,47 @@ def _extras(figure: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _median_of(values: Any) -> float | None:
+    numbers = [v for v in values if isinstance(v, int | float)] if isinstance(values, list) else []
+    return round(statistics.median(numbers), 3) if numbers else None
+
+
+def _explain(key: str, figure: Mapping[str, Any]) -> str:
+    """A sentence derived from the figure's recorded details, so it can never disagree with them."""
+    if key.startswith("rollout_makespan_ratio_"):
+        cycle, mean = _median_of(figure.get("cycle_s")), _median_of(figure.get("cycle_mean_s"))
+        first, gap = _median_of(figure.get("first_cordon_s")), _median_of(figure.get("gap_median_s"))
+        if cycle is None or mean is None or first is None:
+            return ""
+        text = (
+            f"Where the makespan goes beyond the ideal (medians of the runs): the first node is cordoned {first:g} s "
+            f"after the resume; the mean cycle is {mean:g} s against the median {cycle:g} s the ideal counts"
+        )
+        if gap is not None:
+            share = f"{gap / cycle:.1%}"
+            text += f"; between one node's uncordon and the next node's cordon {gap:g} s pass ({share} of a cycle)"
+        return text + "."
+    if key.startswith("handoff_latency_") and figure.get("gap_requests"):
+        requests, rewrites = _median_of(figure["gap_requests"]), _median_of(figure.get("gap_waiting_rewrites"))
+        return (
+            f"Between its uncordon of one node and its cordon of the next, the operator sends a median of {requests:g} "
+            f"API requests, {rewrites:g} of them rewriting the status of requests still waiting."
+        )
+    if key.startswith("scale_") and key.endswith("_first_decision_s") and figure.get("milestones_s"):
+        runs = [m for m in figure["milestones_s"] if isinstance(m, dict)]
+        names = ("first request", "every watch open", "first write")
+        first, opened, written = (_median_of([m.get(name) for m in runs]) for name in names)
+        if first is None or opened is None or written is None:
+            return ""
+        return (
+            "Where the time goes (medians, seconds after the operator's process started, from the API server's audit "
+            f"log): first request {first:g} s (start-up); every watch open {opened:g} s (the initial listing and "
+            f"indexing of every object; the watches open only after it); first write {written:g} s (the first claim); "
+            f"every policy's status correct {figure.get('value')} s."
+        )
+    return ""
+
+
 def _figure_block(key: str, figure: Mapping[str, Any]) -> list[str]:
     runs = figure.get("runs")
     samples = figure.get("samples")
@@ -117,12 +159,14 @@ def _figure_block(key: str, figure: Mapping[str, Any]) -> list[str]:
         if part
     )
     lines = [
-        f"### `{key}`: {_number(figure.get('value'))} {figure.get('unit', '')} — target {_target(figure)}: "
-        f"{_verdict(figure)}",
+        f"### `{key}`: {_number(figure.get('value'))} {figure.get('unit', '')} — "
+        + (f"target {_target(figure)}: {_verdict(figure)}" if figure.get("target") is not None else "no target"),
         "",
     ]
     if figure.get("note"):
         lines += [str(figure["note"]).rstrip(".") + ".", ""]
+    if explanation := _explain(key, figure):
+        lines += [explanation, ""]
     lines += [
         f"- command: `{figure.get('command', '?')}`" + (f" ({counted})" if counted else ""),
         f"- date: {figure.get('date', '?')}; load at the start (1 / 5 / 15 min): {_load(figure)}",
