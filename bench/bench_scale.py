@@ -77,6 +77,9 @@ class Run:
     settled: float
     peak_rss_mb: float
     rss_at_decision_mb: float
+    """VmHWM when the first correct decision was seen."""
+    rss_settled_mb: float
+    """VmRSS (resident now) once settled: what the operator keeps, against the peak it passed through."""
     decide_ms: float
     facts_ms: float
     phases: dict[str, int]
@@ -262,8 +265,9 @@ async def _time_decisions(api: client.ApiClient, repeat: int = 21) -> tuple[floa
 
 async def _watch_operator(
     population: Population, operator: processes.Child, started: float, opts: Options
-) -> tuple[float, float, float, float]:
-    """Seconds to the first correct decision and to settling; peak RSS (MB) at the decision and at the end."""
+) -> tuple[float, float, float, float, float]:
+    """Seconds to the first correct decision and to settling; peak RSS (MB) at the decision and at the end; RSS
+    (MB) at the end."""
     first = rss_at_decision = None
     idle_since, last_cpu = time.monotonic(), harness.cpu_seconds(operator.pid)
     deadline = started + opts.timeout
@@ -291,8 +295,9 @@ async def _watch_operator(
             break
         await asyncio.sleep(0.1)
     peak = harness.proc_status_kb(operator.pid, "VmHWM") / 1024
+    resident = harness.proc_status_kb(operator.pid, "VmRSS") / 1024
     assert rss_at_decision is not None
-    return first, settled, rss_at_decision, peak
+    return first, settled, rss_at_decision, peak, resident
 
 
 def _milestones(cluster: harness.Cluster, started: float) -> tuple[dict[str, float], dict[str, int]]:
@@ -335,7 +340,7 @@ async def _one_run(opts: Options, cluster: harness.Cluster, work: Path, size: in
             await population.create()
             started, wall_started = time.monotonic(), time.time()
             operator = harness.start_operator(cluster, work / "operator.log")
-            first, settled, rss_at_decision, peak = await _watch_operator(population, operator, started, opts)
+            first, settled, rss_at_decision, peak, resident = await _watch_operator(population, operator, started, opts)
             operator.stop()
             milestones, kinds = _milestones(cluster, wall_started)
             if milestones:
@@ -343,7 +348,9 @@ async def _one_run(opts: Options, cluster: harness.Cluster, work: Path, size: in
                 print("  by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
             phases = await _phases(api, population.run)
             facts_ms, decide_ms = await _time_decisions(api)
-            return Run(size, first, settled, peak, rss_at_decision, decide_ms, facts_ms, phases, milestones, kinds)
+            return Run(
+                size, first, settled, peak, rss_at_decision, resident, decide_ms, facts_ms, phases, milestones, kinds
+            )
         finally:
             if operator is not None:
                 operator.stop()
@@ -372,10 +379,11 @@ def _figures(ctx: harness.Context, runs: list[Run]) -> dict[str, dict[str, Any]]
             unit="MB",
             target=TARGET_RSS_MB,
             runs=len(mine),
-            note=f"{what}: VmHWM of the operator's process once it has settled (every request's status written, "
-            "CPU idle for 3 s); median of fresh clusters",
+            note=f"{what}: VmHWM (peak resident set) of the operator's process once it has settled (its CPU idle "
+            "for 3 s after the first correct decision); median of fresh clusters",
             values=[round(r.peak_rss_mb, 1) for r in mine],
             at_first_decision_mb=[round(r.rss_at_decision_mb, 1) for r in mine],
+            resident_when_settled_mb=[round(r.rss_settled_mb, 1) for r in mine],
         )
         figures[f"scale_{size}_decide_ms"] = ctx.figure(
             value=round(statistics.median(r.decide_ms for r in mine), 2),
@@ -411,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                     run = asyncio.run(_one_run(opts, cluster, folder, size))
                 runs.append(run)
                 print(
-                    f"  peak RSS {run.peak_rss_mb:.1f} MB ({run.rss_at_decision_mb:.1f} MB at the first decision), "
+                    f"  peak RSS {run.peak_rss_mb:.1f} MB ({run.rss_at_decision_mb:.1f} MB at the first decision, "
+                    f"{run.rss_settled_mb:.1f} MB resident once settled), "
                     f"settled {run.settled:.1f} s after the start; requests: {run.phases}; "
                     f"decide {run.decide_ms:.2f} ms, building its facts {run.facts_ms:.2f} ms",
                     flush=True,
