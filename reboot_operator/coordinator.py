@@ -28,12 +28,12 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator import metrics
+from reboot_operator import metrics, statuses
 from reboot_operator.announce import Announcer, request_blocked_condition
 from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
@@ -49,7 +49,7 @@ from reboot_operator.core.status import policy_status
 from reboot_operator.cycle import Cycle, utcnow
 from reboot_operator.notify import Notice, Notifier
 from reboot_operator.notify.sender import secret_reader
-from reboot_operator.observed import NodeView, PolicyView, RequestView
+from reboot_operator.observed import NodeView, PolicyView, RequestView, policy_view, request_view
 from reboot_operator.slots import claim_slot, release_slot
 from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status
 from reboot_operator.taints import PendingTaints
@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 COALESCE_SECONDS = 0.02
 """After a wake-up, how long to let further events pile up before deciding: a burst becomes one decision."""
 STATUS_WRITERS = 16
+EXACT_POSITIONS = 5
+"""Waiting requests this far up their queue have their exact position in their message."""
 CYCLE_RESTART_BACKOFF = (1.0, 60.0)
 
 
@@ -148,6 +150,9 @@ class Coordinator:
     _taints: PendingTaints | None = None
     notifier: Notifier | None = None
     _announcer: Announcer | None = None
+    _written: dict[tuple[str, str], RequestView | PolicyView] = field(default_factory=dict)
+    """Our own status writes the watch has not brought back yet (read-your-writes)."""
+    _unlisten: Callable[[], None] | None = None
 
     # -- wiring --------------------------------------------------------------------------------------------
 
@@ -162,6 +167,7 @@ class Coordinator:
         self._taints = PendingTaints(api)
         self.notifier = self.notifier or Notifier(read_secret=secret_reader(api))
         self._announcer = Announcer(api, self.notify)
+        self._unlisten = statuses.listen(self._wrote)
         self._task = asyncio.create_task(self._loop(), name="rollboot-coordinator")
         self._kick.set()
 
@@ -177,6 +183,9 @@ class Coordinator:
         for part in (self._gate, self._taints, self.notifier):
             if part is not None:
                 await part.stop()
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         self._task = None
 
     def kick(self) -> None:
@@ -200,6 +209,28 @@ class Coordinator:
         if signal is not None:
             signal.set()
         self._kick.set()
+
+    def _wrote(self, plural: str, body: dict[str, Any]) -> None:
+        """A status we wrote: decide on it now rather than one watch round-trip later."""
+        view = request_view(body) if plural == REQUESTS else policy_view(body)
+        if view is not None:
+            self._written[(plural, view.name)] = view
+            self._kick.set()
+
+    def _freshest(self, plural: str, indexed: Mapping[str, _View]) -> Mapping[str, _View]:
+        """The watched objects, with our own newer writes in place of what the watch has not caught up with."""
+        if not self._written:
+            return indexed
+        merged = dict(indexed)
+        for key, view in list(self._written.items()):
+            if key[0] != plural:
+                continue
+            current = merged.get(key[1])
+            if current is None or not _newer(view.resource_version, current.resource_version):
+                del self._written[key]  # caught up (or gone): the watch is the truth again
+            else:
+                merged[key[1]] = view  # type: ignore[assignment]
+        return merged
 
     def notify(self, notice: Notice) -> None:
         """Queue a notification to the subscribers of ``notice.policy``; returns at once."""
@@ -264,7 +295,9 @@ class Coordinator:
     async def _pass(self) -> None:
         assert self.state is not None
         now = self.clock()
-        nodes, requests, policies = self.state.nodes(), self.state.requests(), self.state.policies()
+        nodes = self.state.nodes()
+        requests = self._freshest(REQUESTS, self.state.requests())
+        policies = self._freshest(POLICIES, self.state.policies())
         claims = {node: p.name for p in policies.values() for node in p.status.slots}
         policy_facts = [f for f in (p.facts() for p in policies.values()) if f is not None]
         request_facts = [r.facts(claimed_by=claims.get(r.name)) for r in requests.values()]
@@ -371,11 +404,13 @@ class Coordinator:
     def _wait(self, request: RequestView, decision: RequestDecision) -> None:
         assert self._writer is not None
         message = decision.message
-        if decision.position is not None and decision.position > QUEUE_PREVIEW:
-            # Exact positions deep in a long queue would rewrite every waiting request at each hand-off.
+        if decision.position is not None and decision.position > EXACT_POSITIONS:
+            # Exact positions further back would rewrite every waiting request at each hand-off: the first few
+            # are told exactly, the others once (the policy's status.queue lists the order).
             prefix = message.split("; position", 1)[0] if "; position" in message else ""
             message = (f"{prefix}; " if prefix and not prefix.startswith("position") else "") + (
-                f"more than {QUEUE_PREVIEW} requests ahead (the policy's status.queue lists the next ones)"
+                f"more than {EXACT_POSITIONS} requests ahead (policy {decision.policy}'s status.queue lists the "
+                f"next {QUEUE_PREVIEW})"
             )
         current = request.status
         if (
@@ -467,6 +502,15 @@ class Coordinator:
 
     def running_cycles(self) -> Iterable[str]:
         return list(self._cycles)
+
+
+_View = TypeVar("_View", RequestView, PolicyView)
+
+
+def _newer(version: str, than: str) -> bool:
+    """Whether resourceVersion ``version`` is newer than ``than``. They are opaque by contract, but etcd's are
+    revisions; anything else is never taken as newer, so the watch stays the truth."""
+    return version.isdigit() and than.isdigit() and int(version) > int(than)
 
 
 def _body(name: str, resource_version: str) -> dict[str, Any]:
