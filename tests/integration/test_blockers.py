@@ -80,10 +80,14 @@ async def test_a_firing_alert_holds_the_rollout_back_until_it_resolves(rig: Rig,
     condition = _condition(await rig.policy(unique), "Blocked")
     assert "RollbootTestAlarm (firing)" in condition["message"], condition
     assert "IgnoredTestAlarm" not in condition["message"], condition
-    requests = await rig.requests()
-    for node in nodes:
-        assert requests[node]["status"]["phase"] == "Waiting"
-        assert "RollbootTestAlarm" in requests[node]["status"]["message"]
+    # The policy can be Blocked before the second agent's request arrived: both are told once they are seen.
+    await rig.wait_phases(nodes, {"Waiting"}, timeout=30)
+
+    async def both_told() -> bool:
+        requests = await rig.requests()
+        return all("RollbootTestAlarm" in (requests[n].get("status") or {}).get("message", "") for n in nodes)
+
+    await _wait(rig, both_told, "both waiting requests to name the alert")
 
     async def both_tainted() -> bool:
         return all([await _tainted(rig.api, n) for n in nodes])
