@@ -47,6 +47,18 @@ def machine() -> str:
     return f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
+def revision() -> str:
+    """The commit measured, and where the code run differed from it (others work in the same tree)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout
+
+    commit = git("rev-parse", "--short=12", "HEAD").strip() or "unknown"
+    changed = git("status", "--porcelain", "--", "reboot_operator", "sentinel_agent", "hack", "bench/*.py")
+    folders = sorted({line[3:].split(" -> ")[-1].split("/")[0] + "/" for line in changed.splitlines() if line})
+    return commit + (f" with uncommitted changes in {', '.join(folders)}" if folders else "")
+
+
 @dataclass(frozen=True)
 class Context:
     """Where and when a benchmark ran: what each of its figures carries."""
@@ -56,6 +68,8 @@ class Context:
     machine: str
     load: tuple[float, float, float]
     """os.getloadavg() at the start: the machine is shared, and a loaded one is slower."""
+    revision: str
+    """The commit measured (see ``revision()``)."""
 
     @classmethod
     def start(cls, module: str, argv: Sequence[str]) -> Context:
@@ -65,13 +79,15 @@ class Context:
             date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             machine=machine(),
             load=(round(load[0], 2), round(load[1], 2), round(load[2], 2)),
+            revision=revision(),
         )
 
     def print_header(self) -> None:
         print(f"machine: {self.machine}")
         print(f"command: {self.command}")
         print(f"date:    {self.date}")
-        print(f"load:    {self.load[0]} {self.load[1]} {self.load[2]} (1, 5, 15 min)", flush=True)
+        print(f"load:    {self.load[0]} {self.load[1]} {self.load[2]} (1, 5, 15 min)")
+        print(f"code:    {self.revision}", flush=True)
 
     def figure(
         self, *, value: float, unit: str, target: float | None, runs: int, note: str, **extra: Any
@@ -86,6 +102,7 @@ class Context:
             "machine": self.machine,
             "runs": runs,
             "load": list(self.load),
+            "revision": self.revision,
             "note": note,
             **extra,
         }

@@ -99,7 +99,7 @@ def _load(figure: Mapping[str, Any]) -> str:
 
 
 def _extras(figure: Mapping[str, Any]) -> list[str]:
-    known = {"value", "unit", "target", "command", "date", "machine", "runs", "load", "note", "samples"}
+    known = {"value", "unit", "target", "command", "date", "machine", "runs", "load", "note", "samples", "revision"}
     lines = []
     for key, value in figure.items():
         if key in known:
@@ -171,6 +171,7 @@ def _figure_block(key: str, figure: Mapping[str, Any]) -> list[str]:
         f"- command: `{figure.get('command', '?')}`" + (f" ({counted})" if counted else ""),
         f"- date: {figure.get('date', '?')}; load at the start (1 / 5 / 15 min): {_load(figure)}",
         f"- machine: {figure.get('machine', '?')}",
+        *([f"- code: {figure['revision']}"] if figure.get("revision") else []),
         *_extras(figure),
         "",
     ]
