@@ -26,6 +26,7 @@ import contextlib
 import datetime
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -71,6 +72,8 @@ class State(Protocol):
 
     def policy(self, name: str) -> PolicyView | None: ...
 
+    def request(self, name: str) -> RequestView | None: ...
+
     def nodes(self) -> Mapping[str, NodeView]: ...
 
     def requests(self) -> Mapping[str, RequestView]: ...
@@ -84,6 +87,8 @@ class _Writer:
     def __init__(self, api: client.ApiClient, workers: int = STATUS_WRITERS) -> None:
         self.api = api
         self.pending: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
+        self.urgent: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
+        """Policy statuses: written before any waiting request's, however many of those are queued."""
         self._wake = asyncio.Event()
         self._tasks = [asyncio.create_task(self._work(), name=f"status-writer-{i}") for i in range(workers)]
         self._busy = 0
@@ -91,16 +96,18 @@ class _Writer:
     def put(self, plural: str, body: dict[str, Any], status: dict[str, Any], after: AfterWrite | None = None) -> None:
         """Write ``status`` soon, replacing a write of the same object not made yet; ``after`` runs once it is
         written (it is how Events about a change are posted exactly once, by the replica whose write won)."""
-        self.pending[(plural, body["metadata"]["name"])] = (body, status, after)
+        queue = self.urgent if plural == POLICIES else self.pending
+        queue[(plural, body["metadata"]["name"])] = (body, status, after)
         self._wake.set()
 
     async def _work(self) -> None:
         while True:
-            while not self.pending:
+            while not self.pending and not self.urgent:
                 self._wake.clear()
                 await self._wake.wait()
-            key = next(iter(self.pending))
-            body, status, after = self.pending.pop(key)
+            queue = self.urgent or self.pending
+            key = next(iter(queue))
+            body, status, after = queue.pop(key)
             self._busy += 1
             try:
                 await replace_status(self.api, key[0], body, status)
@@ -115,7 +122,7 @@ class _Writer:
 
     @property
     def idle(self) -> bool:
-        return not self.pending and self._busy == 0
+        return not self.pending and not self.urgent and self._busy == 0
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -153,6 +160,7 @@ class Coordinator:
     _written: dict[tuple[str, str], RequestView | PolicyView] = field(default_factory=dict)
     """Our own status writes the watch has not brought back yet (read-your-writes)."""
     _unlisten: Callable[[], None] | None = None
+    _last_pass_seconds: float = 0.0
 
     # -- wiring --------------------------------------------------------------------------------------------
 
@@ -211,10 +219,27 @@ class Coordinator:
         self._kick.set()
 
     def _wrote(self, plural: str, body: dict[str, Any]) -> None:
-        """A status we wrote: decide on it now rather than one watch round-trip later."""
+        """A status we wrote: decide on it now rather than one watch round-trip later, if it matters to a decision
+        (a phase other than Waiting, a slot claimed or freed, a failure counted), and not at all otherwise: at
+        scale, thousands of waiting messages would each cost a decision pass."""
         view = request_view(body) if plural == REQUESTS else policy_view(body)
-        if view is not None:
-            self._written[(plural, view.name)] = view
+        if view is None:
+            return
+        key = (plural, view.name)
+        before = self._written.get(key) or self._known(plural, view.name)
+        self._written[key] = view
+        if _matters(before, view):
+            self._kick.set()
+
+    def _known(self, plural: str, name: str) -> RequestView | PolicyView | None:
+        if self.state is None:
+            return None
+        return self.state.request(name) if plural == REQUESTS else self.state.policy(name)
+
+    def changed(self, plural: str, name: str, resource_version: str) -> None:
+        """A watch event about one of our resources: decide again, unless it only echoes a write of ours."""
+        ours = self._written.get((plural, name))
+        if ours is None or ours.resource_version != resource_version:
             self._kick.set()
 
     def _freshest(self, plural: str, indexed: Mapping[str, _View]) -> Mapping[str, _View]:
@@ -281,8 +306,11 @@ class Coordinator:
                 timeout = recheck if timeout is None else min(timeout, recheck)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout)
-            await asyncio.sleep(COALESCE_SECONDS)
+            # Let a burst of events pile up; when passes grow expensive (thousands of requests), wait as long as
+            # the last one took, so deciding never takes more than half of the loop's time.
+            await asyncio.sleep(max(COALESCE_SECONDS, self._last_pass_seconds))
             self._kick.clear()
+            started = time.monotonic()
             try:
                 await self._pass()
             except asyncio.CancelledError:
@@ -291,6 +319,7 @@ class Coordinator:
                 log.exception("decision pass failed; retrying shortly")
                 await asyncio.sleep(1.0)
                 self._kick.set()
+            self._last_pass_seconds = time.monotonic() - started
 
     async def _pass(self) -> None:
         assert self.state is not None
@@ -505,6 +534,21 @@ class Coordinator:
 
 
 _View = TypeVar("_View", RequestView, PolicyView)
+
+
+def _matters(before: RequestView | PolicyView | None, after: RequestView | PolicyView) -> bool:
+    """Whether a status change can change a decision: anything but a waiting request's new message."""
+    if isinstance(after, RequestView):
+        if not isinstance(before, RequestView):
+            return after.status.phase is not Phase.WAITING
+        return before.status.phase != after.status.phase and after.status.phase is not Phase.WAITING
+    if not isinstance(before, PolicyView):
+        return True
+    return (
+        before.status.slots != after.status.slots
+        or before.status.failure_budget != after.status.failure_budget
+        or before.status.last_completion_at != after.status.last_completion_at
+    )
 
 
 def _newer(version: str, than: str) -> bool:

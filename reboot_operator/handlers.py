@@ -60,6 +60,10 @@ class KopfState:
         view: PolicyView | None = self._one(self._policies, name)
         return view
 
+    def request(self, name: str) -> RequestView | None:
+        view: RequestView | None = self._one(self._requests, name)
+        return view
+
     def nodes(self) -> Mapping[str, NodeView]:
         return self._flat(self._nodes)
 
@@ -128,12 +132,12 @@ async def node_event(type: str | None, body: kopf.Body, name: str, **kwargs: Any
 
 
 @kopf.on.event(GROUP, VERSION, "noderebootrequests")
-async def request_event(**kwargs: Any) -> None:
+async def request_event(name: str, body: kopf.Body, **kwargs: Any) -> None:
     _attach(kwargs)
-    COORDINATOR.kick()
+    COORDINATOR.changed("noderebootrequests", name, body.metadata.get("resourceVersion", ""))
 
 
 @kopf.on.event(GROUP, VERSION, "rebootpolicies")
-async def policy_event(**kwargs: Any) -> None:
+async def policy_event(name: str, body: kopf.Body, **kwargs: Any) -> None:
     _attach(kwargs)
-    COORDINATOR.kick()
+    COORDINATOR.changed("rebootpolicies", name, body.metadata.get("resourceVersion", ""))
