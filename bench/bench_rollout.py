@@ -83,6 +83,11 @@ class Rollout:
     handoffs: list[float]
     """A request seen Completed → the next node seen cordoned."""
     most_cordoned: int
+    idle_queue: float
+    """Slot-seconds idle while requests still waited: from the resume, and at each hand-off."""
+    idle_tail: float
+    """Slot-seconds idle after the last start, nothing left to start. The cycles and both idles add up to
+    concurrency x makespan."""
     requests: int | None = None
     """The operator's API requests from the resume until every node is seen Completed (None without an audit log)."""
     window: float = 0.0
@@ -342,10 +347,19 @@ class Bench:
         completions = sorted(t for t, n, p in self.timeline.phases if t >= started and n in mine and p == "Completed")
         starts = sorted(cordoned.values())
         handoffs = [next(t for t in starts if t > done) - done for done in completions if done < starts[-1]]
-        most, now = 0, 0
-        for _, _, value in sorted(cordons):
-            now += 1 if value else -1
-            most = max(most, now)
+        # Slot-seconds: concurrency x makespan = the cycles + slots idle while requests still waited (the start
+        # and the hand-offs) + slots idle after the last start (the tail, when nothing was left to start).
+        edges = sorted([(cordoned[n], 1) for n in mine] + [(uncordoned[n], -1) for n in mine])
+        busy = most = 0
+        at, idle_queue, idle_tail = started, 0.0, 0.0
+        for moment, step in edges:
+            idle = (concurrency - busy) * (moment - at)
+            if at >= starts[-1]:
+                idle_tail += idle
+            else:
+                idle_queue += idle
+            busy, at = busy + step, moment
+            most = max(most, busy)
         run = Rollout(
             concurrency=concurrency,
             makespan=max(uncordoned.values()) - started,
@@ -354,6 +368,8 @@ class Bench:
             gaps=gaps,
             handoffs=handoffs,
             most_cordoned=most,
+            idle_queue=idle_queue,
+            idle_tail=idle_tail,
         )
         if self.cluster.audit_log is not None:
             audited = harness.audited_requests(self.cluster.audit_log, harness.OPERATOR_USER)
@@ -446,6 +462,10 @@ def _print_rollout(run: Rollout, repeat: int, repeats: int) -> None:
         f"max {max(run.cycles):.3f} s; hand-off (Completed → next cordon) p50 "
         f"{harness.percentile(run.handoffs, 50):.3f} s, p99 {harness.percentile(run.handoffs, 99):.3f} s",
     ]
+    lines.append(
+        f"  {run.concurrency} x makespan = {run.concurrency * run.makespan:.2f} slot-s: cycles {sum(run.cycles):.2f}"
+        f" + idle while requests waited {run.idle_queue:.2f} + idle after the last start {run.idle_tail:.2f}"
+    )
     if run.gaps:
         lines.append(
             f"  makespan = first cordon {run.start:.2f} s + {len(run.cycles)} cycles {sum(run.cycles):.2f} s + "
@@ -488,6 +508,10 @@ def _figures(
             first_cordon_s=[round(r.start, 3) for r in runs],
             **({"gap_median_s": [round(_median(r.gaps), 3) for r in runs]} if concurrency == 1 else {}),
             handoff_p50_s=[round(harness.percentile(r.handoffs, 50), 3) for r in runs],
+            nodes=nodes,
+            concurrency=concurrency,
+            slot_s_idle_waiting=[round(r.idle_queue, 2) for r in runs],
+            slot_s_idle_tail=[round(r.idle_tail, 2) for r in runs],
         )
         audited = [r for r in runs if r.requests is not None]
         if audited:

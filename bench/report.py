@@ -100,6 +100,7 @@ def _load(figure: Mapping[str, Any]) -> str:
 
 def _extras(figure: Mapping[str, Any]) -> list[str]:
     known = {"value", "unit", "target", "command", "date", "machine", "runs", "load", "note", "samples", "revision"}
+    known |= {"nodes", "concurrency"}
     lines = []
     for key, value in figure.items():
         if key in known:
@@ -128,7 +129,18 @@ def _explain(key: str, figure: Mapping[str, Any]) -> str:
         if gap is not None:
             share = f"{gap / cycle:.1%}"
             text += f"; between one node's uncordon and the next node's cordon {gap:g} s pass ({share} of a cycle)"
-        return text + "."
+        text += "."
+        nodes, slots = figure.get("nodes"), figure.get("concurrency")
+        waiting, tail = _median_of(figure.get("slot_s_idle_waiting")), _median_of(figure.get("slot_s_idle_tail"))
+        ideal = _median_of(figure.get("ideal_s"))
+        if isinstance(nodes, int) and isinstance(slots, int) and waiting is not None and tail is not None and ideal:
+            longer = nodes * mean / slots - ideal
+            text += (
+                f" In seconds of makespan: cycles longer than the median the ideal counts {longer:+.2f}, slots idle "
+                f"while requests waited (the first start, the hand-offs) {waiting / slots:+.2f}, slots idle after the "
+                f"last start with nothing left to start {tail / slots:+.2f}."
+            )
+        return text
     if key.startswith("handoff_latency_") and figure.get("gap_requests"):
         requests, rewrites = _median_of(figure["gap_requests"]), _median_of(figure.get("gap_waiting_rewrites"))
         return (
