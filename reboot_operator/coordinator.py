@@ -354,8 +354,10 @@ class Coordinator:
         for policy in policies.values():
             if policy.spec is None:
                 self._report_unparseable(policy, now)
-        for name, policy_decision in self.decisions.policies.items():
-            await self._apply_policy(policies[name], policy_decision, requests, now)
+        # Policies are independent of each other: their claims go out side by side.
+        await asyncio.gather(
+            *(self._apply_policy(policies[name], d, requests, now) for name, d in self.decisions.policies.items())
+        )
         for decision in self.decisions.requests.values():
             request = requests.get(decision.name)
             if request is not None:
@@ -375,6 +377,11 @@ class Coordinator:
                     self._run_cycle(name, policy.name, starting=True, decided_version=request.resource_version)
                     if self._announcer is not None and request_blocked_condition(request.status) is not None:
                         await self._announcer.node_unblocked(name, "its blockers cleared; starting")
+        # The claims just rewrote the policy's status: build on what they wrote, or the summary would lose a race
+        # against our own claims (409) and wait for the next pass.
+        written = self._written.get((POLICIES, policy.name))
+        if isinstance(written, PolicyView) and _newer(written.resource_version, policy.resource_version):
+            policy = written
         desired = policy_status(decision, previous=policy.status, generation=policy.generation, now=now)
         desired = desired.model_copy(update={"slots": policy.status.slots})
         if desired.to_api() != policy.status.to_api():
