@@ -27,7 +27,7 @@ import datetime
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -120,10 +120,6 @@ class _Writer:
             finally:
                 self._busy -= 1
 
-    @property
-    def idle(self) -> bool:
-        return not self.pending and not self.urgent and self._busy == 0
-
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -143,7 +139,6 @@ class Coordinator:
     api: client.ApiClient | None = None
     state: State | None = None
     decisions: Decisions | None = None
-    decided_count: int = 0
     _kick: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _writer: _Writer | None = None
@@ -151,7 +146,6 @@ class Coordinator:
     _cycle_failures: dict[str, tuple[int, datetime.datetime]] = field(default_factory=dict)
     _node_signals: dict[str, asyncio.Event] = field(default_factory=dict)
     _node_seen: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    _decided: asyncio.Event = field(default_factory=asyncio.Event)
     blocker_ttl: float = DEFAULT_TTL
     _gate: BlockerGate | None = None
     _taints: PendingTaints | None = None
@@ -274,10 +268,6 @@ class Coordinator:
             decisions=self.decisions,
         )
 
-    async def wait_decided(self, timeout: float) -> None:
-        """For tests and benchmarks: until at least one decision has been made."""
-        await asyncio.wait_for(self._decided.wait(), timeout)
-
     # -- World, for cycles ---------------------------------------------------------------------------------
 
     def node(self, name: str) -> NodeView | None:
@@ -349,8 +339,6 @@ class Coordinator:
             self.decisions = decide_with({}, {})
         if self._taints is not None:
             self._taints.reconcile(self.decisions, nodes, policies)
-        self.decided_count += 1
-        self._decided.set()
         for policy in policies.values():
             if policy.spec is None:
                 self._report_unparseable(policy, now)
@@ -535,9 +523,6 @@ class Coordinator:
             self._cycle_failures[name] = (count, self.clock() + datetime.timedelta(seconds=delay))
             asyncio.get_running_loop().call_later(delay, self._kick.set)
         self._kick.set()
-
-    def running_cycles(self) -> Iterable[str]:
-        return list(self._cycles)
 
 
 _View = TypeVar("_View", RequestView, PolicyView)

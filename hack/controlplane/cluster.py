@@ -21,7 +21,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -370,10 +369,3 @@ class ControlPlane:
 
 def _log(message: str) -> None:
     print(f"[controlplane] {message}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def running(**kwargs: object) -> Iterator[ControlPlane]:
-    plane = ControlPlane(**kwargs)  # type: ignore[arg-type]
-    with plane:
-        yield plane
