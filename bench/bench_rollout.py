@@ -26,30 +26,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import math
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from kubernetes_asyncio import client
 
-from bench import harness
-from bench.harness import GROUP, VERSION, Timeline
+from bench import harness, rollouts
+from bench.harness import GROUP, VERSION
+from bench.observe import Timeline, audited_requests, count
 from hack import processes
 from hack.nodesim.simulator import NodeBehaviour, NodeSimulator
 
 POOL_LABEL = "rollboot.dev/bench-pool"
-TARGET_RATIO = 1.05
-TARGET_HANDOFF_P50, TARGET_HANDOFF_P99 = 0.2, 1.0
-TARGET_REACTION_P50, TARGET_REACTION_P99 = 0.2, 1.0
 MERGE = "application/merge-patch+json"
 
 
@@ -64,54 +60,6 @@ class Options:
     rest: float
     record: bool
     keep: bool
-
-
-@dataclass
-class Rollout:
-    """What one rollout measured."""
-
-    concurrency: int
-    makespan: float
-    """Policy resumed → last node seen uncordoned."""
-    cycles: list[float]
-    """Each node's cordon → uncordon time."""
-    start: float
-    """Policy resumed → first node seen cordoned."""
-    gaps: list[float]
-    """maxConcurrent 1: a node seen uncordoned → the next one seen cordoned (with ``start`` and ``cycles``, these
-    add up to the makespan)."""
-    handoffs: list[float]
-    """A request seen Completed → the next node seen cordoned."""
-    most_cordoned: int
-    idle_queue: float
-    """Slot-seconds idle while requests still waited: from the resume, and at each hand-off."""
-    idle_tail: float
-    """Slot-seconds idle after the last start, nothing left to start. The cycles and both idles add up to
-    concurrency x makespan."""
-    requests: int | None = None
-    """The operator's API requests from the resume until every node is seen Completed (None without an audit log)."""
-    window: float = 0.0
-    kinds: dict[str, int] = field(default_factory=dict)
-    gap_requests: list[int] = field(default_factory=list)
-    """maxConcurrent 1: the operator's requests between its uncordon of one node and its cordon of the next."""
-    gap_rewrites: list[int] = field(default_factory=list)
-    """... of which status writes of requests still waiting (their queue position changed)."""
-
-    @property
-    def cycle(self) -> float:
-        return statistics.median(self.cycles)
-
-    @property
-    def ideal(self) -> float:
-        return math.ceil(len(self.cycles) / self.concurrency) * self.cycle
-
-    @property
-    def requests_per_minute(self) -> float | None:
-        return None if self.requests is None else self.requests / (self.window / 60)
-
-    @property
-    def ratio(self) -> float:
-        return self.makespan / self.ideal
 
 
 def _parse(argv: list[str]) -> Options:
@@ -287,7 +235,7 @@ class Bench:
 
     # -- a rollout -----------------------------------------------------------------------------------------
 
-    async def rollout(self, concurrency: int) -> Rollout:
+    async def rollout(self, concurrency: int) -> rollouts.Rollout:
         await self.custom.patch_cluster_custom_object(
             GROUP,
             VERSION,
@@ -313,7 +261,17 @@ class Bench:
         )
         wall_ended = time.time()
         self._operator_alive()
-        return self._analyse(concurrency, started, wall_started, wall_ended)
+        audited = None
+        if self.cluster.audit_log is not None:
+            audited = audited_requests(self.cluster.audit_log, harness.OPERATOR_USER)
+        return rollouts.analyse(
+            self.timeline,
+            self.roll_nodes,
+            concurrency=concurrency,
+            started=started,
+            audited=audited,
+            window=(wall_started, wall_ended),
+        )
 
     def _all_waiting(self) -> bool:
         for node in self.roll_nodes:
@@ -332,54 +290,6 @@ class Bench:
             for n in self.roll_nodes
         )
 
-    def _analyse(self, concurrency: int, started: float, wall_started: float, wall_ended: float) -> Rollout:
-        failed = [n for n in self.roll_nodes if self.timeline.phase(n) != "Completed"]
-        if failed:
-            raise RuntimeError(f"{len(failed)} nodes failed their reboot, e.g. {failed[0]}: see the operator's log")
-        mine = set(self.roll_nodes)
-        cordons = [(t, n, v) for t, n, v in self.timeline.cordons if t >= started and n in mine]
-        cordoned = {n: min(t for t, m, v in cordons if m == n and v) for n in mine}
-        uncordoned = {n: min(t for t, m, v in cordons if m == n and not v and t > cordoned[n]) for n in mine}
-        order = sorted(mine, key=cordoned.__getitem__)
-        gaps = []
-        if concurrency == 1:
-            gaps = [cordoned[b] - uncordoned[a] for a, b in itertools.pairwise(order)]
-        completions = sorted(t for t, n, p in self.timeline.phases if t >= started and n in mine and p == "Completed")
-        starts = sorted(cordoned.values())
-        handoffs = [next(t for t in starts if t > done) - done for done in completions if done < starts[-1]]
-        # Slot-seconds: concurrency x makespan = the cycles + slots idle while requests still waited (the start
-        # and the hand-offs) + slots idle after the last start (the tail, when nothing was left to start).
-        edges = sorted([(cordoned[n], 1) for n in mine] + [(uncordoned[n], -1) for n in mine])
-        busy = most = 0
-        at, idle_queue, idle_tail = started, 0.0, 0.0
-        for moment, step in edges:
-            idle = (concurrency - busy) * (moment - at)
-            if at >= starts[-1]:
-                idle_tail += idle
-            else:
-                idle_queue += idle
-            busy, at = busy + step, moment
-            most = max(most, busy)
-        run = Rollout(
-            concurrency=concurrency,
-            makespan=max(uncordoned.values()) - started,
-            cycles=[uncordoned[n] - cordoned[n] for n in order],
-            start=starts[0] - started,
-            gaps=gaps,
-            handoffs=handoffs,
-            most_cordoned=most,
-            idle_queue=idle_queue,
-            idle_tail=idle_tail,
-        )
-        if self.cluster.audit_log is not None:
-            audited = harness.audited_requests(self.cluster.audit_log, harness.OPERATOR_USER)
-            run.requests, run.kinds = harness.count(audited, wall_started, wall_ended)
-            run.window = wall_ended - wall_started
-            if concurrency == 1:
-                inside = [r for r in audited if wall_started <= r.at < wall_ended]
-                run.gap_requests, run.gap_rewrites = _between_nodes(inside, mine)
-        return run
-
     # -- at rest -------------------------------------------------------------------------------------------
 
     async def at_rest(self) -> tuple[float, dict[str, int]] | None:
@@ -389,29 +299,10 @@ class Bench:
         start = time.time()
         await asyncio.sleep(self.opts.rest)
         self._operator_alive()
-        audited = harness.audited_requests(self.cluster.audit_log, harness.OPERATOR_USER)
+        audited = audited_requests(self.cluster.audit_log, harness.OPERATOR_USER)
         end = time.time()
-        requests, kinds = harness.count(audited, start, end)
+        requests, kinds = count(audited, start, end)
         return requests / ((end - start) / 60), kinds
-
-
-def _between_nodes(requests: list[harness.AuditedRequest], nodes: set[str]) -> tuple[list[int], list[int]]:
-    """For one node after another (maxConcurrent 1): the operator's requests between its patch uncordoning one node
-    and its patch cordoning the next, and how many of them rewrite the status of a request still waiting."""
-    patches = [r for r in requests if r.verb == "patch" and r.resource == "nodes" and r.name in nodes]
-    first: dict[str, float] = {}
-    last: dict[str, float] = {}
-    for patch in patches:
-        first.setdefault(patch.name, patch.at)
-        last[patch.name] = patch.at
-    totals, rewrites = [], []
-    for before, after in itertools.pairwise(sorted(first, key=first.__getitem__)):
-        between = [r for r in requests if last[before] < r.at < first[after]]
-        totals.append(len(between))
-        rewrites.append(
-            sum(r.resource == "noderebootrequests/status" and r.name not in (before, after) for r in between)
-        )
-    return totals, rewrites
 
 
 async def _delete_quietly(call: Any) -> None:
@@ -422,7 +313,7 @@ async def _delete_quietly(call: Any) -> None:
             raise
 
 
-async def _run(opts: Options, cluster: harness.Cluster, work: Path) -> tuple[list[float], list[Rollout], Any]:
+async def _run(opts: Options, cluster: harness.Cluster, work: Path) -> tuple[list[float], list[rollouts.Rollout], Any]:
     async with harness.api_client(cluster.kubeconfig) as api:
         bench = Bench(opts, cluster, api, work)
         try:
@@ -433,142 +324,21 @@ async def _run(opts: Options, cluster: harness.Cluster, work: Path) -> tuple[lis
                 f"p99 {harness.percentile(reaction, 99):.3f} s",
                 flush=True,
             )
-            rollouts = []
+            done = []
             for repeat in range(opts.repeat):
                 for concurrency in opts.concurrency:
                     run = await bench.rollout(concurrency)
-                    rollouts.append(run)
-                    _print_rollout(run, repeat + 1, opts.repeat)
+                    done.append(run)
+                    print(rollouts.describe(run, repeat + 1, opts.repeat), flush=True)
             if cluster.audit_log is not None:
                 print(f"at rest: waiting {opts.settle:g} s, then counting for {opts.rest:g} s", flush=True)
             rest = await bench.at_rest()
             if rest is not None:
                 top = ", ".join(f"{k} {v}" for k, v in list(rest[1].items())[:6])
                 print(f"at rest: operator {rest[0]:.2f} requests/min ({top or 'none'})", flush=True)
-            return reaction, rollouts, rest
+            return reaction, done, rest
         finally:
             await bench.tear_down()
-
-
-def _median(values: list[float] | list[int]) -> float:
-    return statistics.median(values) if values else math.nan
-
-
-def _print_rollout(run: Rollout, repeat: int, repeats: int) -> None:
-    lines = [
-        f"maxConcurrent {run.concurrency}, run {repeat}/{repeats}: makespan {run.makespan:.2f} s, cycle (median) "
-        f"{run.cycle:.3f} s, ideal {run.ideal:.2f} s, ratio {run.ratio:.4f}; at most {run.most_cordoned} cordoned",
-        f"  first cordon {run.start:.3f} s after the resume; cycle mean {statistics.fmean(run.cycles):.3f} s, "
-        f"max {max(run.cycles):.3f} s; hand-off (Completed → next cordon) p50 "
-        f"{harness.percentile(run.handoffs, 50):.3f} s, p99 {harness.percentile(run.handoffs, 99):.3f} s",
-    ]
-    lines.append(
-        f"  {run.concurrency} x makespan = {run.concurrency * run.makespan:.2f} slot-s: cycles {sum(run.cycles):.2f}"
-        f" + idle while requests waited {run.idle_queue:.2f} + idle after the last start {run.idle_tail:.2f}"
-    )
-    if run.gaps:
-        lines.append(
-            f"  makespan = first cordon {run.start:.2f} s + {len(run.cycles)} cycles {sum(run.cycles):.2f} s + "
-            f"{len(run.gaps)} gaps (uncordon → next cordon) {sum(run.gaps):.2f} s, median gap {_median(run.gaps):.3f} s"
-        )
-    if run.gap_requests:
-        lines.append(
-            f"  per gap the operator sends a median of {_median(run.gap_requests):g} requests, "
-            f"{_median(run.gap_rewrites):g} of them rewriting waiting requests' status"
-        )
-    if run.requests_per_minute is not None:
-        top = ", ".join(f"{k} {v}" for k, v in list(run.kinds.items())[:8])
-        lines.append(f"  operator: {run.requests} requests, {run.requests_per_minute:.1f}/min ({top})")
-    print("\n".join(lines), flush=True)
-
-
-def _figures(
-    ctx: harness.Context,
-    opts: Options,
-    reaction: list[float],
-    rollouts: list[Rollout],
-    rest: tuple[float, dict[str, int]] | None,
-) -> dict[str, dict[str, Any]]:
-    figures: dict[str, dict[str, Any]] = {}
-    nodes = opts.nodes
-    for concurrency in opts.concurrency:
-        runs = [r for r in rollouts if r.concurrency == concurrency]
-        figures[f"rollout_makespan_ratio_c{concurrency}"] = ctx.figure(
-            value=round(statistics.median(r.ratio for r in runs), 4),
-            unit="ratio",
-            target=TARGET_RATIO,
-            runs=len(runs),
-            note=f"makespan (policy resumed → last node uncordoned) / ideal ceil({nodes}/{concurrency}) x per-node "
-            f"cycle, the cycle being the median cordon → uncordon time of the same run's {nodes} nodes; "
-            f"simulated reboot {opts.reboot_seconds:g} s, soak 0 s, no pods; median of the runs",
-            makespan_s=[round(r.makespan, 2) for r in runs],
-            cycle_s=[round(r.cycle, 3) for r in runs],
-            ideal_s=[round(r.ideal, 2) for r in runs],
-            cycle_mean_s=[round(statistics.fmean(r.cycles), 3) for r in runs],
-            first_cordon_s=[round(r.start, 3) for r in runs],
-            **({"gap_median_s": [round(_median(r.gaps), 3) for r in runs]} if concurrency == 1 else {}),
-            handoff_p50_s=[round(harness.percentile(r.handoffs, 50), 3) for r in runs],
-            nodes=nodes,
-            concurrency=concurrency,
-            slot_s_idle_waiting=[round(r.idle_queue, 2) for r in runs],
-            slot_s_idle_tail=[round(r.idle_tail, 2) for r in runs],
-        )
-        audited = [r for r in runs if r.requests is not None]
-        if audited:
-            figures[f"api_operator_requests_per_minute_rollout_c{concurrency}"] = ctx.figure(
-                value=round(statistics.median(r.requests_per_minute or 0.0 for r in audited), 1),
-                unit="requests/min",
-                target=None,
-                runs=len(audited),
-                note=f"the operator's requests (audit log, its own user) during a {nodes}-node rollout at "
-                f"maxConcurrent {concurrency}, from the resume to the last node seen Completed; median of the runs",
-                per_node=[round((r.requests or 0) / nodes, 1) for r in audited],
-                by_kind=audited[-1].kinds,
-            )
-    c1 = [r for r in rollouts if r.concurrency == 1]
-    handoffs = [h for r in c1 for h in r.handoffs]
-    if handoffs:
-        for q, target in ((50, TARGET_HANDOFF_P50), (99, TARGET_HANDOFF_P99)):
-            figures[f"handoff_latency_p{q}_s"] = ctx.figure(
-                value=round(harness.percentile(handoffs, q), 3),
-                unit="s",
-                target=target,
-                runs=len(c1),
-                samples=len(handoffs),
-                note=f"a request seen Completed → the next node seen cordoned (watch receive times in the bench "
-                f"process), maxConcurrent 1, {nodes} nodes; nearest-rank p{q} over all hand-offs of all runs. "
-                "gap_*: between the operator's uncordon of one node and its cordon of the next (audit log), its "
-                "requests and how many rewrite a waiting request's status (medians per run)",
-                **(
-                    {
-                        "gap_requests": [_median(r.gap_requests) for r in c1],
-                        "gap_waiting_rewrites": [_median(r.gap_rewrites) for r in c1],
-                    }
-                    if any(r.gap_requests for r in c1)
-                    else {}
-                ),
-            )
-    for q, target in ((50, TARGET_REACTION_P50), (99, TARGET_REACTION_P99)):
-        figures[f"reaction_latency_p{q}_s"] = ctx.figure(
-            value=round(harness.percentile(reaction, q), 3),
-            unit="s",
-            target=target,
-            runs=1,
-            samples=len(reaction),
-            note="NodeRebootRequest created (the create call returned) with the window open and a free slot → "
-            f"node seen cordoned; nearest-rank p{q} over the samples, each started from a quiet operator",
-        )
-    if rest is not None:
-        figures["api_operator_requests_per_minute_at_rest"] = ctx.figure(
-            value=round(rest[0], 2),
-            unit="requests/min",
-            target=None,
-            runs=1,
-            note=f"the operator's requests in {opts.rest:g} s starting {opts.settle:g} s after the last rollout "
-            f"({nodes} nodes, each with its agent, all requests Completed)",
-            by_kind=rest[1],
-        )
-    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -584,14 +354,22 @@ def main(argv: list[str] | None = None) -> int:
         ) as cluster:
             if cluster.audit_log is None:
                 print("borrowed control plane: no audit log, so no API-cost figures", flush=True)
-            reaction, rollouts, rest = asyncio.run(_run(opts, cluster, work))
+            reaction, done, rest = asyncio.run(_run(opts, cluster, work))
         good = True
     finally:
         if good and not opts.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"logs kept in {work}", file=sys.stderr)
-    figures = _figures(ctx, opts, reaction, rollouts, rest)
+    figures = rollouts.figures(
+        ctx,
+        nodes=opts.nodes,
+        reboot_seconds=opts.reboot_seconds,
+        reaction=reaction,
+        rollouts=done,
+        rest=rest,
+        rest_window=(opts.settle, opts.rest),
+    )
     print()
     for key, figure in figures.items():
         print(harness.status_line(key, figure["value"], figure["unit"], figure["target"]))

@@ -41,7 +41,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from bench import harness
+from bench import harness, observe
 from bench.harness import GROUP, VERSION
 from hack import processes
 from hack.nodesim.simulator import NodeSimulator
@@ -307,7 +307,7 @@ def _milestones(cluster: harness.Cluster, started: float) -> tuple[dict[str, flo
     first write (the first decision being carried out). And all its requests by kind."""
     if cluster.audit_log is None:
         return {}, {}
-    audited = harness.audited_requests(cluster.audit_log, harness.OPERATOR_USER)
+    audited = observe.audited_requests(cluster.audit_log, harness.OPERATOR_USER)
     watches: dict[str, float] = {}
     for request in audited:
         if request.verb == "watch":
@@ -318,7 +318,7 @@ def _milestones(cluster: harness.Cluster, started: float) -> tuple[dict[str, flo
         "every watch open": max(watches.values()) if len(watches) >= 3 else None,
         "first write": writes[0] if writes else None,
     }
-    _, kinds = harness.count(audited, started, math.inf)
+    _, kinds = observe.count(audited, started, math.inf)
     return {name: at - started for name, at in marks.items() if at is not None}, kinds
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from bench import harness, report
+from bench import harness, observe, report, rollouts
+from bench.observe import Timeline
 
 
 @pytest.mark.parametrize(
@@ -62,11 +63,11 @@ def test_audited_requests_count_a_watch_once_and_keep_only_the_user_asked_for(tm
         _event("w", "ResponseComplete", "watch", "2026-01-01T00:00:00.000000Z", resource="nodes"),
     ]
     log.write_text("\n".join(lines) + "\n")
-    requests = harness.audited_requests(log, harness.OPERATOR_USER)
+    requests = observe.audited_requests(log, harness.OPERATOR_USER)
     assert [r.kind for r in requests] == ["watch nodes", "update x/status → 409"]
     start = requests[0].at
-    assert harness.count(requests, start, start + 1.0) == (1, {"watch nodes": 1})
-    assert harness.count(requests, start, start + 2.0)[0] == 2
+    assert observe.count(requests, start, start + 1.0) == (1, {"watch nodes": 1})
+    assert observe.count(requests, start, start + 2.0)[0] == 2
 
 
 def _figure(value: float, target: float | None, **extra: Any) -> dict[str, Any]:
@@ -102,3 +103,42 @@ def test_the_report_explains_where_the_first_decision_time_went_from_the_recorde
     text = report.render({"scale_1000_first_decision_s": _figure(20.0, 10.0, runs=3, milestones_s=marks)})
     assert "first request 1 s (start-up); every watch open 9 s" in text
     assert "first write 10 s (the first claim); every policy's status correct 20.0 s." in text
+
+
+def _seen(cordons: list[tuple[float, str, bool]], completed: dict[str, float]) -> Timeline:
+    timeline = Timeline(api=cast(Any, None), prefix="n")
+    timeline.cordons = cordons
+    timeline.phases = [(t, name, "Completed") for name, t in completed.items()]
+    timeline.requests = {name: {"status": {"phase": "Completed"}} for name in completed}
+    return timeline
+
+
+def test_a_rollout_one_at_a_time_adds_up_to_first_cordon_cycles_and_gaps() -> None:
+    cordons = [(0.1, "n1", True), (3.1, "n1", False), (3.3, "n2", True), (6.4, "n2", False)]
+    cordons += [(6.6, "n3", True), (9.6, "n3", False)]
+    timeline = _seen(cordons, {"n1": 3.15, "n2": 6.45, "n3": 9.65})
+    run = rollouts.analyse(
+        timeline, ["n1", "n2", "n3"], concurrency=1, started=0.0, audited=None, window=(100.0, 110.0)
+    )
+    assert run.makespan == pytest.approx(9.6)
+    assert run.cycle == pytest.approx(3.0)
+    assert run.ideal == pytest.approx(9.0)
+    assert run.ratio == pytest.approx(9.6 / 9.0)
+    assert run.start == pytest.approx(0.1)
+    assert run.gaps == pytest.approx([0.2, 0.2])
+    assert run.handoffs == pytest.approx([0.15, 0.15])
+    assert run.start + sum(run.cycles) + sum(run.gaps) == pytest.approx(run.makespan)
+    assert run.idle_queue == pytest.approx(0.1 + 0.2 + 0.2)  # the start and the two gaps
+    assert (run.idle_tail, run.most_cordoned) == (0.0, 1)
+
+
+def test_slot_seconds_of_a_rollout_two_at_a_time_split_into_cycles_waiting_and_tail() -> None:
+    cordons = [(0.0, "n1", True), (0.5, "n2", True), (3.0, "n1", False), (3.2, "n3", True)]
+    cordons += [(3.5, "n2", False), (6.2, "n3", False)]
+    timeline = _seen(cordons, {"n1": 3.05, "n2": 3.55, "n3": 6.25})
+    run = rollouts.analyse(timeline, ["n1", "n2", "n3"], concurrency=2, started=0.0, audited=None, window=(0, 1))
+    assert run.most_cordoned == 2
+    assert run.idle_queue == pytest.approx(0.5 + 0.2)  # the second slot until n2, the first between n1 and n3
+    assert run.idle_tail == pytest.approx(6.2 - 3.5)  # after n2, nothing was left to start
+    assert sum(run.cycles) + run.idle_queue + run.idle_tail == pytest.approx(2 * run.makespan)
+    assert run.gaps == []

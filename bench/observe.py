@@ -1,0 +1,170 @@
+"""What the benchmarks observe from outside the operator: when changes reach them (watches, on one clock), and what
+the operator asked of the API server (its audit log)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client, watch
+
+from bench.harness import GROUP, VERSION
+
+# -- a clock of what happens ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Timeline:
+    """Watches Nodes and NodeRebootRequests in this process and notes when each change is *received* here.
+
+    All times are ``time.monotonic()`` of this one process, so latencies between a request's phase and a node's
+    cordon are measured on one clock. ``cordons`` holds (time, node, unschedulable) at each change of
+    spec.unschedulable; ``phases`` holds (time, request, phase) at each change of status.phase; ``requests`` the
+    latest body of each request. Only nodes whose name starts with ``prefix`` are followed.
+    """
+
+    api: client.ApiClient
+    prefix: str
+    cordons: list[tuple[float, str, bool]] = field(default_factory=list)
+    phases: list[tuple[float, str, str | None]] = field(default_factory=list)
+    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unschedulable: dict[str, bool] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        custom = client.CustomObjectsApi(self.api)
+        core = client.CoreV1Api(self.api)
+        self._tasks = [
+            asyncio.create_task(self._follow(core.list_node, (), self._on_node), name="timeline-nodes"),
+            asyncio.create_task(
+                self._follow(
+                    custom.list_cluster_custom_object, (GROUP, VERSION, "noderebootrequests"), self._on_request
+                ),
+                name="timeline-requests",
+            ),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def until(self, predicate: Callable[[], bool], *, timeout: float, what: str) -> float:
+        """Wait (woken by every change seen) until ``predicate()`` holds; returns the time it was first seen true."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            self._changed.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
+        return time.monotonic()
+
+    def phase(self, name: str) -> str | None:
+        return ((self.requests.get(name) or {}).get("status") or {}).get("phase")
+
+    def _on_node(self, node: Any, deleted: bool) -> None:
+        name = node.metadata.name
+        if not name.startswith(self.prefix) or deleted:
+            return
+        value = bool(node.spec.unschedulable)
+        if self.unschedulable.get(name, False) != value:
+            self.cordons.append((time.monotonic(), name, value))
+            self._changed.set()
+        self.unschedulable[name] = value
+
+    def _on_request(self, body: dict[str, Any], deleted: bool) -> None:
+        name = body["metadata"]["name"]
+        if not name.startswith(self.prefix):
+            return
+        if deleted:
+            self.requests.pop(name, None)
+            return
+        previous = self.phase(name)
+        self.requests[name] = body
+        if self.phase(name) != previous:
+            self.phases.append((time.monotonic(), name, self.phase(name)))
+        self._changed.set()
+
+    async def _follow(self, list_call: Any, args: tuple[Any, ...], on_object: Callable[[Any, bool], None]) -> None:
+        """List, then watch from the listing's version; list again after 410 Gone or any failure."""
+        delay = 0.2
+        while True:
+            try:
+                listing = await list_call(*args)
+                if isinstance(listing, dict):  # custom objects come as dicts, built-in kinds as models
+                    items, version = listing["items"], listing["metadata"]["resourceVersion"]
+                else:
+                    items, version = listing.items, listing.metadata.resource_version
+                for item in items:
+                    on_object(item, False)
+                async with watch.Watch().stream(
+                    list_call, *args, resource_version=version, timeout_seconds=240
+                ) as events:
+                    async for event in events:
+                        on_object(event["object"], event["type"] == "DELETED")
+                delay = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                print(f"[timeline] watch restarting after {error!r}", file=sys.stderr)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+# -- the audit log ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditedRequest:
+    at: float
+    """When the API server received it, seconds since the epoch."""
+    verb: str
+    resource: str
+    """e.g. ``nodes``, ``noderebootrequests/status``."""
+    name: str
+    code: int
+
+    @property
+    def kind(self) -> str:
+        """``verb resource``, and the answer when it was an error (``update rebootpolicies/status → 409``)."""
+        return f"{self.verb} {self.resource}" + (f" → {self.code}" if self.code >= 400 else "")
+
+
+def audited_requests(audit_log: Path, user: str) -> list[AuditedRequest]:
+    """Every request ``user`` made, once each (a watch logs two stages under one audit ID)."""
+    seen: dict[str, AuditedRequest] = {}
+    with audit_log.open(encoding="utf-8") as lines:
+        for line in lines:
+            event = json.loads(line)
+            if event["user"]["username"] != user or event["auditID"] in seen:
+                continue
+            ref = event.get("objectRef") or {}
+            resource = "/".join(p for p in (ref.get("resource"), ref.get("subresource")) if p) or "(discovery)"
+            received = datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
+            code = int((event.get("responseStatus") or {}).get("code") or 0)
+            seen[event["auditID"]] = AuditedRequest(
+                received.timestamp(), event["verb"], resource, ref.get("name", ""), code
+            )
+    return sorted(seen.values(), key=lambda r: r.at)
+
+
+def count(requests: Sequence[AuditedRequest], start: float, end: float) -> tuple[int, dict[str, int]]:
+    """How many requests arrived in [start, end) (epoch seconds), and how many of each kind."""
+    inside = [r for r in requests if start <= r.at < end]
+    kinds: dict[str, int] = {}
+    for request in inside:
+        kinds[request.kind] = kinds.get(request.kind, 0) + 1
+    return len(inside), dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
