@@ -107,27 +107,6 @@ def _policy(name: str, pool: str, max_concurrent: int, *, paused: bool) -> dict[
     }
 
 
-def _agent_request(node: str, boot_id: str) -> dict[str, Any]:
-    """A NodeRebootRequest exactly as the agent creates it when the sentinel file appears."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "NodeRebootRequest",
-        "metadata": {"name": node},
-        "spec": {
-            "nodeName": node,
-            "reasons": [
-                {
-                    "source": "sentinel-file",
-                    "detail": "/var/run/reboot-required",
-                    "packages": ["linux-image-6.8.0-1002-azure"],
-                }
-            ],
-            "detectedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "bootID": boot_id,
-        },
-    }
-
-
 class Bench:
     """One run of the whole benchmark on one cluster."""
 
@@ -208,7 +187,7 @@ class Bench:
         latencies = []
         for node in self.react_nodes:
             await self.custom.create_cluster_custom_object(
-                GROUP, VERSION, "noderebootrequests", _agent_request(node, self.sim.boot_id(node))
+                GROUP, VERSION, "noderebootrequests", harness.agent_request(node, self.sim.boot_id(node))
             )
             created = time.monotonic()
             await self.timeline.until(partial(self._cordoned, node), timeout=30, what=f"{node} cordoned")

@@ -134,27 +134,6 @@ def _policy(run: str, pool: str) -> dict[str, Any]:
     }
 
 
-def _request(run: str, node: str, boot_id: str) -> dict[str, Any]:
-    """A NodeRebootRequest as the agent creates it when the sentinel file appears."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "NodeRebootRequest",
-        "metadata": {"name": node, "labels": {RUN_LABEL: run}},
-        "spec": {
-            "nodeName": node,
-            "reasons": [
-                {
-                    "source": "sentinel-file",
-                    "detail": "/var/run/reboot-required",
-                    "packages": ["linux-image-6.8.0-1002-azure"],
-                }
-            ],
-            "detectedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "bootID": boot_id,
-        },
-    }
-
-
 class Population:
     """The nodes, requests and policies of one run, created through the API and (on a borrowed cluster) removed."""
 
@@ -184,7 +163,7 @@ class Population:
         )
         nodes_done = time.monotonic()
         create = partial(self.custom.create_cluster_custom_object, GROUP, VERSION)
-        requests = [_request(self.run, n, self.sim.boot_id(n)) for n in self.nodes]
+        requests = [harness.agent_request(n, self.sim.boot_id(n), {RUN_LABEL: self.run}) for n in self.nodes]
         await harness.bounded(
             [partial(harness.retrying, partial(create, "noderebootrequests", body)) for body in requests],
             concurrency=self.concurrency,

@@ -21,6 +21,7 @@ import platform
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,27 @@ def record(figures: Mapping[str, dict[str, Any]], path: Path = RESULTS) -> None:
     results.update(figures)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"recorded {', '.join(sorted(figures))} in bench/{path.name}")
+
+
+def agent_request(node: str, boot_id: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A NodeRebootRequest exactly as the agent creates it when the sentinel file appears."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "NodeRebootRequest",
+        "metadata": {"name": node, **({"labels": dict(labels)} if labels else {})},
+        "spec": {
+            "nodeName": node,
+            "reasons": [
+                {
+                    "source": "sentinel-file",
+                    "detail": "/var/run/reboot-required",
+                    "packages": ["linux-image-6.8.0-1002-azure"],
+                }
+            ],
+            "detectedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "bootID": boot_id,
+        },
+    }
 
 
 def percentile(values: Sequence[float], q: float) -> float:
