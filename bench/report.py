@@ -38,9 +38,10 @@ SECTIONS = (
         "A rolling reboot of simulated nodes, each with its own real `sentinel_agent` process, by the real operator "
         "on the local control plane. Every time is the receive time of a watch event in the benchmark's process, on "
         "one clock. The makespan is compared with the ideal `ceil(N / maxConcurrent) x per-node cycle`, the cycle "
-        "being the median cordon → uncordon time of the same run's nodes, so the ratio measures what the "
-        "coordination adds (start latency and hand-offs) and nothing else. The operator's API requests are counted "
-        "in the API server's audit log under a user of its own.",
+        "being the median cordon → uncordon time of the same run's nodes, so what the ratio adds up is the first "
+        "start, the hand-offs, cycles longer than the median, and (maxConcurrent > 1) slots idle at the end with "
+        "nothing left to start, which an ideal of even rounds never has; each figure says how much each took. The "
+        "operator's API requests are counted in the API server's audit log under a user of its own.",
     ),
     Section(
         "Scale: a big cluster",
@@ -176,7 +177,8 @@ def _figure_block(key: str, figure: Mapping[str, Any]) -> list[str]:
         "",
     ]
     if figure.get("note"):
-        lines += [str(figure["note"]).rstrip(".") + ".", ""]
+        note = str(figure["note"]).rstrip(".")
+        lines += [note[:1].upper() + note[1:] + ".", ""]
     if explanation := _explain(key, figure):
         lines += [explanation, ""]
     lines += [
