@@ -57,6 +57,7 @@ async def _run(args: argparse.Namespace) -> None:
     from reboot_operator import metrics
 
     handlers.COORDINATOR.blocker_ttl = args.blocker_ttl
+    handlers.START_AT_ONCE = args.peering is None
     metrics.REGISTRY.register(metrics.StateCollector(handlers.COORDINATOR.snapshot))
     runner = await metrics.serve(args.metrics_port) if args.metrics_port else None
     try:

@@ -66,7 +66,7 @@ CYCLE_RESTART_BACKOFF = (1.0, 60.0)
 
 
 class State(Protocol):
-    """The watched state as the coordinator reads it (Kopf indexes in production, plain dicts in benchmarks)."""
+    """The watched state as the coordinator reads it (``informers.WatchedState`` in production)."""
 
     def node(self, name: str) -> NodeView | None: ...
 
@@ -155,6 +155,8 @@ class Coordinator:
     """Our own status writes the watch has not brought back yet (read-your-writes)."""
     _unlisten: Callable[[], None] | None = None
     _last_pass_seconds: float = 0.0
+    _started_at: float | None = None
+    passes: int = 0
 
     # -- wiring --------------------------------------------------------------------------------------------
 
@@ -170,6 +172,7 @@ class Coordinator:
         self.notifier = self.notifier or Notifier(read_secret=secret_reader(api))
         self._announcer = Announcer(api, self.notify)
         self._unlisten = statuses.listen(self._wrote)
+        self._started_at = time.monotonic()
         self._task = asyncio.create_task(self._loop(), name="rollboot-coordinator")
         self._kick.set()
 
@@ -310,6 +313,13 @@ class Coordinator:
                 await asyncio.sleep(1.0)
                 self._kick.set()
             self._last_pass_seconds = time.monotonic() - started
+            self.passes += 1
+            if self.passes == 1 and self._started_at is not None:
+                log.info(
+                    "first decision made %.2fs after the coordinator started (the pass took %.3fs)",
+                    time.monotonic() - self._started_at,
+                    self._last_pass_seconds,
+                )
 
     async def _pass(self) -> None:
         assert self.state is not None

@@ -1,15 +1,15 @@
 """What the operator keeps of the objects it watches: slim, parsed snapshots built once per watch event.
 
-Kopf indexes hold these (never whole Nodes: a cluster has thousands and heartbeats change them constantly), and
-the coordinator turns them into the decision core's facts. Parsing happens here, at the adapter boundary; raw
-dicts go no further.
+The informers (``informers.py``) hold these (never whole Nodes: a cluster has thousands and heartbeats change them
+constantly), and the coordinator hands their facts to the decision core. Parsing happens here, at the adapter
+boundary; raw dicts go no further.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -73,10 +73,14 @@ class RequestView:
     resource_version: str
     spec: NodeRebootRequestSpec
     status: NodeRebootRequestStatus
+    base_facts: RequestFacts | None = field(default=None, compare=False, repr=False)
+    """The decision's view, built once with the view (every pass reads thousands of them)."""
 
     def facts(self, *, claimed_by: str | None = None) -> RequestFacts:
         """The decision's view; a slot claimed in a policy's status before the cycle began counts as started."""
-        facts = RequestFacts.from_api(name=self.name, generation=self.generation, spec=self.spec, status=self.status)
+        facts = self.base_facts or RequestFacts.from_api(
+            name=self.name, generation=self.generation, spec=self.spec, status=self.status
+        )
         if claimed_by is not None and facts.phase not in ACTIVE_PHASES:
             return RequestFacts(
                 name=facts.name,
@@ -100,13 +104,16 @@ def request_view(body: Mapping[str, Any]) -> RequestView | None:
         # The CRD schema makes this unreachable for objects the API server accepted; say so loudly if not.
         log.error("NodeRebootRequest %s cannot be parsed and is ignored: %s", metadata.get("name"), error)
         return None
+    name = metadata.get("name", "")
+    generation = int(metadata.get("generation") or 0)
     return RequestView(
-        name=metadata.get("name", ""),
+        name=name,
         uid=metadata.get("uid", ""),
-        generation=int(metadata.get("generation") or 0),
+        generation=generation,
         resource_version=metadata.get("resourceVersion", ""),
         spec=spec,
         status=status,
+        base_facts=RequestFacts.from_api(name=name, generation=generation, spec=spec, status=status),
     )
 
 
