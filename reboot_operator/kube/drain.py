@@ -5,9 +5,10 @@
    emptyDir without delete_emptydir_data, orphaned DaemonSet pod without force), stop before evicting anything and
    name those pods, as kubectl does.
 3. Evict the others concurrently (``eviction``), each retried on its own until the API server accepts.
-4. Every ``poll_interval`` list the node's pods again: a pod whose UID is no longer there is gone, even if a new pod
-   took its name (kured #1169). Pods whose deletion began longer ago than ``skip_wait_for_delete_timeout`` stop being
-   waited for.
+4. Watch the node's pods (``node_pods``: list, then watch with the same field selector, re-listed at least every
+   ``relist_interval``), so an evicted pod's deletion is seen the moment it happens. A pod whose UID is no longer
+   there is gone, even if a new pod took its name (kured #1169); pods whose deletion began longer ago than
+   ``skip_wait_for_delete_timeout`` stop being waited for (``drain_wait``, kubectl's waitForDelete).
 5. Report progress on every change, and give up at the time-out, naming what still blocks.
 
 The caller cordons the node first (``nodes.ensure_cordoned``); the drain itself never changes the Node object.
@@ -21,7 +22,7 @@ import datetime
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 from kubernetes_asyncio import client
@@ -40,13 +41,14 @@ from reboot_operator.kube.drain_types import (
     SkippedPod,
     SkipReason,
 )
+from reboot_operator.kube.drain_wait import next_skip_at, settle
 from reboot_operator.kube.eviction import EvictionOutcome, evict_until_accepted
+from reboot_operator.kube.node_pods import ApiPodSource, NodePodWatch
 from reboot_operator.kube.pod_filters import (
     PodDecision,
     PodInfo,
     Verdict,
     decide_pod,
-    deleted_long_ago,
     grouped,
     needs_daemonset_lookup,
     refusal_error,
@@ -55,7 +57,8 @@ from reboot_operator.kube.pod_filters import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-LIST_CHUNK = 500
+MIN_WAKE = 0.05
+"""Seconds: the shortest sleep between two looks at the pods, so a clock at a boundary cannot make a busy loop."""
 API_FAILURES = (ApiException, aiohttp.ClientError, OSError, asyncio.TimeoutError)
 
 
@@ -99,12 +102,17 @@ class _Drain:
     tracked: dict[str, _Tracked] = field(default_factory=dict)
     last_progress: DrainProgress | None = None
     last_error: str | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever something the wait looks at may have changed: the node's pods, an eviction's fate."""
 
     # -- 1 and 2: what is on the node, and what to do with each pod ------------------------------------------------
 
     async def plan(self) -> tuple[list[tuple[PodInfo, PodDecision]], list[str]]:
-        raw = await self.retrying(f"list pods on node {self.node}", lambda: self.list_pods(self.options.pod_selector))
-        pods = [PodInfo.from_json(item) for item in raw]
+        source = ApiPodSource(self.api)
+        listing = await self.retrying(
+            f"list pods on node {self.node}", lambda: source.list(self.node, label_selector=self.options.pod_selector)
+        )
+        pods = list(listing.pods.values())
         now = datetime.datetime.now(datetime.UTC)
         lookups: dict[tuple[str, str], bool | str] = {}
         for pod in pods:
@@ -122,22 +130,6 @@ class _Drain:
             else:
                 decisions.append((pod, decide_pod(pod, self.options, now=now, daemonset_exists=found)))
         return decisions, errors
-
-    async def list_pods(self, label_selector: str = "") -> list[dict[str, Any]]:
-        core = client.CoreV1Api(self.api)
-        items: list[dict[str, Any]] = []
-        token = None
-        while True:
-            kwargs: dict[str, Any] = {"field_selector": f"spec.nodeName={self.node}", "limit": LIST_CHUNK}
-            if label_selector:
-                kwargs["label_selector"] = label_selector
-            if token:
-                kwargs["_continue"] = token
-            page = await read_json(core.list_pod_for_all_namespaces, **kwargs)
-            items.extend(page.get("items") or [])
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return items
 
     async def daemonset_exists(self, namespace: str, name: str) -> bool | str:
         """True or False, or a message when the API will not say (e.g. forbidden)."""
@@ -176,10 +168,12 @@ class _Drain:
             tracked = _Tracked(pod)
             self.tracked[pod.uid] = tracked
             tracked.task = asyncio.create_task(self.evict(tracked), name=f"evict-{pod.ref}")
+            tracked.task.add_done_callback(lambda _: self.changed.set())
 
     async def evict(self, tracked: _Tracked) -> EvictionOutcome:
         def blocked(block: BlockingPod | None) -> None:
             tracked.block = block
+            self.changed.set()
 
         outcome = await evict_until_accepted(self.api, tracked.pod, self.options, on_blocked=blocked)
         tracked.accepted = True
@@ -197,19 +191,15 @@ class _Drain:
         if tracked.task is not None and not tracked.task.done():
             tracked.task.cancel()
 
-    async def refresh(self) -> None:
+    def settle(self, present: dict[str, PodInfo], now: datetime.datetime) -> None:
         """Mark pods whose UID has left the node as gone; stop waiting for those deleted long ago."""
-        present = {(item.get("metadata") or {}).get("uid"): item for item in await self.list_pods()}
-        now = datetime.datetime.now(datetime.UTC)
-        for tracked in self.pending():
-            current = present.get(tracked.pod.uid)
-            if current is None:
-                self.finish(tracked)
-            elif deleted_long_ago(
-                PodInfo.from_json(current), skip_after=self.options.skip_wait_for_delete_timeout, now=now
-            ):
-                log.info("pod %s was deleted long ago, no longer waiting for it", tracked.pod.ref)
-                self.finish(tracked, skipped=SkipReason.DELETED_LONG_AGO)
+        pending = {t.pod.uid: t for t in self.pending()}
+        settled = settle(pending, present, skip_after=self.options.skip_wait_for_delete_timeout, now=now)
+        for uid in settled.gone:
+            self.finish(pending[uid])
+        for uid in settled.deleted_long_ago:
+            log.info("pod %s was deleted long ago, no longer waiting for it", pending[uid].pod.ref)
+            self.finish(pending[uid], skipped=SkipReason.DELETED_LONG_AGO)
 
     def raise_unexpected(self) -> None:
         """An evictor that died of anything but cancellation is a bug; let it surface instead of waiting forever."""
@@ -221,31 +211,46 @@ class _Drain:
                     raise error
 
     async def wait(self) -> bool:
-        """Poll until every pod is gone (True) or the deadline passes (False)."""
+        """Watch the node's pods until every evicted one is gone (True) or the deadline passes (False)."""
+        watch = NodePodWatch(
+            ApiPodSource(self.api), self.node, relist_interval=self.options.relist_interval, on_change=self.changed.set
+        )
+        watching = asyncio.create_task(watch.run(), name=f"watch-pods-{self.node}")
+        watching.add_done_callback(lambda _: self.changed.set())
+        try:
+            return await self.wait_on(watch, watching)
+        finally:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+
+    async def wait_on(self, watch: NodePodWatch, watching: asyncio.Task[None]) -> bool:
         loop = asyncio.get_running_loop()
-        backoff = Backoff(initial=self.options.poll_interval, maximum=max(self.options.poll_interval, 10.0))
-        delay = self.options.poll_interval
         while True:
+            self.changed.clear()
             self.raise_unexpected()
-            try:
-                async with asyncio.timeout_at(self.deadline):
-                    await self.refresh()
-                backoff.reset()
-                delay = self.options.poll_interval
-            except API_FAILURES as error:
-                if isinstance(error, TimeoutError) and self.deadline is not None and loop.time() >= self.deadline:
-                    return False
-                log.warning("checking pods on node %s: %s; retrying", self.node, describe(error))
-                delay = backoff.next()
+            if watching.done():
+                watching.result()  # it only ends by a bug: let it surface
+            now = datetime.datetime.now(datetime.UTC)
+            if watch.pods is not None:
+                self.settle(watch.pods, now)
             await self.report()
             if not self.pending():
                 return True
+            delay = None
+            if watch.pods is not None:
+                waiting = [t.pod.uid for t in self.pending()]
+                skip_at = next_skip_at(waiting, watch.pods, skip_after=self.options.skip_wait_for_delete_timeout)
+                delay = None if skip_at is None else (skip_at - now).total_seconds()
             if self.deadline is not None:
                 left = self.deadline - loop.time()
                 if left <= 0:
                     return False
-                delay = min(delay, left)
-            await asyncio.sleep(delay)
+                delay = left if delay is None else min(delay, left)
+            try:
+                async with asyncio.timeout(None if delay is None else max(delay, MIN_WAKE)):
+                    await self.changed.wait()
+            except TimeoutError:
+                pass
 
     async def stop_evictions(self) -> None:
         tasks = [t.task for t in self.tracked.values() if t.task is not None]

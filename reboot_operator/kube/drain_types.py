@@ -24,7 +24,8 @@ class DrainOptions:
     ``skip_wait_for_delete_timeout``: pods whose deletion began more than this many seconds ago are not waited for;
     0 waits for every pod.
     ``eviction_retry_delay``: seconds between eviction attempts a PodDisruptionBudget refused; at least 5.
-    ``poll_interval``: seconds between checks for evicted pods being gone.
+    ``relist_interval``: while waiting for evicted pods to be gone, the node's pods are watched (a deletion is seen
+    at once) and listed again at least this often, the fallback should the watch break or fall silent.
     DaemonSet-managed pods are always left alone (kubectl's ``--ignore-daemonsets``); rebooting the node restarts them.
     """
 
@@ -35,7 +36,7 @@ class DrainOptions:
     pod_selector: str = ""
     skip_wait_for_delete_timeout: float = 0.0
     eviction_retry_delay: float = MIN_EVICTION_RETRY_DELAY
-    poll_interval: float = 1.0
+    relist_interval: float = 10.0
 
     def __post_init__(self) -> None:
         if self.eviction_retry_delay < MIN_EVICTION_RETRY_DELAY:
@@ -48,8 +49,8 @@ class DrainOptions:
             raise ValueError(f"timeout must be > 0 or None (forever), got {self.timeout}")
         if self.skip_wait_for_delete_timeout < 0:
             raise ValueError(f"skip_wait_for_delete_timeout must be >= 0, got {self.skip_wait_for_delete_timeout}")
-        if not 0.1 <= self.poll_interval <= 60:
-            raise ValueError(f"poll_interval must be between 0.1 and 60 s, got {self.poll_interval}")
+        if not 1 <= self.relist_interval <= 600:
+            raise ValueError(f"relist_interval must be between 1 and 600 s, got {self.relist_interval}")
 
 
 @dataclass(frozen=True, order=True)

@@ -31,6 +31,7 @@ from reboot_operator.kube import (
     ensure_uncordoned,
 )
 from reboot_operator.kube.eviction import EvictionOutcome, evict_until_accepted
+from reboot_operator.kube.node_pods import ApiPodSource, NodePodWatch
 from reboot_operator.kube.pod_filters import PodInfo
 
 IMAGE = "registry.k8s.io/pause:3.10"
@@ -468,3 +469,119 @@ async def test_a_drain_not_allowed_to_list_pods_fails_with_the_servers_reason(
     assert result.error is not None
     assert "403" in result.error
     assert "forbidden" in result.error.lower()
+
+
+# -- waiting for the evicted pods: a watch of the node's pods, with re-lists as the fallback -----------------------
+
+
+async def test_an_evicted_pods_deletion_ends_the_drain_at_once_not_at_the_next_relist(
+    api: client.ApiClient, namespace: str, nodes: Nodes, owner: dict[str, Any]
+) -> None:
+    source, _ = nodes
+    await create_pod(api, namespace, "db-0", node=source, owner=owner, grace=20)
+    await ensure_cordoned(api, source)
+    core = client.CoreV1Api(api)
+    loop = asyncio.get_running_loop()
+
+    async def gone_at() -> float:
+        while True:
+            listing = await core.list_namespaced_pod(namespace, field_selector="metadata.name=db-0")
+            if not listing.items:
+                return loop.time()
+            await asyncio.sleep(0.05)
+
+    watching = asyncio.create_task(gone_at())
+    began = loop.time()
+    # No re-list within the drain's time-out: only the watch can tell the drain the pod is gone.
+    result = await drain_node(api, source, DrainOptions(timeout=50, relist_interval=60))
+    ended = loop.time()
+    vanished = await asyncio.wait_for(watching, 5)
+
+    assert result.outcome is DrainOutcome.COMPLETED, result.error
+    assert [pod.name for pod in result.evicted] == ["db-0"]
+    assert ended - began < 20
+    assert ended - vanished < 1.0, f"the drain ended {ended - vanished:.2f} s after the pod was gone"
+
+
+async def test_the_drains_watch_sees_its_own_nodes_pods_only(
+    api: client.ApiClient, namespace: str, nodes: Nodes, owner: dict[str, Any]
+) -> None:
+    source, target = nodes
+    await ensure_uncordoned(api, target)
+    await create_pod(api, namespace, "here-0", node=source, owner=owner)
+    await create_pod(api, namespace, "there-0", node=target, owner=owner)
+    seen: set[str] = set()
+    watch: NodePodWatch
+
+    def changed() -> None:
+        seen.update(pod.name for pod in (watch.pods or {}).values())
+
+    watch = NodePodWatch(ApiPodSource(api), source, relist_interval=30, on_change=changed)
+    task = asyncio.create_task(watch.run())
+    try:
+        await eventually(lambda: _true(watch.pods is not None), what="the first listing")
+        await create_pod(api, namespace, "there-1", node=target, owner=owner)
+        await create_pod(api, namespace, "here-1", node=source, owner=owner)
+        await eventually(lambda: _true("here-1" in seen), what="here-1 seen through the watch")
+        assert watch.lists == 1, "seen through a re-list, not the watch"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert seen == {"here-0", "here-1"}
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+@pytest.fixture
+async def cannot_watch_pods(api: client.ApiClient, namespace: str, unique: str) -> AsyncIterator[client.ApiClient]:
+    """A client whose role has every right a drain needs but ``watch`` on pods (an install with older RBAC)."""
+    rbac = client.RbacAuthorizationV1Api(api)
+    name = f"drain-no-watch-{unique}"
+    rules = [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+        {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get"]},
+        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["list"]},
+    ]
+    account = f"system:serviceaccount:{namespace}:default"
+    await rbac.create_cluster_role({"metadata": {"name": name}, "rules": rules})
+    await rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}],
+        }
+    )
+    try:
+        async with client.ApiClient(api.configuration) as restricted:
+            restricted.set_default_header("Impersonate-User", account)
+            yield restricted
+    finally:
+        await rbac.delete_cluster_role_binding(name)
+        await rbac.delete_cluster_role(name)
+
+
+async def test_a_drain_whose_watch_is_refused_still_completes_by_listing_the_pods_again(
+    api: client.ApiClient,
+    cannot_watch_pods: client.ApiClient,
+    namespace: str,
+    nodes: Nodes,
+    owner: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source, _ = nodes
+    await create_pod(api, namespace, "db-0", node=source, owner=owner, grace=20)
+    await create_pod(api, namespace, "db-1", node=source, owner=owner, grace=20)
+    await ensure_cordoned(api, source)
+
+    with caplog.at_level(logging.WARNING, logger="reboot_operator.kube.node_pods"):
+        result = await drain_node(cannot_watch_pods, source, DrainOptions(timeout=40, relist_interval=2))
+
+    assert result.outcome is DrainOutcome.COMPLETED, result.error
+    assert {pod.name for pod in result.evicted} == {"db-0", "db-1"}
+    assert await pods_on(api, source, namespace) == []
+    refused = [r.getMessage() for r in caplog.records if "403" in r.getMessage()]
+    assert len(refused) == 1, caplog.text
+    assert "listing them every 2 s instead" in refused[0]

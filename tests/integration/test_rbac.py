@@ -187,6 +187,7 @@ OPERATOR_MAY = [
     ("watch", "nodes"),
     ("patch", "nodes"),
     ("list", "pods", "--all-namespaces"),
+    ("watch", "pods", "--all-namespaces"),
     ("get", "pods", "-n", "shop"),
     ("create", "pods", "--subresource=eviction", "-n", "shop"),
     ("get", "daemonsets.apps", "-n", "kube-system"),

@@ -28,7 +28,7 @@ def test_the_defaults_follow_kubectl_and_retry_a_budget_every_five_seconds() -> 
         pytest.param({"grace_period_seconds": -1}, id="negative-grace-period"),
         pytest.param({"timeout": 0}, id="zero-timeout"),
         pytest.param({"skip_wait_for_delete_timeout": -1}, id="negative-skip-timeout"),
-        pytest.param({"poll_interval": 0}, id="zero-poll-interval"),
+        pytest.param({"relist_interval": 0}, id="zero-relist-interval"),
     ],
 )
 def test_options_that_would_misbehave_are_refused(bad: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ OPERATOR_RULES = {
     ("rollboot.dev", "rebootpolicies/status"): {"get", "update", "patch"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
     ("", "nodes"): {"get", "list", "watch", "patch"},
-    ("", "pods"): {"get", "list"},
+    ("", "pods"): {"get", "list", "watch"},
     ("", "namespaces"): {"list"},
     ("", "pods/eviction"): {"create"},
     ("apps", "daemonsets"): {"get"},
