@@ -3,7 +3,8 @@
 ``Notifier.submit`` only puts the notice on a bounded queue (a full queue drops it, with a warning) and returns at
 once. A worker resolves each subscription's URL from its Secret, renders the message and sends it through a
 :class:`Sender` (apprise in production, a fake in unit tests), retrying a failed delivery a bounded number of
-times with exponential backoff before dropping it.
+times with exponential backoff before dropping it. A dropped notification is also handed to ``on_failure`` (a
+Warning Event on the policy in production, see ``failures.py``), once per distinct failure.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator import metrics
 from reboot_operator.api.policy import Notification, NotificationEvent, SecretKeyRef
+from reboot_operator.notify.failures import FailureMemory, FailureReporter, NotificationFailure, cause_of
 from reboot_operator.notify.message import Notice, render
 
 log = logging.getLogger(__name__)
@@ -97,9 +99,12 @@ class Notifier:
         attempts: int = ATTEMPTS,
         backoff: tuple[float, float] = BACKOFF,
         queue_size: int = QUEUE_SIZE,
+        on_failure: FailureReporter | None = None,
     ) -> None:
         self.read_secret = read_secret
         self.sender = sender or AppriseSender()
+        self.on_failure = on_failure
+        self._told = FailureMemory()
         self.attempts = attempts
         self.backoff = backoff
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
@@ -137,18 +142,22 @@ class Notifier:
         body = render(job.notice, job.subscription.template)
         failure = job.notice.event in _BAD_NEWS
         delay = self.backoff[0]
+        cause, detail = "", ""
         for attempt in range(1, self.attempts + 1):
+            error: BaseException | None = None
             try:
                 url = await self.read_secret(ref)
                 sent = await self.sender.send(url, title=job.notice.title, body=body, failure=failure)
-                problem = "" if sent else "the service refused it"
-            except (ApiException, KeyError, ValueError, UnicodeDecodeError, OSError) as error:
-                sent, problem = False, str(error) or type(error).__name__
+            except (ApiException, KeyError, ValueError, UnicodeDecodeError, OSError) as raised:
+                sent, error = False, raised
             if sent:
                 self.delivered += 1
                 metrics.NOTIFICATIONS.labels("sent").inc()
                 log.info("notification sent via %s: %s", where, job.notice.title)
+                self._told.recovered(job.notice.policy, ref)
                 return
+            cause, detail = cause_of(error)
+            problem = f"{cause}: {detail}" if detail else cause
             if attempt == self.attempts:
                 break
             log.warning(
@@ -162,7 +171,19 @@ class Notifier:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff[1])
         self._dropped()
-        log.error("notification via %s dropped after %d attempts: %s", where, self.attempts, job.notice.title)
+        log.error(
+            "notification via %s dropped after %d attempts: %s (%s)", where, self.attempts, job.notice.title, cause
+        )
+        await self._tell(NotificationFailure(job.notice.policy, ref, cause, detail))
+
+    async def _tell(self, failure: NotificationFailure) -> None:
+        """Hand a failure to ``on_failure`` the first time it happens; a reporter's own failure is only logged."""
+        if self.on_failure is None or not self._told.first_time(failure):
+            return
+        try:
+            await self.on_failure(failure)
+        except Exception:
+            log.warning("could not report the failure of notifications via %s", failure.secret.name, exc_info=True)
 
     def _dropped(self) -> None:
         self.dropped += 1

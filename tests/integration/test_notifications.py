@@ -1,18 +1,28 @@
 """Notifications end to end: the real operator sends through apprise's json:// service to a local HTTP receiver,
-with the URL read from a Secret."""
+with the URL read from a Secret; a Secret the operator's service account may not read is told on the policy."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
-from kubernetes_asyncio import client
+from kubernetes_asyncio import client, config
 
+from reboot_operator import notify
+from reboot_operator.api.policy import Notification, NotificationEvent
+from reboot_operator.notify import Notice, Notifier
+from reboot_operator.notify.sender import secret_reader
+from tests.integration.conftest import Cluster
+from tests.integration.install import install
 from tests.integration.rollout import Rig
 from tests.integration.servers import Receiver, receiver
+from tests.manifests.render import NAMESPACE, Object
 
 
 @pytest.fixture
@@ -31,12 +41,12 @@ def _spec(pool: str, notifications: list[dict[str, object]]) -> dict[str, object
     }
 
 
-async def _secret(api: client.ApiClient, namespace: str, url: str) -> dict[str, str]:
+async def _secret(api: client.ApiClient, namespace: str, url: str, *, name: str = "hooks") -> dict[str, str]:
     await client.CoreV1Api(api).create_namespaced_secret(
         namespace,
-        {"metadata": {"name": "hooks"}, "data": {"url": base64.b64encode(url.encode()).decode()}},
+        {"metadata": {"name": name}, "data": {"url": base64.b64encode(url.encode()).decode()}},
     )
-    return {"name": "hooks", "namespace": namespace, "key": "url"}
+    return {"name": name, "namespace": namespace, "key": "url"}
 
 
 async def test_subscribed_events_arrive_with_node_policy_kernels_and_duration(
@@ -96,3 +106,82 @@ async def test_a_failing_receiver_is_retried_then_dropped_and_never_slows_the_ro
     await asyncio.sleep(4)
     assert len(hook.received) == 8, hook.messages()
     assert operator.log().count("dropped after 4 attempts") == 2, rig.dump()
+
+
+# -- a Secret the operator may not read: told on the policy, once -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def installed(cluster: Cluster) -> Iterator[list[Object]]:
+    """The rendered RBAC (and the rest of the base) on the control plane: the operator's real service account."""
+    yield from install(cluster)
+
+
+@pytest.fixture
+async def as_operator(cluster: Cluster, installed: list[Object], tmp_path: Path) -> AsyncIterator[client.ApiClient]:
+    """A client holding a real token of the operator's service account, with exactly its RBAC."""
+    token = cluster.kubectl("create", "token", "rollboot-operator", "-n", NAMESPACE, "--duration=1h").stdout.strip()
+    kubeconfig = json.loads(cluster.kubeconfig.read_text())
+    for user in kubeconfig["users"]:
+        user["user"] = {"token": token}
+    path = tmp_path / "operator.kubeconfig"
+    path.write_text(json.dumps(kubeconfig))
+    configuration = client.Configuration()
+    await config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    async with client.ApiClient(configuration) as operator:
+        yield operator
+
+
+async def policy_events(api: client.ApiClient, policy: str) -> list[Any]:
+    events = await client.CoreV1Api(api).list_namespaced_event(
+        "default", field_selector=f"involvedObject.kind=RebootPolicy,involvedObject.name={policy}"
+    )
+    return list(events.items)
+
+
+async def test_a_secret_the_operator_may_not_read_is_told_once_on_the_policy_as_a_warning_event(
+    api: client.ApiClient,
+    as_operator: client.ApiClient,
+    cluster: Cluster,
+    namespace: str,
+    unique: str,
+    hook: Receiver,
+) -> None:
+    elsewhere = await _secret(api, namespace, hook.url)  # outside rollboot-system: 403 for the operator
+    readable = await _secret(api, NAMESPACE, hook.url, name=f"hooks-{unique}")
+    rig_policy = {"nodeSelector": {"matchLabels": {"pool": unique}}, "maxConcurrent": 1}
+    custom = client.CustomObjectsApi(api)
+    body = {"apiVersion": "rollboot.dev/v1alpha1", "kind": "RebootPolicy", "metadata": {"name": unique}}
+    created = await custom.create_cluster_custom_object(
+        "rollboot.dev", "v1alpha1", "rebootpolicies", {**body, "spec": rig_policy}
+    )
+    notifier = Notifier(
+        read_secret=secret_reader(as_operator),
+        attempts=2,
+        backoff=(0.01, 0.01),
+        on_failure=notify.policy_events(as_operator),
+    )
+    subscriptions = [
+        Notification.model_validate({"urlSecretRef": elsewhere}),
+        Notification.model_validate({"urlSecretRef": readable}),
+    ]
+    try:
+        for node in ("a", "b", "c"):
+            notifier.submit(subscriptions, Notice(NotificationEvent.STARTED, unique, node=f"{node}-{unique}"))
+        await asyncio.wait_for(notifier.drain(), 60)
+
+        assert (notifier.delivered, notifier.dropped) == (3, 3)
+        [event] = await policy_events(api, unique)
+        assert (event.type, event.reason) == ("Warning", "NotificationFailed")
+        assert event.involved_object.uid == created["metadata"]["uid"]
+        assert event.message.startswith(
+            f"notifications of policy {unique} via Secret {namespace}/hooks key url are failing: 403 Forbidden"
+        ), event.message
+        assert f'cannot get resource "secrets" in API group "" in the namespace "{namespace}"' in event.message
+        assert "operator.secretNamespaces" in event.message
+        described = cluster.kubectl("describe", "rebootpolicy", unique).stdout
+        assert "NotificationFailed" in described, described
+    finally:
+        await notifier.stop()
+        await custom.delete_cluster_custom_object("rollboot.dev", "v1alpha1", "rebootpolicies", unique)
+        await client.CoreV1Api(api).delete_namespaced_secret(readable["name"], NAMESPACE)
