@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,7 +28,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.api.meta import GROUP, VERSION
-from reboot_operator.kube.apicalls import Backoff, describe, read_json
+from reboot_operator.kube.apicalls import Backoff, describe, read_json, watch_events
 from reboot_operator.observed import NodeView, PolicyView, RequestView, node_view, policy_view, request_view
 from reboot_operator.statuses import POLICIES, REQUESTS
 
@@ -154,21 +153,8 @@ class Informer(Generic[V]):
         try:
             if response.status == 410:
                 raise Gone()
-            if not 200 <= response.status <= 299:
-                error = ApiException(status=response.status, reason=response.reason)
-                error.body = await response.read()
-                error.headers = response.headers
-                raise error
-            buffer = bytearray()
-            async for chunk in response.content.iter_any():
-                buffer += chunk
-                start = 0
-                while (end := buffer.find(b"\n", start)) >= 0:
-                    line = bytes(buffer[start:end])
-                    start = end + 1
-                    if line.strip():
-                        self._event(json.loads(line))
-                del buffer[:start]
+            async for event in watch_events(response):
+                self._event(event)
         finally:
             response.release()
 

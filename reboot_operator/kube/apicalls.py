@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -41,6 +41,29 @@ async def read_json(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: A
         raise error
     parsed: dict[str, Any] = json.loads(data)
     return parsed
+
+
+async def watch_events(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[str, Any], None]:
+    """The events of a watch (a generated list call with ``watch=True, _preload_content=False``), one parsed JSON
+    object per line, raising ``ApiException`` for an error status. The caller closes the response.
+
+    Lines are split here: aiohttp's ``readline`` gives up on lines over 128 KiB, and one object can be larger.
+    """
+    if not 200 <= response.status <= 299:
+        error = ApiException(status=response.status, reason=response.reason)
+        error.body = await response.read()
+        error.headers = response.headers
+        raise error
+    buffer = bytearray()
+    async for chunk in response.content.iter_any():
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line = bytes(buffer[start:end])
+            start = end + 1
+            if line.strip():
+                yield json.loads(line)
+        del buffer[:start]
 
 
 @dataclass(frozen=True)

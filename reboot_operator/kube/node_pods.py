@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 from collections.abc import AsyncGenerator, Callable, Mapping
@@ -31,7 +30,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.kube.apicalls import Backoff, describe, is_transient, read_json
+from reboot_operator.kube.apicalls import Backoff, describe, is_transient, read_json, watch_events
 from reboot_operator.kube.pod_filters import PodInfo
 
 log = logging.getLogger(__name__)
@@ -140,23 +139,16 @@ class ApiPodSource:
             _preload_content=False,
         )
         try:
-            if not 200 <= response.status <= 299:
-                error = ApiException(status=response.status, reason=response.reason)
-                error.body = await response.read()
-                error.headers = response.headers
-                raise error
-            buffer = bytearray()
-            # Our own line splitting: aiohttp's readline gives up on lines over 128 KiB, and a pod can be larger.
-            async for chunk in response.content.iter_any():
-                buffer.extend(chunk)
-                while (end := buffer.find(b"\n")) >= 0:
-                    line = bytes(buffer[:end])
-                    del buffer[: end + 1]
-                    if line.strip():
-                        yield json.loads(line)
+            async for event in watch_events(response):
+                yield event
         finally:
             # Closing (not releasing) drops a connection still streaming, rather than handing it back half-read.
             response.close()
+
+
+def _expired(error: BaseException) -> bool:
+    """410 Gone, as a watch ERROR event or as the HTTP status of the watch request."""
+    return isinstance(error, WatchExpired) or (isinstance(error, ApiException) and error.status == 410)
 
 
 class NodePodWatch:
@@ -184,7 +176,6 @@ class NodePodWatch:
         self.pods: dict[str, PodInfo] | None = None
         self.resource_version = ""
         self.lists = 0
-        self.watches = 0
         self._last_problem: str | None = None
 
     async def run(self) -> None:
@@ -194,17 +185,21 @@ class NodePodWatch:
                 await self._list()
                 await self._watch()
                 expired_in_a_row = 0
-            except WatchExpired:
-                expired_in_a_row += 1
-                log.info("the watch of pods on node %s expired; listing them again", self.node)
-                if expired_in_a_row > 1:
-                    await asyncio.sleep(self.backoff.next())
-            except (*API_FAILURES, WatchError) as error:
-                self._failed(error)
-                await asyncio.sleep(self.backoff.next())
+                continue
+            except (WatchExpired, WatchError, *API_FAILURES) as error:
+                if _expired(error):
+                    expired_in_a_row += 1
+                    log.info("the watch of pods on node %s expired; listing them again", self.node)
+                    if expired_in_a_row == 1:
+                        continue
+                else:
+                    self._failed(error)
+            await asyncio.sleep(self.backoff.next())
 
     async def _list(self) -> None:
-        listing = await self.source.list(self.node)
+        # A list that hangs would stop the re-lists too: it gets as long as a watch does.
+        async with asyncio.timeout(self.relist_interval + self.grace):
+            listing = await self.source.list(self.node)
         self.lists += 1
         self.pods = listing.pods
         self.resource_version = listing.resource_version
@@ -216,7 +211,6 @@ class NodePodWatch:
         started = loop.time()
         heard = False
         timeout_seconds = max(1, math.ceil(self.relist_interval))
-        self.watches += 1
         stream = self.source.watch(self.node, resource_version=self.resource_version, timeout_seconds=timeout_seconds)
         scope = asyncio.timeout(timeout_seconds + self.grace)
         try:

@@ -133,8 +133,17 @@ async def test_a_deletion_reaches_the_cache_as_it_happens_without_a_relist() -> 
     assert len(changes) == 2  # the list, then the deletion
 
 
-async def test_an_expired_watch_lists_again_at_once_and_watches_from_the_new_version() -> None:
-    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}}
+@pytest.mark.parametrize(
+    "gone",
+    [
+        pytest.param(
+            {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}},
+            id="as-an-error-event",
+        ),
+        pytest.param(ApiException(status=410, reason="Gone"), id="as-the-http-status"),
+    ],
+)
+async def test_an_expired_watch_lists_again_at_once_and_watches_from_the_new_version(gone: Any) -> None:
     source = ScriptedSource(cache("a"), [[gone], [HANG]])
     watch = watcher(source)
     await run_until(watch, lambda: len(source.watched_from) == 2)
