@@ -12,8 +12,8 @@ and a drain watches only while it waits. The operator never watches every pod in
 
 A 410 Gone (the version is too old to watch from) re-lists at once. Other failures wait through a backoff first,
 since kubernetes_asyncio retries nothing itself; a refused watch (403: the operator's role lacks ``watch`` on pods)
-degrades to re-listing every ``relist_interval``, and says so once. ``apply_event`` is the pure part: how one watch
-event changes the cache.
+degrades to re-listing every ``relist_interval`` (10 s at most), and says so once. ``apply_event`` is the pure
+part: how one watch event changes the cache.
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ class NodePodWatch:
                 "watching pods on node %s: %s; listing them every %.0f s instead",
                 self.node,
                 problem,
-                self.relist_interval,
+                self.backoff.maximum,
             )
 
     def _recovered(self) -> None:
