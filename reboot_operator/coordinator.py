@@ -22,12 +22,13 @@ burst of events costs one write per object, not one per event.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -48,7 +49,7 @@ from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, Re
 from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
 from reboot_operator.cycle import Cycle, utcnow
-from reboot_operator.notify import Notice, Notifier
+from reboot_operator.notify import Notice, Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
 from reboot_operator.observed import NodeView, PolicyView, RequestView, policy_view, request_view
 from reboot_operator.slots import claim_slot, release_slot
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 COALESCE_SECONDS = 0.02
 """After a wake-up, how long to let further events pile up before deciding: a burst becomes one decision."""
 STATUS_WRITERS = 16
+WRITES_REMEMBERED = 20_000
+"""Status writes the writer remembers, so a pass that began before one was made does not ask for it again."""
 EXACT_POSITIONS = 5
 """Waiting requests this far up their queue have their exact position in their message."""
 CYCLE_RESTART_BACKOFF = (1.0, 60.0)
@@ -89,6 +92,10 @@ class _Writer:
         self.pending: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
         self.urgent: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
         """Policy statuses: written before any waiting request's, however many of those are queued."""
+        self.inflight: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        """Writes under way: the resourceVersion each was made from, and the status written."""
+        self.written: collections.OrderedDict[tuple[str, str], tuple[str, dict[str, Any]]] = collections.OrderedDict()
+        """The last writes made, the same way (at most ``WRITES_REMEMBERED``)."""
         self._wake = asyncio.Event()
         self._tasks = [asyncio.create_task(self._work(), name=f"status-writer-{i}") for i in range(workers)]
         self._busy = 0
@@ -96,8 +103,14 @@ class _Writer:
     def put(self, plural: str, body: dict[str, Any], status: dict[str, Any], after: AfterWrite | None = None) -> None:
         """Write ``status`` soon, replacing a write of the same object not made yet; ``after`` runs once it is
         written (it is how Events about a change are posted exactly once, by the replica whose write won)."""
+        key = (plural, body["metadata"]["name"])
+        write = (body["metadata"]["resourceVersion"], status)
+        if self.inflight.get(key) == write or self.written.get(key) == write:
+            # Being written or written already: a pass that began before could not see it and asks for it again.
+            # The same write from the same version would only come back as a 409.
+            return
         queue = self.urgent if plural == POLICIES else self.pending
-        queue[(plural, body["metadata"]["name"])] = (body, status, after)
+        queue[key] = (body, status, after)
         self._wake.set()
 
     async def _work(self) -> None:
@@ -109,8 +122,10 @@ class _Writer:
             key = next(iter(queue))
             body, status, after = queue.pop(key)
             self._busy += 1
+            self.inflight[key] = (body["metadata"]["resourceVersion"], status)
             try:
                 await replace_status(self.api, key[0], body, status)
+                self._remember(key, (body["metadata"]["resourceVersion"], status))
                 if after is not None:
                     await after()
             except Conflict:
@@ -119,6 +134,13 @@ class _Writer:
                 log.warning("could not write the status of %s/%s: %s", key[0], key[1], error)
             finally:
                 self._busy -= 1
+                self.inflight.pop(key, None)
+
+    def _remember(self, key: tuple[str, str], write: tuple[str, dict[str, Any]]) -> None:
+        self.written[key] = write
+        self.written.move_to_end(key)
+        while len(self.written) > WRITES_REMEMBERED:
+            self.written.popitem(last=False)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -156,6 +178,9 @@ class Coordinator:
     _unlisten: Callable[[], None] | None = None
     _last_pass_seconds: float = 0.0
     _started_at: float | None = None
+    _computing: float = 0.0
+    _queued_since: dict[str, tuple[int, datetime.datetime]] = field(default_factory=dict)
+    """When a decision put each request into its queue (by generation), until its status says so."""
     passes: int = 0
 
     # -- wiring --------------------------------------------------------------------------------------------
@@ -169,7 +194,7 @@ class Coordinator:
         self._writer = _Writer(api)
         self._gate = BlockerGate(api, on_change=self.kick, ttl=self.blocker_ttl)
         self._taints = PendingTaints(api)
-        self.notifier = self.notifier or Notifier(read_secret=secret_reader(api))
+        self.notifier = self.notifier or Notifier(read_secret=secret_reader(api), on_failure=policy_events(api))
         self._announcer = Announcer(api, self.notify)
         self._unlisten = statuses.listen(self._wrote)
         self._started_at = time.monotonic()
@@ -304,6 +329,7 @@ class Coordinator:
             await asyncio.sleep(max(COALESCE_SECONDS, self._last_pass_seconds))
             self._kick.clear()
             started = time.monotonic()
+            self._computing = 0.0
             try:
                 await self._pass()
             except asyncio.CancelledError:
@@ -312,35 +338,52 @@ class Coordinator:
                 log.exception("decision pass failed; retrying shortly")
                 await asyncio.sleep(1.0)
                 self._kick.set()
-            self._last_pass_seconds = time.monotonic() - started
+            # Only the pass's own computing counts, not its waits on the API (claims, blockers): those leave the
+            # event loop free for everything else.
+            self._last_pass_seconds = self._computing
             self.passes += 1
             if self.passes == 1 and self._started_at is not None:
                 log.info(
-                    "first decision made %.2fs after the coordinator started (the pass took %.3fs)",
+                    "first decision made %.2fs after the coordinator started (the pass took %.3fs, %.3fs of it "
+                    "computing)",
                     time.monotonic() - self._started_at,
-                    self._last_pass_seconds,
+                    time.monotonic() - started,
+                    self._computing,
                 )
+
+    @contextlib.contextmanager
+    def _compute(self) -> Iterator[None]:
+        """Count the time of a stretch of a pass that never awaits the API."""
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self._computing += time.monotonic() - began
 
     async def _pass(self) -> None:
         assert self.state is not None
         now = self.clock()
-        nodes = self.state.nodes()
-        requests = self._freshest(REQUESTS, self.state.requests())
-        policies = self._freshest(POLICIES, self.state.policies())
-        claims = {node: p.name for p in policies.values() for node in p.status.slots}
-        policy_facts = [f for f in (p.facts() for p in policies.values()) if f is not None]
-        request_facts = [r.facts(claimed_by=claims.get(r.name)) for r in requests.values()]
-        node_facts = {name: view.facts for name, view in nodes.items()}
+        with self._compute():
+            nodes = self.state.nodes()
+            requests = self._freshest(REQUESTS, self.state.requests())
+            policies = self._freshest(POLICIES, self.state.policies())
+            claims = {node: p.name for p in policies.values() for node in p.status.slots}
+            policy_facts = [f for f in (p.facts() for p in policies.values()) if f is not None]
+            request_facts = [r.facts(claimed_by=claims.get(r.name)) for r in requests.values()]
+            node_facts = {name: view.facts for name, view in nodes.items()}
+            queued_since = self._steady_queue_times(requests)
 
         def decide_with(blocked_policies: Mapping[str, str], blocked_nodes: Mapping[str, str]) -> Decisions:
-            return decide(
-                policies=policy_facts,
-                requests=request_facts,
-                nodes=node_facts,
-                now=now,
-                blocked_policies=blocked_policies,
-                blocked_nodes=blocked_nodes,
-            )
+            with self._compute():
+                return decide(
+                    policies=policy_facts,
+                    requests=request_facts,
+                    nodes=node_facts,
+                    now=now,
+                    blocked_policies=blocked_policies,
+                    blocked_nodes=blocked_nodes,
+                    queued_since=queued_since,
+                )
 
         if self._gate is not None:
             waiting = (r.name for r in request_facts if r.phase not in ACTIVE_PHASES and r.wants_reboot)
@@ -356,10 +399,36 @@ class Coordinator:
         await asyncio.gather(
             *(self._apply_policy(policies[name], d, requests, now) for name, d in self.decisions.policies.items())
         )
-        for decision in self.decisions.requests.values():
-            request = requests.get(decision.name)
-            if request is not None:
-                await self._apply_request(request, decision, now)
+        with self._compute():
+            for decision in self.decisions.requests.values():
+                request = requests.get(decision.name)
+                if request is not None:
+                    if (
+                        decision.action is Action.WAIT
+                        and decision.queued_at is not None
+                        and decision.queued_at != request.status.queued_at
+                    ):
+                        self._queued_since.setdefault(request.name, (request.generation, decision.queued_at))
+                    await self._apply_request(request, decision, now)
+
+    def _steady_queue_times(self, requests: Mapping[str, RequestView]) -> dict[str, datetime.datetime]:
+        """The queue times earlier decisions gave requests whose Waiting status is not written (or seen) yet: a
+        pass meanwhile keeps them rather than giving them its own ``now``, so it asks for the same write again,
+        not for a different one from the same stale version (a 409 each, thousands at start-up)."""
+        steady: dict[str, datetime.datetime] = {}
+        for name, (generation, queued_at) in list(self._queued_since.items()):
+            request = requests.get(name)
+            status = request.status if request is not None else None
+            if (
+                request is None
+                or request.generation != generation
+                or status is None
+                or (status.queued_at is not None and status.observed_generation == generation)
+            ):
+                del self._queued_since[name]  # gone, new need, or its status says when: no longer needed
+            else:
+                steady[name] = queued_at
+        return steady
 
     # -- policies ------------------------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ _START, _WAIT, _CONTINUE, _CANCEL, _CLEANUP, _NONE = (
 _COMPLETED, _FAILED = Phase.COMPLETED, Phase.FAILED
 _QUEUED, _NODE_NOT_READY, _BLOCKED = WaitReason.QUEUED, WaitReason.NODE_NOT_READY, WaitReason.BLOCKED
 _NOTHING_BLOCKED: Mapping[str, str] = MappingProxyType({})
+_NOTHING_QUEUED: Mapping[str, datetime] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +83,15 @@ def decide(
     now: datetime,
     blocked_policies: Mapping[str, str] = _NOTHING_BLOCKED,
     blocked_nodes: Mapping[str, str] = _NOTHING_BLOCKED,
+    queued_since: Mapping[str, datetime] = _NOTHING_QUEUED,
 ) -> Decisions:
     """Decides every request and policy at instant ``now`` (an aware datetime).
 
     ``blocked_policies`` maps a policy to why none of its nodes may start (e.g. the alerts firing);
     ``blocked_nodes`` maps a node to why it may not start (e.g. the blocking pods on it). A blocked node is passed
-    over: the next one in the queue may take the free slot."""
+    over: the next one in the queue may take the free slot. ``queued_since`` maps a request entering the queue to
+    when an earlier decision put it there, while its status does not say so yet: its place and its status stay the
+    same from one decision to the next (else ``now``)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     compiled = {p.name: _compile(p, now) for p in sorted(policies, key=lambda p: p.name)}
@@ -98,7 +102,7 @@ def decide(
         ],
         {name: node.labels for name, node in nodes.items()},
     )
-    decided, tallies, candidates = _classify(requests, nodes, compiled, governance, now)
+    decided, tallies, candidates = _classify(requests, nodes, compiled, governance, now, queued_since)
 
     results: dict[str, PolicyDecision] = {}
     wakeups: list[datetime] = []
@@ -134,6 +138,7 @@ def _classify(
     compiled: Mapping[str, _Policy],
     governance: Governance,
     now: datetime,
+    queued_since: Mapping[str, datetime],
 ) -> tuple[dict[str, RequestDecision], defaultdict[str, _Tally], defaultdict[str, list[Candidate]]]:
     """Decides each request outright where it can (running, ended, withdrawn, gone, ungoverned); the others become
     candidates of their governing policy. One loop for all requests: it runs thousands of times per decision."""
@@ -167,7 +172,7 @@ def _classify(
         elif not request.wants_reboot:
             decided[name] = RequestDecision(name, _CANCEL, policy, note="withdrawn by the agent: no reasons left")
             continue
-        queued_at = now if new_cycle or request.queued_at is None else request.queued_at
+        queued_at = queued_since.get(name, now) if new_cycle or request.queued_at is None else request.queued_at
         governing = governing_of(name)
         if governing is not None:
             rank = 0 if name in compiled[governing].facts.slots else 1

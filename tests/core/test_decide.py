@@ -412,3 +412,32 @@ def test_a_policy_wide_reason_is_given_before_a_node_blocker() -> None:
     )
     assert summary(decisions) == {"a": (W, WaitReason.PAUSED)}
     assert decisions.policies["p"].blocked_nodes == ()
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        pytest.param(request("new"), ago(5), id="not-queued-yet-keeps-the-earlier-decision's-time"),
+        pytest.param(
+            request("again", phase=Phase.COMPLETED, generation=2, observed=1, policy="p", queued_at=ago(90)),
+            ago(5),
+            id="new-cycle-keeps-the-earlier-decision's-time",
+        ),
+        pytest.param(request("queued", queued_at=ago(60)), ago(60), id="its-status-says-when-and-wins"),
+    ],
+)
+def test_a_request_entering_the_queue_keeps_the_time_an_earlier_decision_gave_it(
+    facts: RequestFacts, expected: datetime
+) -> None:
+    """Until its Waiting status is written, each decision would otherwise put the request in at its own ``now``:
+    its place would move and its status would be rewritten at every pass."""
+    others = [request("first", queued_at=ago(30))]
+    decisions = decide(
+        policies=[policy(maxConcurrent=1)],
+        requests=[*others, facts],
+        nodes=nodes("first", facts.name),
+        now=NOW,
+        queued_since={facts.name: ago(5), "first": ago(1)},
+    )
+    assert decisions.requests[facts.name].queued_at == expected
+    assert decisions.requests["first"].queued_at == ago(30), "a queued request's own time is never replaced"
