@@ -19,7 +19,7 @@ from reboot_operator.kube.drain_types import (
     SkipReason,
 )
 from reboot_operator.kube.errors import ApiRejected, ApiUnavailable, KubeEffectError, NodeGone
-from reboot_operator.kube.events import EventType, ObjectRef, post_event
+from reboot_operator.kube.events import EventQueue, EventType, ObjectRef, background, post_event
 from reboot_operator.kube.nodes import (
     REBOOT_PENDING_TAINT,
     NodeFacts,
@@ -44,6 +44,7 @@ __all__ = [
     "DrainOutcome",
     "DrainProgress",
     "DrainResult",
+    "EventQueue",
     "EventType",
     "KubeEffectError",
     "NodeFacts",
@@ -55,6 +56,7 @@ __all__ = [
     "SkippedPod",
     "Taint",
     "TaintEffect",
+    "background",
     "drain_node",
     "ensure_cordoned",
     "ensure_labels",

@@ -2,14 +2,20 @@
 
 We post core/v1 Events, the kind ``kubectl describe node`` lists. An Event about a cluster-scoped object (a Node, a
 RebootPolicy) lives in the ``default`` namespace, where the API server expects it. Events are a courtesy: a failure
-to post one is logged and never raised, so it cannot stop a reboot.
+to post one is logged and never raised, so it cannot stop a reboot; and the operator posts them in the background
+(``background().submit``), so they never delay one either.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import datetime
 import logging
 import socket
+import weakref
+import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -80,3 +86,86 @@ async def post_event(
         await read_json(client.CoreV1Api(api).create_namespaced_event, namespace, body)
     except Exception:
         log.warning("could not post %s event %s about %s %s", type, reason, involved.kind, involved.name, exc_info=True)
+
+
+Post = Callable[..., Awaitable[None]]
+MAX_QUEUED = 10_000
+"""Events one lane may hold back before it drops its oldest: a courtesy must not grow without bound."""
+LANES = 4
+
+
+@dataclass(frozen=True)
+class _Queued:
+    api: client.ApiClient
+    involved: ObjectRef
+    reason: str
+    message: str
+    type: EventType
+
+
+class EventQueue:
+    """Events posted in the background, so that telling about a step never delays the next one.
+
+    ``submit`` returns at once. Events about objects of the same name (a Node and its NodeRebootRequest share one)
+    go through one lane and are posted in the order submitted, one after the other; other names use other lanes, so
+    a slow post about one node does not hold back the others. A lane holding ``limit`` Events drops its oldest.
+    What is still queued when the process dies is lost, as an Event being posted was before: Events are a
+    courtesy, and the status written before each of them is the record.
+    """
+
+    def __init__(self, *, post: Post = post_event, lanes: int = LANES, limit: int = MAX_QUEUED) -> None:
+        self._post = post
+        self._limit = limit
+        self._lanes: list[collections.deque[_Queued]] = [collections.deque() for _ in range(lanes)]
+        self._workers: list[asyncio.Task[None] | None] = [None] * lanes
+        self.dropped = 0
+
+    def submit(
+        self,
+        api: client.ApiClient,
+        *,
+        involved: ObjectRef,
+        reason: str,
+        message: str,
+        type: EventType = EventType.NORMAL,
+    ) -> None:
+        """Queue an Event about ``involved``; it is posted soon, after those queued before it about the same name."""
+        index = zlib.crc32(involved.name.encode()) % len(self._lanes)
+        lane = self._lanes[index]
+        if len(lane) >= self._limit:
+            lane.popleft()
+            self.dropped += 1
+            log.warning("too many Events queued; dropped the oldest (%d dropped so far)", self.dropped)
+        lane.append(_Queued(api, involved, reason, message, type))
+        worker = self._workers[index]
+        if worker is None or worker.done():
+            self._workers[index] = asyncio.get_running_loop().create_task(
+                self._work(lane), name=f"rollboot-events-{index}"
+            )
+
+    async def drain(self) -> None:
+        """Until every Event queued so far has been posted (or failed to be)."""
+        while any(w is not None and not w.done() for w in self._workers):
+            await asyncio.gather(*(w for w in self._workers if w is not None and not w.done()))
+
+    async def _work(self, lane: collections.deque[_Queued]) -> None:
+        while lane:
+            event = lane.popleft()
+            try:
+                await self._post(
+                    event.api, involved=event.involved, reason=event.reason, message=event.message, type=event.type
+                )
+            except Exception:  # post_event never raises; another poster might
+                log.warning("could not post %s event %s", event.type, event.reason, exc_info=True)
+
+
+_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventQueue] = weakref.WeakKeyDictionary()
+
+
+def background() -> EventQueue:
+    """The running event loop's queue of Events to post in the background (one per loop, made on first use)."""
+    loop = asyncio.get_running_loop()
+    queue = _queues.get(loop)
+    if queue is None:
+        queue = _queues[loop] = EventQueue()
+    return queue
