@@ -9,8 +9,10 @@ writer could make our answer wrong we patch with a JSON patch whose ``test`` ope
 - taints pin the whole ``spec.taints`` list, because the list is replaced as a whole and we must not drop a taint
   another controller added meanwhile.
 
-A lost race (the ``test`` fails) means: read again and decide again. Labels use a merge patch of just our keys.
-Nothing else is written to a Node: no annotations.
+A lost race (the ``test`` fails) means: read again and decide again. That is also what lets cordon and uncordon
+skip their read when the caller already watches the node (``seen_unschedulable``): the first patch is decided on
+what the watch last said, and its ``test`` makes a stale view cost one refused patch, never a wrong answer. Labels
+use a merge patch of just our keys. Nothing else is written to a Node: no annotations.
 """
 
 from __future__ import annotations
@@ -180,14 +182,18 @@ async def read_node_facts(api: client.ApiClient, node: str) -> NodeFacts:
     return NodeFacts.from_json(await _read_node(client.CoreV1Api(api), node))
 
 
-async def ensure_cordoned(api: client.ApiClient, node: str) -> bool:
-    """Mark the node unschedulable. False when it already was (by us earlier, or by someone else)."""
-    return await _converge(api, node, cordon_patch, what="cordon")
+async def ensure_cordoned(api: client.ApiClient, node: str, *, seen_unschedulable: bool | None = None) -> bool:
+    """Mark the node unschedulable. False when it already was (by us earlier, or by someone else).
+
+    ``seen_unschedulable``: the cordon as a watch last saw it, if the caller has one. When it says schedulable the
+    read is skipped and the patch tests that the node still is; a node cordoned meanwhile fails the test and is read.
+    """
+    return await _converge(api, node, cordon_patch, what="cordon", seen=_seen(seen_unschedulable))
 
 
-async def ensure_uncordoned(api: client.ApiClient, node: str) -> bool:
-    """Make the node schedulable again. False when it already was."""
-    return await _converge(api, node, uncordon_patch, what="uncordon")
+async def ensure_uncordoned(api: client.ApiClient, node: str, *, seen_unschedulable: bool | None = None) -> bool:
+    """Make the node schedulable again. False when it already was. ``seen_unschedulable``: see ``ensure_cordoned``."""
+    return await _converge(api, node, uncordon_patch, what="uncordon", seen=_seen(seen_unschedulable))
 
 
 async def ensure_taint(api: client.ApiClient, node: str, taint: Taint = REBOOT_PENDING_TAINT) -> bool:
@@ -210,17 +216,31 @@ async def ensure_labels(api: client.ApiClient, node: str, labels: Mapping[str, s
     return True
 
 
+def _seen(unschedulable: bool | None) -> Mapping[str, Any] | None:
+    """The node as far as a watched cordon tells it, for a first patch decided without a read."""
+    if unschedulable is None:
+        return None
+    return {"spec": {"unschedulable": True} if unschedulable else {}}
+
+
 async def _converge(
     api: client.ApiClient,
     node: str,
     decide: Callable[[Mapping[str, Any]], list[dict[str, Any]] | None],
     *,
     what: str,
+    seen: Mapping[str, Any] | None = None,
 ) -> bool:
+    """Patch the node into the state ``decide`` wants, deciding on a fresh read each time a race is lost.
+
+    ``seen`` (the node as a watch saw it) replaces the first read, but only where it calls for a patch: the patch's
+    ``test`` then checks what ``seen`` claims, and a failed test is one more lost race. Where ``seen`` calls for no
+    patch, the node is read as usual, so that "nothing to do" is never answered from a stale view."""
     core = client.CoreV1Api(api)
     lost_race: ApiStatus | None = None
-    for _ in range(RACE_ATTEMPTS):
-        ops = decide(await _read_node(core, node))
+    presumed = decide(seen) if seen is not None else None
+    for attempt in range(RACE_ATTEMPTS + (presumed is not None)):
+        ops = presumed if attempt == 0 and presumed is not None else decide(await _read_node(core, node))
         if ops is None:
             return False
         try:

@@ -88,8 +88,49 @@ async def test_cordon_reports_no_change_on_a_node_someone_else_cordoned(
     assert (await read_node_facts(api, name)).unschedulable
 
 
+@pytest.mark.parametrize(
+    ("admin_cordoned", "seen_unschedulable", "reports"),
+    [
+        pytest.param(True, False, False, id="stale-view-of-an-admins-cordon"),
+        pytest.param(False, False, True, id="fresh-view-of-a-schedulable-node"),
+        pytest.param(False, True, True, id="stale-view-of-a-cordon-since-undone"),
+    ],
+)
+async def test_cordon_decided_on_a_watched_view_is_as_true_as_one_decided_on_a_read(
+    api: client.ApiClient,
+    simulator: NodeSimulator,
+    unique: str,
+    admin_cordoned: bool,
+    seen_unschedulable: bool,
+    reports: bool,
+) -> None:
+    # A stale view of the node must never make the operator claim an admin's cordon as its own (and say "Cordoned").
+    name = f"seen-{unique}"
+    await simulator.add_node(name, unschedulable=admin_cordoned)
+    assert await ensure_cordoned(api, name, seen_unschedulable=seen_unschedulable) is reports
+    assert (await read_node_facts(api, name)).unschedulable
+    assert await ensure_cordoned(api, name, seen_unschedulable=False) is False
+
+
+@pytest.mark.parametrize("seen_unschedulable", [True, False], ids=["fresh-view", "stale-view"])
+async def test_uncordon_decided_on_a_watched_view_changes_the_node_once(
+    api: client.ApiClient, node: str, seen_unschedulable: bool
+) -> None:
+    await ensure_cordoned(api, node)
+    assert await ensure_uncordoned(api, node, seen_unschedulable=seen_unschedulable) is True
+    assert not (await read_node_facts(api, node)).unschedulable
+    assert await ensure_uncordoned(api, node, seen_unschedulable=True) is False
+
+
 async def test_only_one_of_many_concurrent_cordons_reports_the_change(api: client.ApiClient, node: str) -> None:
     changed = await asyncio.gather(*(ensure_cordoned(api, node) for _ in range(5)))
+    assert sorted(changed) == [False, False, False, False, True]
+
+
+async def test_only_one_of_many_concurrent_cordons_on_a_watched_view_reports_the_change(
+    api: client.ApiClient, node: str
+) -> None:
+    changed = await asyncio.gather(*(ensure_cordoned(api, node, seen_unschedulable=False) for _ in range(5)))
     assert sorted(changed) == [False, False, False, False, True]
 
 
