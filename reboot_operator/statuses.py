@@ -7,6 +7,7 @@ overwriting newer progress. Losing is normal: the loser re-reads and decides aga
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -92,12 +93,24 @@ async def update_status(
     change: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None] | dict[str, Any] | None],
     *,
     attempts: int = 8,
+    known: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Read, change, write-if-unchanged, and retry on conflict: the read-modify-write loop.
 
     ``change`` gets the fresh object and returns the new status, or None to write nothing. Returns the object as
     written (or as read when nothing was written); None when the object does not exist.
+
+    ``known`` is the object as the caller last saw it (a watch, its own last write): the first attempt changes it
+    instead of reading, and only a write it calls for is tried, with its resourceVersion as the precondition. So a
+    fresh ``known`` saves the read, and a stale one costs a 409 and a read, never a write on stale grounds. When it
+    calls for no write the object is read and asked again: "nothing to do" is never answered from a stale view.
     """
+    if known is not None and (known.get("metadata") or {}).get("resourceVersion"):  # never a write without one
+        outcome = change(known)
+        status = await outcome if isinstance(outcome, Awaitable) else outcome
+        if status is not None:
+            with contextlib.suppress(Conflict):
+                return await replace_status(api, plural, known, status)
     for _ in range(attempts):
         body = await read(api, plural, name)
         if body is None:
