@@ -3,7 +3,8 @@ node held back by its blockers. Each becomes a Kubernetes Event and, where a pol
 
 Events are posted only after the status write recording the change has won its compare-and-swap (the writer runs
 the returned ``after`` callbacks), so each change is told once, by the one replica whose write won, and a
-restarted operator does not tell it again: the stored conditions are the memory.
+restarted operator does not tell it again: the stored conditions are the memory. The Events are queued to be posted
+in the background (``kube.events.background``), so telling never holds up the writer that runs the callback.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from reboot_operator.api.policy_status import RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestStatus
 from reboot_operator.api.vocabulary import Phase, PolicyConditionType, Reason, RequestConditionType, WaitReason
 from reboot_operator.core.conditions import ConditionIntent, merge_conditions
-from reboot_operator.kube.events import EventType, ObjectRef, post_event
+from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.notify import Notice
 from reboot_operator.observed import PolicyView, RequestView
 
@@ -77,7 +78,7 @@ class Announcer:
 
         async def tell() -> None:
             for reason, message, kind, event in told:
-                await post_event(self.api, involved=involved, reason=reason, message=message, type=kind)
+                background().submit(self.api, involved=involved, reason=reason, message=message, type=kind)
                 if event is not None:
                     self.notify(Notice(event=event, policy=policy.name, message=message))
 
@@ -107,8 +108,9 @@ class Announcer:
         kind = EventType.WARNING if reason == "Blocked" else EventType.NORMAL
 
         async def tell() -> None:
-            await post_event(self.api, involved=ObjectRef.node(node), reason=reason, message=message, type=kind)
-            await post_event(
+            events = background()
+            events.submit(self.api, involved=ObjectRef.node(node), reason=reason, message=message, type=kind)
+            events.submit(
                 self.api,
                 involved=ObjectRef(kind="NodeRebootRequest", name=node, api_version=API_VERSION),
                 reason=reason,

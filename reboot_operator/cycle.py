@@ -1,16 +1,20 @@
 """One node's reboot cycle: cordon → drain → authorize the reboot → verify → uncordon, resumable at every step.
 
-A cycle runs as one task per started request. Each step begins by reading the request as stored, acts on the
-phase it finds there, and ends by writing the next phase with a compare-and-swap on the request's
-resourceVersion. So the phase in the API is the whole state: a cycle killed at any point (kill -9, a lost
-leadership, a second replica) is resumed from the stored phase by whoever runs it next, without cordoning or
-draining again needlessly and without forgetting whether the node was cordoned before we came.
+A cycle runs as one task per started request. Each step acts on the phase stored in the request and ends by
+writing the next phase with a compare-and-swap on the request's resourceVersion. The request is read at the start
+and after a write lost its race; after a write that won, the next step goes on from the object the write returned
+(the stored object, so a read would only repeat it). So the phase in the API is the whole state: a cycle killed
+at any point (kill -9, a lost leadership, a second replica) is resumed from the stored phase by whoever runs it
+next, without cordoning or draining again needlessly and without forgetting whether the node was cordoned before
+we came.
 
 Rules kept here: a node is never authorized to reboot unless it is cordoned and drained; a node cordoned before
 its cycle stays cordoned; a node we cordoned is uncordoned when its cycle ends, whichever way it ends.
 
-Each transition is told as a Kubernetes Event (``_event``); Started, RebootAuthorized, Completed and Failed are
-also notifications for the policy's subscribers, and the cycle's durations and results are metrics.
+Each transition is told as a Kubernetes Event (``event``), once its write has won, so only by the replica whose
+write won; Events are posted in the background (``kube.events.background``), in order, so that telling never
+delays the next step. Started, RebootAuthorized, Completed and Failed are also notifications for the policy's
+subscribers, and the cycle's durations and results are metrics.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,7 +38,7 @@ from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.drain import drain_node
 from reboot_operator.kube.drain_types import DrainOptions, DrainProgress
 from reboot_operator.kube.errors import NodeGone
-from reboot_operator.kube.events import EventType, ObjectRef, post_event
+from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.notify import Notice
 from reboot_operator.observed import NodeView, PolicyView, RequestView, request_view
 from reboot_operator.options import (
@@ -95,10 +99,12 @@ class Cycle:
     """True when the coordinator just claimed the slot for a decision made on ``decided_version`` of the request."""
     decided_version: str | None = None
     last_spec: RebootPolicySpec | None = None
+    _written: dict[str, Any] | None = None
+    """The request as our last status write stored it, if nothing has been read since: the next step's object."""
 
     async def run(self) -> None:
         while True:
-            body = await read(self.api, REQUESTS, self.name)
+            body, self._written = self._written or await read(self.api, REQUESTS, self.name), None
             if body is None:
                 log.info("request %s is gone; releasing its slot in %s", self.name, self.policy)
                 await release_slot(self.api, self.policy, self.name, completed_at=None)
@@ -110,6 +116,7 @@ class Cycle:
                 done = await self._step(body, view)
             except Conflict as conflict:
                 log.debug("request %s changed under us (%s); re-reading", self.name, conflict)
+                self._written = None
                 continue
             except NodeGone:
                 log.warning("node %s vanished during its cycle; the coordinator will clean up", self.name)
@@ -180,7 +187,7 @@ class Cycle:
             attempts=0,
             observed_generation=view.generation,
         )
-        await replace_status(self.api, REQUESTS, body, status.to_api())
+        self._written = await replace_status(self.api, REQUESTS, body, status.to_api())
         already = " (already cordoned by someone else; it stays cordoned)" if node.facts.unschedulable else ""
         log.info("node %s: starting its reboot cycle under policy %s%s", self.name, self.policy, already)
         await self.event("Started", f"reboot cycle started under policy {self.policy}{already}", status=status)
@@ -190,7 +197,7 @@ class Cycle:
         changes = labels_before_reboot(spec.node_labels)
         if changes:
             await node_effects.ensure_labels(self.api, self.name, changes)
-        if await node_effects.ensure_cordoned(self.api, self.name):
+        if await node_effects.ensure_cordoned(self.api, self.name, seen_unschedulable=self._seen_unschedulable()):
             await self.event("Cordoned", f"cordoned by policy {self.policy} for a reboot")
             self._observe_handoff(view)
         await node_effects.ensure_no_taint(self.api, self.name)
@@ -256,7 +263,7 @@ class Cycle:
                 attempts=attempt,
             )
 
-        await update_status(self.api, REQUESTS, self.name, change)
+        self._written = await update_status(self.api, REQUESTS, self.name, change)
         await self.event(
             "RebootAuthorized", f"the agent may reboot the node (boot {node.facts.boot_id})", status=view.status
         )
@@ -339,17 +346,22 @@ class Cycle:
     async def _finish(
         self, body: dict[str, Any], view: RequestView, labels: NodeLabels, status: NodeRebootRequestStatus
     ) -> None:
-        if not status.was_unschedulable and await node_effects.ensure_uncordoned(self.api, self.name):
+        if not status.was_unschedulable and await node_effects.ensure_uncordoned(
+            self.api, self.name, seen_unschedulable=self._seen_unschedulable()
+        ):
             await self.event("Uncordoned", "reboot verified; the node is schedulable again")
         changes = labels_after_reboot(labels)
         if changes:
             await node_effects.ensure_labels(self.api, self.name, changes)
         now = self.clock()
         kernel = kernel_transition(status.kernel_before, status.kernel_after)
-        await self._transition(
-            body, view, phase=Phase.COMPLETED, message=f"rebooted: kernel {kernel}", completed_at=now
+        # The next node waits for both writes, and neither needs the other: the request, still Uncordoning until
+        # its write lands, holds its place in maxConcurrent by its phase even once its slot is freed. A crash
+        # between the two resumes from Uncordoning, which finishes again (uncordoned, so no second uncordon).
+        await _both(
+            self._transition(body, view, phase=Phase.COMPLETED, message=f"rebooted: kernel {kernel}", completed_at=now),
+            release_slot(self.api, self.policy, self.name, completed_at=now, seen=self.world.policy(self.policy)),
         )
-        await release_slot(self.api, self.policy, self.name, completed_at=now)
         log.info("node %s: reboot cycle completed (kernel %s)", self.name, kernel)
         self._observe_end(status, "Completed", now)
         await self.event("Completed", f"reboot cycle completed; kernel {kernel}", status=status, now=now)
@@ -408,7 +420,13 @@ class Cycle:
     # -- helpers -------------------------------------------------------------------------------------------
 
     async def _transition(self, body: dict[str, Any], view: RequestView, *, phase: Phase, **fields: Any) -> None:
-        await replace_status(self.api, REQUESTS, body, with_fields(view.status, phase=phase, **fields))
+        status = with_fields(view.status, phase=phase, **fields)
+        self._written = await replace_status(self.api, REQUESTS, body, status)
+
+    def _seen_unschedulable(self) -> bool | None:
+        """The node's cordon as the watch last saw it: lets cordon and uncordon patch without reading first."""
+        node = self.world.node(self.name)
+        return node.facts.unschedulable if node is not None else None
 
     async def _wait_node(self, predicate: Callable[[NodeView], bool], deadline: datetime.datetime) -> NodeView | None:
         """The node once ``predicate`` holds for it, or None at the deadline (event-driven: no polling)."""
@@ -445,6 +463,7 @@ class Cycle:
     ) -> None:
         """Post the Event on the node and its request; notify the policy's subscribers if it is one they hear of.
 
+        Returns at once: the Events are queued, to be posted in the background in the order they were told.
         ``status`` (and ``now`` at the end of a cycle) give the notification its kernels and duration."""
         event = NOTIFIED.get(reason)
         if event is not None:
@@ -462,17 +481,26 @@ class Cycle:
             )
         kind = EventType.WARNING if warning else EventType.NORMAL
         node = self.world.node(self.name)
-        await post_event(
+        events = background()
+        events.submit(
             self.api,
             involved=ObjectRef.node(self.name, node.uid if node else ""),
             reason=reason,
             message=message,
             type=kind,
         )
-        await post_event(
+        events.submit(
             self.api,
             involved=ObjectRef(kind="NodeRebootRequest", name=self.name, api_version="rollboot.dev/v1alpha1"),
             reason=reason,
             message=message,
             type=kind,
         )
+
+
+async def _both(first: Awaitable[None], second: Awaitable[None]) -> None:
+    """Await two steps side by side; both run to their end, then the first failure (if any) is raised."""
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

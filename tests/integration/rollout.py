@@ -181,10 +181,10 @@ async def pinned_replicaset(
                 await asyncio.sleep(0.2)
 
 
-async def node_events(api: client.ApiClient, node: str) -> list[str]:
-    """The reasons of the Events posted about a node, oldest first."""
+async def node_events(api: client.ApiClient, node: str, *, kind: str = "Node") -> list[str]:
+    """The reasons of the Events posted about a node (or, with ``kind``, its NodeRebootRequest), oldest first."""
     events = await client.CoreV1Api(api).list_namespaced_event(
-        "default", field_selector=f"involvedObject.kind=Node,involvedObject.name={node}"
+        "default", field_selector=f"involvedObject.kind={kind},involvedObject.name={node}"
     )
     # Timestamps have one-second resolution; etcd's revisions order the Events exactly.
     return [e.reason for e in sorted(events.items, key=lambda e: int(e.metadata.resource_version))]
