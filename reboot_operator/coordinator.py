@@ -40,7 +40,14 @@ from reboot_operator.announce import Announcer, request_blocked_condition
 from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestStatus
-from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase, PolicyConditionType, Reason, WaitReason
+from reboot_operator.api.vocabulary import (
+    ACTIVE_PHASES,
+    Phase,
+    PolicyConditionType,
+    Reason,
+    RequestConditionType,
+    WaitReason,
+)
 from reboot_operator.blockers.cache import DEFAULT_TTL
 from reboot_operator.blockers.gate import BlockerGate
 from reboot_operator.core.conditions import ConditionIntent, merge_conditions
@@ -516,12 +523,14 @@ class Coordinator:
                 f"next {QUEUE_PREVIEW})"
             )
         current = request.status
+        reason = decision.reason or WaitReason.QUEUED
         if (
             current.phase is Phase.WAITING
             and current.policy == decision.policy
             and current.message == message
             and current.queued_at == decision.queued_at
             and current.observed_generation == request.generation
+            and _waiting_reason(current) == reason
         ):
             return
         base = {} if decision.new_cycle or current.phase is not Phase.WAITING else current.model_dump()
@@ -533,6 +542,9 @@ class Coordinator:
             if self._announcer is not None
             else (current.conditions, None)
         )
+        # Why it waits, as a condition too (kubectl wait, dashboards): its reason is the wait reason.
+        waiting = ConditionIntent(RequestConditionType.WAITING, ConditionStatus.TRUE, reason, message)
+        conditions = merge_conditions(conditions, [waiting], now=self.clock(), generation=request.generation)
         status = NodeRebootRequestStatus.model_validate(
             {
                 **base,
@@ -620,6 +632,11 @@ def _matters(before: RequestView | PolicyView | None, after: RequestView | Polic
         or before.status.failure_budget != after.status.failure_budget
         or before.status.last_completion_at != after.status.last_completion_at
     )
+
+
+def _waiting_reason(status: NodeRebootRequestStatus) -> str | None:
+    found = next((c for c in status.conditions if c.type == RequestConditionType.WAITING), None)
+    return found.reason if found is not None else None
 
 
 def _newer(version: str, than: str) -> bool:

@@ -74,6 +74,9 @@ class RequestConditionType(StrEnum):
 
     BLOCKED = "Blocked"
     """Its node is held back by a blocker (e.g. blocking pods) while it waits; an Event marks each change."""
+    WAITING = "Waiting"
+    """True while it waits (phase Waiting); the reason is the wait reason (Queued, WindowClosed, Paused, Halted,
+    Blocked, NoPolicy, ...) and the message says what it waits for. Gone once its cycle starts."""
 
 
 class Reason(StrEnum):

@@ -250,5 +250,11 @@ async def test_a_window_that_closes_mid_rollout_lets_the_started_node_finish(rig
     requests = await rig.requests()
     assert {requests[n]["status"]["phase"] for n in others} == {"Waiting"}
     assert all("window closed" in requests[n]["status"]["message"] for n in others)
+    for name in others:
+        waiting = [c for c in requests[name]["status"]["conditions"] if c["type"] == "Waiting"]
+        assert [(c["status"], c["reason"]) for c in waiting] == [("True", "WindowClosed")], waiting
+        assert waiting[0]["message"] == requests[name]["status"]["message"]
+    done = [c["type"] for c in requests[first]["status"].get("conditions") or []]
+    assert "Waiting" not in done, "a started request no longer waits"
     policy = await rig.policy(unique)
     assert policy["status"]["window"]["open"] is False
