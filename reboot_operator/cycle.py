@@ -30,9 +30,11 @@ from typing import Any, Protocol
 from kubernetes_asyncio import client
 
 from reboot_operator import metrics
+from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.policy import NodeLabels, NotificationEvent, OnDrainTimeout, RebootPolicySpec, RebootSpec
 from reboot_operator.api.request import NodeRebootRequestStatus, kernel_transition
-from reboot_operator.api.vocabulary import ACTIVE_PHASES, TERMINAL_PHASES, Phase
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, TERMINAL_PHASES, Phase, RequestConditionType
+from reboot_operator.core.conditions import ConditionIntent, merge_conditions
 from reboot_operator.drain_progress import DrainReporter
 from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.drain import drain_node
@@ -186,6 +188,13 @@ class Cycle:
             started_at=now,
             attempts=0,
             observed_generation=view.generation,
+            # Waiting turns False (it stays so through the cycle and after), so `kubectl wait` sees the start.
+            conditions=merge_conditions(
+                view.status.conditions,
+                [ConditionIntent(RequestConditionType.WAITING, ConditionStatus.FALSE, "Started", "its cycle started")],
+                now=now,
+                generation=view.generation,
+            ),
         )
         self._written = await replace_status(self.api, REQUESTS, body, status.to_api())
         already = " (already cordoned by someone else; it stays cordoned)" if node.facts.unschedulable else ""

@@ -254,7 +254,7 @@ async def test_a_window_that_closes_mid_rollout_lets_the_started_node_finish(rig
         waiting = [c for c in requests[name]["status"]["conditions"] if c["type"] == "Waiting"]
         assert [(c["status"], c["reason"]) for c in waiting] == [("True", "WindowClosed")], waiting
         assert waiting[0]["message"] == requests[name]["status"]["message"]
-    done = [c["type"] for c in requests[first]["status"].get("conditions") or []]
-    assert "Waiting" not in done, "a started request no longer waits"
+    done = [(c["status"], c["reason"]) for c in requests[first]["status"]["conditions"] if c["type"] == "Waiting"]
+    assert done == [("False", "Started")], "a started request no longer waits, and says so to the end of its cycle"
     policy = await rig.policy(unique)
     assert policy["status"]["window"]["open"] is False
