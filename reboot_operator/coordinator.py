@@ -59,7 +59,7 @@ from reboot_operator.cycle import Cycle, utcnow
 from reboot_operator.notify import Notice, Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
 from reboot_operator.observed import NodeView, PolicyView, RequestView, policy_view, request_view
-from reboot_operator.slots import claim_slot, release_slot
+from reboot_operator.slots import claim_slots, release_slot
 from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status
 from reboot_operator.taints import PendingTaints
 
@@ -443,14 +443,13 @@ class Coordinator:
         self, policy: PolicyView, decision: PolicyDecision, requests: Mapping[str, RequestView], now: datetime.datetime
     ) -> None:
         assert self._writer is not None and policy.spec is not None
-        if decision.started:
+        starting = [requests[name] for name in decision.started if name in requests]
+        if starting:
             slots = capacity(policy.spec.max_concurrent, decision.counts.selected)
-            for name in decision.started:
-                request = requests.get(name)
-                if request is not None and await self._claim(policy, request, slots, requests):
-                    self._run_cycle(name, policy.name, starting=True, decided_version=request.resource_version)
-                    if self._announcer is not None and request_blocked_condition(request.status) is not None:
-                        await self._announcer.node_unblocked(name, "its blockers cleared; starting")
+            for request in await self._claim(policy, starting, slots, requests):
+                self._run_cycle(request.name, policy.name, starting=True, decided_version=request.resource_version)
+                if self._announcer is not None and request_blocked_condition(request.status) is not None:
+                    await self._announcer.node_unblocked(request.name, "its blockers cleared; starting")
         # The claims just rewrote the policy's status: build on what they wrote, or the summary would lose a race
         # against our own claims (409) and wait for the next pass.
         written = self._written.get((POLICIES, policy.name))
@@ -463,19 +462,22 @@ class Coordinator:
             self._writer.put(POLICIES, _body(policy.name, policy.resource_version), desired.to_api(), after)
 
     async def _claim(
-        self, policy: PolicyView, request: RequestView, slots: int, requests: Mapping[str, RequestView]
-    ) -> bool:
-        """Take one of the policy's slots for ``request`` (see ``slots.claim_slot``); decide again if refused."""
+        self, policy: PolicyView, starting: list[RequestView], slots: int, requests: Mapping[str, RequestView]
+    ) -> list[RequestView]:
+        """Take slots of the policy for ``starting``, in one write (see ``slots.claim_slots``); the requests that
+        hold one now. Decide again if any was refused."""
         assert self.api is not None
         running = {
             r.name for r in requests.values() if r.status.phase in ACTIVE_PHASES and r.status.policy == policy.name
         }
-        won = await claim_slot(self.api, policy, request.name, capacity=slots, running=running)
-        if won:
-            log.info("node %s: slot claimed in policy %s", request.name, policy.name)
-        else:
+        names = [r.name for r in starting]
+        won = set(await claim_slots(self.api, policy, names, capacity=slots, running=running))
+        for name in names:
+            if name in won:
+                log.info("node %s: slot claimed in policy %s", name, policy.name)
+        if len(won) < len(names):
             self._kick.set()
-        return won
+        return [r for r in starting if r.name in won]
 
     def _report_unparseable(self, policy: PolicyView, now: datetime.datetime) -> None:
         assert self._writer is not None

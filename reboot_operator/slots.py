@@ -10,7 +10,7 @@ node's start every read counts, and a stale view costs a 409 and a read, never a
 from __future__ import annotations
 
 import datetime
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -19,38 +19,51 @@ from reboot_operator.observed import PolicyView
 from reboot_operator.statuses import POLICIES, Conflict, update_status
 
 
-async def claim_slot(
-    api: client.ApiClient, policy: PolicyView, request: str, *, capacity: int, running: Set[str]
-) -> bool:
-    """Take one of ``policy``'s slots for ``request``; True if it holds one now (also when it already did).
+async def claim_slots(
+    api: client.ApiClient, policy: PolicyView, requests: Sequence[str], *, capacity: int, running: Set[str]
+) -> list[str]:
+    """Take slots of ``policy`` for ``requests``, in their order, in one write; the ones that hold a slot now (also
+    those that already did). A decision starting several nodes of a policy claims them together: one
+    compare-and-swap, not one per node racing the others.
 
-    Refused when the policy was edited since the decision (decide again with the new spec) or every slot is taken
-    by a claim or by a request already ``running`` under the policy.
+    Refused (none taken) when the policy was edited since the decision (decide again with the new spec); when the
+    slots run out, the requests further on get none. Slots are taken by claims and by requests already ``running``
+    under the policy.
     """
-    won = False
+    won: list[str] = []
 
     def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
-        nonlocal won
+        won.clear()
         if (fresh.get("metadata") or {}).get("generation") != policy.generation:
-            won = False
             return None
         status = dict(fresh.get("status") or {})
         held = list(status.get("slots") or [])
-        if request in held:
-            won = True
+        taken = set(held) | running
+        claimed = []
+        for request in requests:
+            if request in held:
+                won.append(request)
+            elif len(taken) < capacity:
+                taken.add(request)
+                claimed.append(request)
+                won.append(request)
+        if not claimed:
             return None
-        if len(set(held) | running) >= capacity:
-            won = False
-            return None
-        status["slots"] = [*held, request]
-        won = True
+        status["slots"] = [*held, *claimed]
         return status
 
     try:
         await update_status(api, POLICIES, policy.name, change, known=_as_stored(policy))
     except Conflict:
-        return False
+        return []
     return won
+
+
+async def claim_slot(
+    api: client.ApiClient, policy: PolicyView, request: str, *, capacity: int, running: Set[str]
+) -> bool:
+    """Take one of ``policy``'s slots for ``request``; True if it holds one now (also when it already did)."""
+    return request in await claim_slots(api, policy, [request], capacity=capacity, running=running)
 
 
 async def release_slot(

@@ -10,7 +10,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.observed import PolicyView, policy_view
-from reboot_operator.slots import claim_slot, release_slot
+from reboot_operator.slots import claim_slot, claim_slots, release_slot
 from tests.integration.rollout import Rig
 
 
@@ -73,3 +73,35 @@ async def test_a_release_from_a_fresh_view_frees_the_slot(rig: Rig, unique: str)
     assert await claim_slot(rig.api, await _view(rig, unique), "first", capacity=1, running=set()) is True
     await release_slot(rig.api, unique, "first", completed_at=None, seen=await _view(rig, unique))
     assert (await _view(rig, unique)).status.slots == []
+
+
+@pytest.mark.parametrize(
+    ("capacity", "running", "won"),
+    [
+        pytest.param(3, set(), ["a", "b", "c"], id="room-for-all"),
+        pytest.param(2, set(), ["a", "b"], id="the-first-in-order-get-the-slots"),
+        pytest.param(2, {"busy"}, ["a"], id="running-requests-hold-slots"),
+        pytest.param(1, {"busy"}, [], id="none-left"),
+    ],
+)
+async def test_claims_for_several_requests_go_in_one_write_in_their_order(
+    rig: Rig, unique: str, capacity: int, running: set[str], won: list[str]
+) -> None:
+    await _apply_policy(rig, unique)
+    before = await _view(rig, unique)
+    assert await claim_slots(rig.api, before, ["a", "b", "c"], capacity=capacity, running=running) == won
+    after = await _view(rig, unique)
+    assert after.status.slots == won
+    if not won:
+        assert after.resource_version == before.resource_version, "nothing to claim: nothing written"
+
+
+async def test_several_claims_from_a_stale_view_count_the_slots_claimed_since(rig: Rig, unique: str) -> None:
+    await _apply_policy(rig, unique)
+    stale = await _view(rig, unique)
+    assert await claim_slots(rig.api, stale, ["first"], capacity=2, running=set()) == ["first"]
+    assert await claim_slots(rig.api, stale, ["first", "second", "third"], capacity=2, running=set()) == [
+        "first",
+        "second",
+    ]
+    assert (await _view(rig, unique)).status.slots == ["first", "second"]
