@@ -544,9 +544,11 @@ class Coordinator:
             if self._announcer is not None
             else (current.conditions, None)
         )
-        # Why it waits, as a condition too (kubectl wait, dashboards): its reason is the wait reason.
+        # Why it waits, as a condition too (kubectl wait, dashboards): its reason is the wait reason. It has waited
+        # since it was queued (a time that stays the same from one decision to the next, unlike the clock).
         waiting = ConditionIntent(RequestConditionType.WAITING, ConditionStatus.TRUE, reason, message)
-        conditions = merge_conditions(conditions, [waiting], now=self.clock(), generation=request.generation)
+        since = decision.queued_at or self.clock()
+        conditions = merge_conditions(conditions, [waiting], now=since, generation=request.generation)
         status = NodeRebootRequestStatus.model_validate(
             {
                 **base,
