@@ -41,6 +41,7 @@ from reboot_operator.kube.drain import drain_node
 from reboot_operator.kube.drain_types import DrainOptions, DrainProgress
 from reboot_operator.kube.errors import NodeGone
 from reboot_operator.kube.events import EventType, ObjectRef, background
+from reboot_operator.kube.nodes import Cordon
 from reboot_operator.notify import Notice
 from reboot_operator.observed import NodeView, PolicyView, RequestView, request_view
 from reboot_operator.options import (
@@ -206,11 +207,26 @@ class Cycle:
         changes = labels_before_reboot(spec.node_labels)
         if changes:
             await node_effects.ensure_labels(self.api, self.name, changes)
-        if await node_effects.ensure_cordoned(self.api, self.name, seen_unschedulable=self._seen_unschedulable()):
+        seen = self.world.node(self.name)
+        cordon = await node_effects.cordon_for(
+            self.api,
+            self.name,
+            view.uid,
+            seen_unschedulable=seen.facts.unschedulable if seen is not None else None,
+            seen_annotated=seen.annotated if seen is not None else True,
+        )
+        if cordon is Cordon.CORDONED:
             await self.event("Cordoned", f"cordoned by policy {self.policy} for a reboot")
             self._observe_handoff(view)
+        # Cordoned already, not by this cycle, though the start saw it schedulable: someone cordoned it in the
+        # moment before (the watch had not shown it yet). It is theirs, so it stays cordoned afterwards.
+        theirs = cordon is Cordon.THEIRS and not view.status.was_unschedulable
+        if theirs:
+            log.warning("node %s: cordoned by someone else just before its cycle; it stays cordoned", self.name)
         await node_effects.ensure_no_taint(self.api, self.name)
-        await self._transition(body, view, phase=Phase.DRAINING, message="draining")
+        await self._transition(
+            body, view, phase=Phase.DRAINING, message="draining", **({"was_unschedulable": True} if theirs else {})
+        )
         await self.event("Draining", "evicting pods before the reboot")
 
     async def _drain(self, body: dict[str, Any], view: RequestView, spec: RebootPolicySpec) -> None:
@@ -241,7 +257,10 @@ class Cycle:
                 await self._authorize(view, spec.reboot, reporter.latest, note=note)
                 return
             # Someone uncordoned the node during its drain: cordon it again and drain whatever came back.
-            await node_effects.ensure_cordoned(self.api, self.name)
+            if view.status.was_unschedulable:  # an admin's cordon, lifted meanwhile: cordon again, unmarked
+                await node_effects.ensure_cordoned(self.api, self.name)
+            else:
+                await node_effects.cordon_for(self.api, self.name, view.uid)
             await self.event("Recordoned", "the node was uncordoned during its drain; cordoned and draining again")
         await self._give_back(view, spec.node_labels, "the node kept being uncordoned during its drain")
 
@@ -356,7 +375,7 @@ class Cycle:
         self, body: dict[str, Any], view: RequestView, labels: NodeLabels, status: NodeRebootRequestStatus
     ) -> None:
         if not status.was_unschedulable and await node_effects.ensure_uncordoned(
-            self.api, self.name, seen_unschedulable=self._seen_unschedulable()
+            self.api, self.name, seen_unschedulable=self._seen_unschedulable(), seen_mark=view.uid
         ):
             await self.event("Uncordoned", "reboot verified; the node is schedulable again")
         changes = labels_after_reboot(labels)

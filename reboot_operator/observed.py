@@ -34,6 +34,8 @@ class NodeView:
     uid: str
     pending_taint: bool = False
     """Whether the node carries the reboot-pending taint (preferNoScheduleTaint)."""
+    annotated: bool = True
+    """Whether it has annotations (real nodes do): how our cordon mark is added without reading the node first."""
 
     @property
     def name(self) -> str:
@@ -56,6 +58,7 @@ def node_view(body: Mapping[str, Any]) -> NodeView:
         ),
         kernel=info.get("kernelVersion", ""),
         uid=metadata.get("uid", ""),
+        annotated=bool(metadata.get("annotations")),
         pending_taint=any(
             t.get("key") == PENDING_TAINT.key and t.get("effect") == str(PENDING_TAINT.effect)
             for t in spec.get("taints") or []

@@ -21,10 +21,13 @@ from reboot_operator.kube.drain_types import (
 from reboot_operator.kube.errors import ApiRejected, ApiUnavailable, KubeEffectError, NodeGone
 from reboot_operator.kube.events import EventQueue, EventType, ObjectRef, background, post_event
 from reboot_operator.kube.nodes import (
+    CORDON_MARK,
     REBOOT_PENDING_TAINT,
+    Cordon,
     NodeFacts,
     Taint,
     TaintEffect,
+    cordon_for,
     ensure_cordoned,
     ensure_labels,
     ensure_no_taint,
@@ -34,12 +37,14 @@ from reboot_operator.kube.nodes import (
 )
 
 __all__ = [
+    "CORDON_MARK",
     "MIN_EVICTION_RETRY_DELAY",
     "REBOOT_PENDING_TAINT",
     "ApiRejected",
     "ApiUnavailable",
     "BlockReason",
     "BlockingPod",
+    "Cordon",
     "DrainOptions",
     "DrainOutcome",
     "DrainProgress",
@@ -57,6 +62,7 @@ __all__ = [
     "Taint",
     "TaintEffect",
     "background",
+    "cordon_for",
     "drain_node",
     "ensure_cordoned",
     "ensure_labels",

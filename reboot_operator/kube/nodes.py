@@ -12,7 +12,13 @@ writer could make our answer wrong we patch with a JSON patch whose ``test`` ope
 A lost race (the ``test`` fails) means: read again and decide again. That is also what lets cordon and uncordon
 skip their read when the caller already watches the node (``seen_unschedulable``): the first patch is decided on
 what the watch last said, and its ``test`` makes a stale view cost one refused patch, never a wrong answer. Labels
-use a merge patch of just our keys. Nothing else is written to a Node: no annotations.
+use a merge patch of just our keys.
+
+One annotation, ``rollboot.dev/cordoned-by`` (the uid of the NodeRebootRequest whose cycle cordoned the node), is
+set in the same patch as our cordon and removed with our uncordon. It answers the one question the cordon itself
+cannot: a node found already cordoned when its cycle comes to cordon it was cordoned by that cycle before a
+restart (marked: carry on) or by someone else just before the cycle began, unseen by the watch yet (unmarked: it
+stays cordoned afterwards). Nothing else is written to a Node.
 """
 
 from __future__ import annotations
@@ -111,15 +117,58 @@ class NodeFacts:
         )
 
 
+CORDON_MARK = "rollboot.dev/cordoned-by"
+"""The annotation on a node we cordoned: the uid of the request whose cycle did it."""
+_MARK_PATH = "/metadata/annotations/" + CORDON_MARK.replace("~", "~0").replace("/", "~1")
+
+
+class Cordon(StrEnum):
+    """What ``cordon_for`` found or did."""
+
+    CORDONED = "Cordoned"
+    """This call cordoned the node."""
+    OURS = "Ours"
+    """It was cordoned already, marked with our mark: by an earlier attempt of the same cycle."""
+    THEIRS = "Theirs"
+    """It was cordoned already, not by us."""
+
+
 # -- pure decisions: what patch, if any, brings this node to the desired state ------------------------------------
 
 
-def cordon_patch(node: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+def _mark_ops(node: Mapping[str, Any], mark: str | None) -> list[dict[str, Any]]:
+    """Add our cordon mark, unless there is none to add or it is there."""
+    annotations = (node.get("metadata") or {}).get("annotations")
+    if mark is None or (annotations or {}).get(CORDON_MARK) == mark:
+        return []
+    if annotations is None:
+        return [
+            {"op": "test", "path": "/metadata/annotations", "value": None},
+            {"op": "add", "path": "/metadata/annotations", "value": {CORDON_MARK: mark}},
+        ]
+    return [{"op": "add", "path": _MARK_PATH, "value": mark}]
+
+
+def _unmark_ops(node: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Remove our cordon mark, if the node carries one (whichever cycle set it)."""
+    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    if CORDON_MARK not in annotations:
+        return []
+    return [
+        {"op": "test", "path": _MARK_PATH, "value": annotations[CORDON_MARK]},
+        {"op": "remove", "path": _MARK_PATH},
+    ]
+
+
+def cordon_patch(node: Mapping[str, Any], mark: str | None = None) -> list[dict[str, Any]] | None:
+    """Cordon, marking the node with ``mark`` in the same patch; None when it is cordoned already (marked or not:
+    a cordon found is never claimed as ours)."""
     spec = node.get("spec")
     if spec is None:
         return [
             {"op": "test", "path": "/spec", "value": None},
             {"op": "add", "path": "/spec", "value": {"unschedulable": True}},
+            *_mark_ops(node, mark),
         ]
     if spec.get("unschedulable") is True:
         return None
@@ -127,17 +176,20 @@ def cordon_patch(node: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     return [
         {"op": "test", "path": "/spec/unschedulable", "value": spec.get("unschedulable")},
         {"op": "add", "path": "/spec/unschedulable", "value": True},
+        *_mark_ops(node, mark),
     ]
 
 
 def uncordon_patch(node: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """Uncordon and remove our mark; a node someone uncordoned already only loses the mark."""
     spec = node.get("spec") or {}
     if spec.get("unschedulable") is not True:
-        return None
+        return _unmark_ops(node) or None
     # Remove rather than set false: the node then looks exactly as kubectl uncordon leaves it.
     return [
         {"op": "test", "path": "/spec/unschedulable", "value": True},
         {"op": "remove", "path": "/spec/unschedulable"},
+        *_unmark_ops(node),
     ]
 
 
@@ -191,9 +243,51 @@ async def ensure_cordoned(api: client.ApiClient, node: str, *, seen_unschedulabl
     return await _converge(api, node, cordon_patch, what="cordon", seen=_seen(seen_unschedulable))
 
 
-async def ensure_uncordoned(api: client.ApiClient, node: str, *, seen_unschedulable: bool | None = None) -> bool:
-    """Make the node schedulable again. False when it already was. ``seen_unschedulable``: see ``ensure_cordoned``."""
-    return await _converge(api, node, uncordon_patch, what="uncordon", seen=_seen(seen_unschedulable))
+async def cordon_for(
+    api: client.ApiClient,
+    node: str,
+    mark: str,
+    *,
+    seen_unschedulable: bool | None = None,
+    seen_annotated: bool = True,
+) -> Cordon:
+    """Cordon the node for the cycle marked ``mark`` (``CORDON_MARK``), or say whose cordon was there already.
+
+    ``seen_unschedulable``: as for ``ensure_cordoned``; ``seen_annotated``: whether the watch saw the node with
+    annotations (real nodes have some), which decides how the mark is added without a read."""
+    found: list[Mapping[str, Any]] = []
+
+    def decide(raw: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        found[:] = [raw]
+        return cordon_patch(raw, mark)
+
+    seen = _seen(seen_unschedulable)
+    if seen is not None and seen_annotated:
+        seen = {**seen, "metadata": {"annotations": {}}}
+    if await _converge(api, node, decide, what="cordon", seen=seen):
+        return Cordon.CORDONED
+    annotations = (found[-1].get("metadata") or {}).get("annotations") or {} if found else {}
+    return Cordon.OURS if annotations.get(CORDON_MARK) == mark else Cordon.THEIRS
+
+
+async def ensure_uncordoned(
+    api: client.ApiClient, node: str, *, seen_unschedulable: bool | None = None, seen_mark: str | None = None
+) -> bool:
+    """Make the node schedulable again, removing our cordon mark. False when it already was schedulable.
+
+    ``seen_unschedulable``: see ``ensure_cordoned``; ``seen_mark``: the cordon mark the node is expected to carry
+    (the caller cordoned it), so that the patch without a read removes it too."""
+    seen = _seen(seen_unschedulable)
+    if seen is not None and seen_mark is not None:
+        seen = {**seen, "metadata": {"annotations": {CORDON_MARK: seen_mark}}}
+    changed = False
+
+    def decide(raw: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        nonlocal changed
+        changed = (raw.get("spec") or {}).get("unschedulable") is True
+        return uncordon_patch(raw)
+
+    return await _converge(api, node, decide, what="uncordon", seen=seen) and changed
 
 
 async def ensure_taint(api: client.ApiClient, node: str, taint: Taint = REBOOT_PENDING_TAINT) -> bool:

@@ -11,14 +11,17 @@ from kubernetes_asyncio import client
 
 from hack.nodesim.simulator import NodeSimulator
 from reboot_operator.kube import (
+    CORDON_MARK,
     REBOOT_PENDING_TAINT,
     ApiRejected,
+    Cordon,
     EventType,
     NodeFacts,
     NodeGone,
     ObjectRef,
     Taint,
     TaintEffect,
+    cordon_for,
     ensure_cordoned,
     ensure_labels,
     ensure_no_taint,
@@ -243,3 +246,54 @@ async def test_a_failure_to_post_an_event_is_logged_not_raised(
     with caplog.at_level(logging.WARNING, logger="reboot_operator.kube.events"):
         await post_event(api, involved=involved, reason="Test", message="goes nowhere")
     assert any("could not post" in r.getMessage() for r in caplog.records)
+
+
+async def _mark(api: client.ApiClient, node: str) -> str | None:
+    raw = await client.CoreV1Api(api).read_node(node)
+    return (raw.metadata.annotations or {}).get(CORDON_MARK)
+
+
+@pytest.mark.parametrize(
+    ("annotate", "seen", "annotated"),
+    [
+        pytest.param(False, None, True, id="read-first"),
+        pytest.param(False, False, False, id="watched-without-annotations"),
+        pytest.param(True, False, True, id="watched-with-annotations"),
+        pytest.param(False, False, True, id="watched-view-wrong-about-annotations"),
+    ],
+)
+async def test_our_cordon_is_marked_known_as_ours_after_a_restart_and_unmarked_with_our_uncordon(
+    api: client.ApiClient, node: str, annotate: bool, seen: bool | None, annotated: bool
+) -> None:
+    if annotate:
+        await client.CoreV1Api(api).patch_node(node, {"metadata": {"annotations": {"team": "blue"}}})
+    cordon = await cordon_for(api, node, "uid-1", seen_unschedulable=seen, seen_annotated=annotated)
+    assert cordon is Cordon.CORDONED
+    assert await _mark(api, node) == "uid-1"
+    # A cycle resumed after a restart finds the node cordoned: by itself, says the mark.
+    assert await cordon_for(api, node, "uid-1", seen_unschedulable=False) is Cordon.OURS
+    assert await ensure_uncordoned(api, node, seen_unschedulable=True, seen_mark="uid-1") is True
+    facts = await read_node_facts(api, node)
+    assert not facts.unschedulable and await _mark(api, node) is None
+    if annotate:
+        raw = await client.CoreV1Api(api).read_node(node)
+        assert raw.metadata.annotations == {"team": "blue"}, "other annotations are kept"
+
+
+async def test_a_cordon_found_unmarked_is_someone_elses_even_on_a_stale_view(
+    api: client.ApiClient, simulator: NodeSimulator, unique: str
+) -> None:
+    name = f"theirs-{unique}"
+    await simulator.add_node(name, unschedulable=True)
+    assert await cordon_for(api, name, "uid-1", seen_unschedulable=False) is Cordon.THEIRS
+    assert await cordon_for(api, name, "uid-1") is Cordon.THEIRS
+    assert await _mark(api, name) is None, "an admin's cordon is never marked as ours"
+
+
+async def test_a_mark_left_on_a_node_someone_uncordoned_goes_with_our_uncordon(
+    api: client.ApiClient, node: str
+) -> None:
+    assert await cordon_for(api, node, "uid-1") is Cordon.CORDONED
+    await client.CoreV1Api(api).patch_node(node, {"spec": {"unschedulable": None}})
+    assert await ensure_uncordoned(api, node, seen_unschedulable=True, seen_mark="uid-1") is False
+    assert await _mark(api, node) is None

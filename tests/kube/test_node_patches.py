@@ -11,6 +11,7 @@ from reboot_operator.kube.nodes import (
     NodeFacts,
     Taint,
     TaintEffect,
+    CORDON_MARK,
     cordon_patch,
     labels_patch,
     no_taint_patch,
@@ -115,3 +116,69 @@ def test_node_facts_read_the_status_the_kubelet_reports() -> None:
     assert facts.ready_since.year == 2025
     assert facts.taints == (Taint(key="example.com/other", value="1", effect=TaintEffect.NO_SCHEDULE),)
     assert (facts.boot_id, facts.kernel_version, facts.os_image) == ("b1", "6.8", "Ubuntu")
+
+
+MARK_PATH = "/metadata/annotations/rollboot.dev~1cordoned-by"
+CORDON_OPS = [
+    {"op": "test", "path": "/spec/unschedulable", "value": None},
+    {"op": "add", "path": "/spec/unschedulable", "value": True},
+]
+
+
+def annotated(annotations: dict[str, str] | None, *, unschedulable: bool = False) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": "n1"}
+    if annotations is not None:
+        metadata["annotations"] = annotations
+    return {"metadata": metadata, "spec": {"unschedulable": True} if unschedulable else {}}
+
+
+@pytest.mark.parametrize(
+    ("before", "expected"),
+    [
+        pytest.param(
+            annotated(None),
+            [
+                *CORDON_OPS,
+                {"op": "test", "path": "/metadata/annotations", "value": None},
+                {"op": "add", "path": "/metadata/annotations", "value": {CORDON_MARK: "uid-1"}},
+            ],
+            id="no-annotations-yet",
+        ),
+        pytest.param(
+            annotated({"other": "x"}),
+            [*CORDON_OPS, {"op": "add", "path": MARK_PATH, "value": "uid-1"}],
+            id="beside-other-annotations",
+        ),
+        pytest.param(annotated({CORDON_MARK: "uid-1"}), CORDON_OPS, id="marked-already"),
+        pytest.param(annotated({"other": "x"}, unschedulable=True), None, id="cordoned-already-is-never-claimed"),
+    ],
+)
+def test_our_cordon_carries_our_mark_in_the_same_patch(
+    before: dict[str, Any], expected: list[dict[str, Any]] | None
+) -> None:
+    assert cordon_patch(before, "uid-1") == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "expected"),
+    [
+        pytest.param(
+            annotated({CORDON_MARK: "uid-1", "other": "x"}, unschedulable=True),
+            [
+                {"op": "test", "path": "/spec/unschedulable", "value": True},
+                {"op": "remove", "path": "/spec/unschedulable"},
+                {"op": "test", "path": MARK_PATH, "value": "uid-1"},
+                {"op": "remove", "path": MARK_PATH},
+            ],
+            id="uncordon-and-unmark",
+        ),
+        pytest.param(
+            annotated({CORDON_MARK: "uid-1"}),
+            [{"op": "test", "path": MARK_PATH, "value": "uid-1"}, {"op": "remove", "path": MARK_PATH}],
+            id="uncordoned-by-someone-the-mark-still-goes",
+        ),
+        pytest.param(annotated({"other": "x"}), None, id="nothing-of-ours"),
+    ],
+)
+def test_uncordon_takes_our_mark_away(before: dict[str, Any], expected: list[dict[str, Any]] | None) -> None:
+    assert uncordon_patch(before) == expected
