@@ -447,7 +447,7 @@ class Coordinator:
         if starting:
             slots = capacity(policy.spec.max_concurrent, decision.counts.selected)
             for request in await self._claim(policy, starting, slots, requests):
-                self._run_cycle(request.name, policy.name, starting=True, decided_version=request.resource_version)
+                self._run_cycle(request.name, policy.name, starting=True, decided=request)
                 if self._announcer is not None and request_blocked_condition(request.status) is not None:
                     await self._announcer.node_unblocked(request.name, "its blockers cleared; starting")
         # The claims just rewrote the policy's status: build on what they wrote, or the summary would lose a race
@@ -582,7 +582,7 @@ class Coordinator:
 
     # -- cycles --------------------------------------------------------------------------------------------
 
-    def _run_cycle(self, name: str, policy: str, *, starting: bool, decided_version: str | None = None) -> None:
+    def _run_cycle(self, name: str, policy: str, *, starting: bool, decided: RequestView | None = None) -> None:
         assert self.api is not None
         running = self._cycles.get(name)
         if running is not None and not running.done():
@@ -597,7 +597,8 @@ class Coordinator:
             policy=policy,
             clock=self.clock,
             starting=starting,
-            decided_version=decided_version,
+            decided_version=decided.resource_version if decided is not None else None,
+            known=_as_stored(decided) if decided is not None else None,
         )
         task = asyncio.create_task(cycle.run(), name=f"cycle-{name}")
         self._cycles[name] = task
@@ -647,6 +648,20 @@ def _newer(version: str, than: str) -> bool:
     """Whether resourceVersion ``version`` is newer than ``than``. They are opaque by contract, but etcd's are
     revisions; anything else is never taken as newer, so the watch stays the truth."""
     return version.isdigit() and than.isdigit() and int(version) > int(than)
+
+
+def _as_stored(request: RequestView) -> dict[str, Any]:
+    """The request as stored when the decision saw it, rebuilt from its view (what a cycle's first step reads)."""
+    return {
+        "metadata": {
+            "name": request.name,
+            "uid": request.uid,
+            "generation": request.generation,
+            "resourceVersion": request.resource_version,
+        },
+        "spec": request.spec.to_api(),
+        "status": request.status.to_api(),
+    }
 
 
 def _body(name: str, resource_version: str) -> dict[str, Any]:

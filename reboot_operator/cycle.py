@@ -102,12 +102,16 @@ class Cycle:
     """True when the coordinator just claimed the slot for a decision made on ``decided_version`` of the request."""
     decided_version: str | None = None
     last_spec: RebootPolicySpec | None = None
+    known: dict[str, Any] | None = None
+    """The request as the decision to start it saw it: the first step's object instead of a read. If it changed
+    since, the start's compare-and-swap fails and the cycle ends for a fresh decision, as a read would have."""
     _written: dict[str, Any] | None = None
     """The request as our last status write stored it, if nothing has been read since: the next step's object."""
 
     async def run(self) -> None:
         while True:
-            body, self._written = self._written or await read(self.api, REQUESTS, self.name), None
+            body, self._written = self._written or self.known or await read(self.api, REQUESTS, self.name), None
+            self.known = None
             if body is None:
                 log.info("request %s is gone; releasing its slot in %s", self.name, self.policy)
                 await release_slot(self.api, self.policy, self.name, completed_at=None)
@@ -153,7 +157,13 @@ class Cycle:
                 # withdrawn before its claim was acted on): free it.
                 await release_slot(self.api, self.policy, self.name, completed_at=None)
                 return True
-            return await self._start(body, view)
+            try:
+                return await self._start(body, view)
+            except Conflict:
+                if not starting:
+                    raise
+                log.info("request %s changed since it was chosen to start; deciding again", self.name)
+                return True
         spec = self._spec()
         if spec is None:
             return await self._policy_gone(body, view)

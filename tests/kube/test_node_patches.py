@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from reboot_operator.kube.nodes import (
+    CORDON_MARK,
     REBOOT_PENDING_TAINT,
     NodeFacts,
     Taint,
     TaintEffect,
-    CORDON_MARK,
     cordon_patch,
     labels_patch,
     no_taint_patch,
