@@ -156,8 +156,9 @@ def _explain(key: str, figure: Mapping[str, Any]) -> str:
             return ""
         return (
             "Where the time goes (medians, seconds after the operator's process started, from the API server's audit "
-            f"log): first request {first:g} s (start-up); every watch open {opened:g} s (the initial listing and "
-            f"indexing of every object; the watches open only after it); first write {written:g} s (the first claim); "
+            f"log): first request {first:g} s (start-up); first write {written:g} s (the first claim, once every "
+            f"kind is listed); every watch open {opened:g} s (the last to open is Kopf's own watch of RebootPolicies, "
+            f"after its start-up handler has waited for the operator's listing and started the coordinator); "
             f"every policy's status correct {figure.get('value')} s."
         )
     return ""
