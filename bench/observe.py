@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes_asyncio import client, watch
 
 from bench.harness import GROUP, VERSION
+from reboot_operator.aiotasks import cancel_and_wait
 
 # -- a clock of what happens ---------------------------------------------------------------------------------
 
@@ -54,11 +55,7 @@ class Timeline:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
 
     async def until(self, predicate: Callable[[], bool], *, timeout: float, what: str) -> float:
         """Wait (woken by every change seen) until ``predicate()`` holds; returns the time it was first seen true."""

@@ -36,6 +36,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator import metrics, statuses
+from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.announce import Announcer, request_blocked_condition
 from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
@@ -150,11 +151,7 @@ class _Writer:
             self.written.popitem(last=False)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
 
 
 AfterWrite = Callable[[], Awaitable[None]]
@@ -209,12 +206,7 @@ class Coordinator:
         self._kick.set()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._cycles.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait([self._task, *self._cycles.values()], quiet=True)
         if self._writer is not None:
             await self._writer.stop()
         for part in (self._gate, self._taints, self.notifier):
@@ -598,7 +590,7 @@ class Coordinator:
             clock=self.clock,
             starting=starting,
             decided_version=decided.resource_version if decided is not None else None,
-            known=_as_stored(decided) if decided is not None else None,
+            known=decided.as_stored() if decided is not None else None,
         )
         task = asyncio.create_task(cycle.run(), name=f"cycle-{name}")
         self._cycles[name] = task
@@ -648,20 +640,6 @@ def _newer(version: str, than: str) -> bool:
     """Whether resourceVersion ``version`` is newer than ``than``. They are opaque by contract, but etcd's are
     revisions; anything else is never taken as newer, so the watch stays the truth."""
     return version.isdigit() and than.isdigit() and int(version) > int(than)
-
-
-def _as_stored(request: RequestView) -> dict[str, Any]:
-    """The request as stored when the decision saw it, rebuilt from its view (what a cycle's first step reads)."""
-    return {
-        "metadata": {
-            "name": request.name,
-            "uid": request.uid,
-            "generation": request.generation,
-            "resourceVersion": request.resource_version,
-        },
-        "spec": request.spec.to_api(),
-        "status": request.status.to_api(),
-    }
 
 
 def _body(name: str, resource_version: str) -> dict[str, Any]:

@@ -16,7 +16,6 @@ tries again, never crashing the loop. Nothing is ever written by an informer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -25,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
+from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.meta import GROUP, VERSION
-from reboot_operator.kube.apicalls import Backoff, describe, read_json, watch_events
+from reboot_operator.kube.apicalls import Backoff, WatchExpired, describe, list_each, watch_event, watch_events
 from reboot_operator.observed import NodeView, PolicyView, RequestView, node_view, policy_view, request_view
 from reboot_operator.statuses import POLICIES, REQUESTS
 
@@ -47,8 +46,8 @@ Parse = Callable[[Mapping[str, Any]], V | None]
 Call = Callable[..., Awaitable[Any]]
 
 
-class Gone(Exception):
-    """The resourceVersion to resume from is too old (410): list again."""
+Gone = WatchExpired
+"""The resourceVersion to resume from is too old (410): list again."""
 
 
 @dataclass
@@ -104,33 +103,15 @@ class Informer(Generic[V]):
         """Read every object, page by page, then tell the difference from what was known as changes."""
         fresh: dict[str, V] = {}
         versions: dict[str, str] = {}
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"limit": self.page_size}
-            if token:
-                kwargs["_continue"] = token
-            try:
-                page = await read_json(self.call, **kwargs)
-            except ApiException as error:
-                if error.status == 410:  # the continue token expired mid-listing: start over
-                    fresh.clear()
-                    versions.clear()
-                    token = None
-                    continue
-                raise
-            for item in page.get("items") or ():
-                metadata = item.get("metadata") or {}
-                name = metadata.get("name", "")
-                view = self.parse(item)
-                if view is not None:
-                    fresh[name] = view
-                    versions[name] = metadata.get("resourceVersion", "")
-            del page["items"]
-            meta = page.get("metadata") or {}
-            token = meta.get("continue") or None
-            if token is None:
-                self.resource_version = meta.get("resourceVersion", "")
-                break
+
+        def keep(item: dict[str, Any]) -> None:
+            metadata = item.get("metadata") or {}
+            view = self.parse(item)
+            if view is not None:
+                fresh[metadata.get("name", "")] = view
+                versions[metadata.get("name", "")] = metadata.get("resourceVersion", "")
+
+        self.resource_version = await list_each(self.call, keep, page_size=self.page_size)
         self.listings += 1
         old, self.views = self.views, fresh
         for name in old.keys() - fresh.keys():
@@ -151,39 +132,25 @@ class Informer(Generic[V]):
             _request_timeout=(10, self.read_timeout),
         )
         try:
-            if response.status == 410:
-                raise Gone()
             async for event in watch_events(response):
                 self._event(event)
         finally:
             response.release()
 
     def _event(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("type")
-        body = event.get("object") or {}
-        if kind == "ERROR":
-            code = int(body.get("code") or 0)
-            if code == 410:
-                raise Gone()
-            raise ApiException(status=code, reason=body.get("reason") or body.get("message") or "watch error")
-        metadata = body.get("metadata") or {}
-        version = metadata.get("resourceVersion", "")
+        kind, body, version = watch_event(event)
         if version:
             self.resource_version = version
         if kind == "BOOKMARK":
             return
-        name = metadata.get("name", "")
-        if kind == "DELETED":
+        name = (body.get("metadata") or {}).get("name", "")
+        view = self.parse(body) if kind != "DELETED" else None
+        if view is None:  # deleted, or unreadable (the parser has said why): as if absent
             if self.views.pop(name, None) is not None:
-                self.on_change(name, None, version)
-            return
-        view = self.parse(body)
-        if view is None:  # unreadable: as if absent (the parser has said why)
-            if self.views.pop(name, None) is not None:
-                self.on_change(name, None, version)
+                self.on_change(name, None, version or "")
             return
         self.views[name] = view
-        self.on_change(name, view, version)
+        self.on_change(name, view, version or "")
 
 
 class WatchedState:
@@ -229,11 +196,7 @@ class WatchedState:
         return {i.kind: len(i.views) for i in (self._nodes, self._requests, self._policies)}
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     # -- State ----------------------------------------------------------------------------------------------------

@@ -79,6 +79,19 @@ class RequestView:
     base_facts: RequestFacts | None = field(default=None, compare=False, repr=False)
     """The decision's view, built once with the view (every pass reads thousands of them)."""
 
+    def as_stored(self) -> dict[str, Any]:
+        """The request as stored when seen, rebuilt from this view: what a read would have returned of it."""
+        return {
+            "metadata": {
+                "name": self.name,
+                "uid": self.uid,
+                "generation": self.generation,
+                "resourceVersion": self.resource_version,
+            },
+            "spec": self.spec.to_api(),
+            "status": self.status.to_api(),
+        }
+
     def facts(self, *, claimed_by: str | None = None) -> RequestFacts:
         """The decision's view; a slot claimed in a policy's status before the cycle began counts as started."""
         facts = self.base_facts or RequestFacts.from_api(
@@ -131,6 +144,11 @@ class PolicyView:
     spec: RebootPolicySpec | None
     problems: tuple[str, ...]
     status: RebootPolicyStatus
+
+    def as_stored(self) -> dict[str, Any]:
+        """The parts of the stored policy a status change reads and its write needs, rebuilt from this view."""
+        metadata = {"name": self.name, "generation": self.generation, "resourceVersion": self.resource_version}
+        return {"metadata": metadata, "status": self.status.to_api()}
 
     def facts(self) -> PolicyFacts | None:
         if self.spec is None:

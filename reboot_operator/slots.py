@@ -53,7 +53,7 @@ async def claim_slots(
         return status
 
     try:
-        await update_status(api, POLICIES, policy.name, change, known=_as_stored(policy))
+        await update_status(api, POLICIES, policy.name, change, known=policy.as_stored())
     except Conflict:
         return []
     return won
@@ -94,11 +94,5 @@ async def release_slot(
                 status["failureBudget"] = budget
         return status
 
-    known = _as_stored(seen) if seen is not None and seen.name == policy else None
+    known = seen.as_stored() if seen is not None and seen.name == policy else None
     await update_status(api, POLICIES, policy, change, known=known)
-
-
-def _as_stored(policy: PolicyView) -> dict[str, Any]:
-    """The parts of the stored policy a slot change reads and its write needs, rebuilt from a view of it."""
-    metadata = {"name": policy.name, "generation": policy.generation, "resourceVersion": policy.resource_version}
-    return {"metadata": metadata, "status": policy.status.to_api()}

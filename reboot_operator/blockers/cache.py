@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.blockers import NodeBlocker, PolicyBlocker, Verdict
 
 log = logging.getLogger(__name__)
@@ -140,9 +141,4 @@ class BlockerCache:
         return max(0.0, min(due) - now) if due else None
 
     async def stop(self) -> None:
-        tasks = list(self._refreshing.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(list(self._refreshing.values()), quiet=True)

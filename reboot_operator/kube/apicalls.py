@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -34,6 +34,8 @@ async def read_json(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: A
         data = await response.read()
     finally:
         response.release()
+    if response.status == 410:
+        raise WatchExpired(f"410 {response.reason}: the resourceVersion to watch from is too old")
     if not 200 <= response.status <= 299:
         error = ApiException(status=response.status, reason=response.reason)
         error.body = data
@@ -43,12 +45,72 @@ async def read_json(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: A
     return parsed
 
 
+class WatchExpired(Exception):
+    """410 Gone: the resourceVersion to resume from (a watch's, or a listing's continue token) is no longer
+    available; list again."""
+
+
+class WatchError(ApiException):
+    """An ERROR event of a watch other than 410, carrying the server's Status (``code`` is its ``status``)."""
+
+    def __init__(self, status: Mapping[str, Any]) -> None:
+        self.code = int(status.get("code") or 0)
+        super().__init__(status=self.code, reason=str(status.get("reason") or "WatchError"))
+        self.message = str(status.get("message") or "")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.reason}: {self.message}".strip()
+
+
+def watch_event(event: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], str | None]:
+    """One watch event read: its type, its object and the resourceVersion to resume from (None if it has none).
+
+    Raises ``WatchExpired`` for a 410 ERROR event and ``WatchError`` for any other, or for an event without an object.
+    """
+    kind = str(event.get("type") or "")
+    document = event.get("object")
+    if not isinstance(document, Mapping):
+        raise WatchError({"code": 500, "reason": "MalformedEvent", "message": f"a {kind} event without an object"})
+    if kind == "ERROR":
+        if document.get("code") == 410:
+            raise WatchExpired(str(document.get("message") or "410 Gone"))
+        raise WatchError(document)
+    return kind, document, (document.get("metadata") or {}).get("resourceVersion") or None
+
+
+async def list_each(
+    call: Callable[..., Awaitable[Any]], each: Callable[[dict[str, Any]], None], *, page_size: int, **kwargs: Any
+) -> str:
+    """List with a generated list method page by page, handing each object to ``each`` as its page arrives (so no
+    more than one page of raw JSON is held); returns the listing's resourceVersion, to watch from.
+
+    Raises ``WatchExpired`` when the continue token expires mid-listing (410): the caller lists again."""
+    token: str | None = None
+    while True:
+        try:
+            page = await read_json(call, limit=page_size, **({"_continue": token} if token else {}), **kwargs)
+        except ApiException as error:
+            if error.status == 410:
+                raise WatchExpired(f"the listing's continue token expired: {error.reason}") from error
+            raise
+        for item in page.get("items") or ():
+            each(item)
+        metadata = page.get("metadata") or {}
+        token = metadata.get("continue") or None
+        if token is None:
+            # Every page of a paginated list is served from one snapshot, so the last page's version will do.
+            return str(metadata.get("resourceVersion") or "")
+
+
 async def watch_events(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[str, Any], None]:
     """The events of a watch (a generated list call with ``watch=True, _preload_content=False``), one parsed JSON
-    object per line, raising ``ApiException`` for an error status. The caller closes the response.
+    object per line, raising ``WatchExpired`` for 410 Gone and ``ApiException`` for another error status. The caller
+    closes the response.
 
     Lines are split here: aiohttp's ``readline`` gives up on lines over 128 KiB, and one object can be larger.
     """
+    if response.status == 410:
+        raise WatchExpired(f"410 {response.reason}: the resourceVersion to watch from is too old")
     if not 200 <= response.status <= 299:
         error = ApiException(status=response.status, reason=response.reason)
         error.body = await response.read()

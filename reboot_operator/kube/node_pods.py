@@ -30,7 +30,16 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.kube.apicalls import Backoff, describe, is_transient, read_json, watch_events
+from reboot_operator.kube.apicalls import (
+    Backoff,
+    WatchError,
+    WatchExpired,
+    describe,
+    is_transient,
+    list_each,
+    watch_event,
+    watch_events,
+)
 from reboot_operator.kube.pod_filters import PodInfo
 
 log = logging.getLogger(__name__)
@@ -42,17 +51,7 @@ MIN_QUIET_WATCH = 1.0
 """A watch the server ends sooner than this with nothing said counts as a failure, so it is not retried in a loop."""
 API_FAILURES = (ApiException, aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError)
 
-
-class WatchExpired(Exception):
-    """410 Gone: the resourceVersion watched from is no longer available; list again."""
-
-
-class WatchError(Exception):
-    """An ERROR event other than 410, carrying the server's Status."""
-
-    def __init__(self, status: Mapping[str, Any]) -> None:
-        self.code = int(status.get("code") or 0)
-        super().__init__(f"{self.code} {status.get('reason') or 'WatchError'}: {status.get('message') or ''}".strip())
+__all__ = ["WatchError", "WatchExpired"]  # re-exported: they are this module's outcomes too
 
 
 @dataclass(frozen=True)
@@ -78,19 +77,10 @@ def apply_event(pods: dict[str, PodInfo], event: Mapping[str, Any]) -> tuple[boo
 
     Raises ``WatchExpired`` for a 410 ERROR event and ``WatchError`` for any other.
     """
-    kind = event.get("type")
-    document = event.get("object")
-    if not isinstance(document, Mapping):
-        raise WatchError({"code": 500, "reason": "MalformedEvent", "message": f"a {kind} event without an object"})
-    if kind == "ERROR":
-        if document.get("code") == 410:
-            raise WatchExpired(str(document.get("message") or "410 Gone"))
-        raise WatchError(document)
-    metadata = document.get("metadata") or {}
-    version = metadata.get("resourceVersion") or None
+    kind, document, version = watch_event(event)
     if kind == "BOOKMARK":
         return False, version
-    uid = metadata.get("uid") or ""
+    uid = (document.get("metadata") or {}).get("uid") or ""
     if kind == "DELETED":
         return pods.pop(uid, None) is not None, version
     if kind in ("ADDED", "MODIFIED"):
@@ -110,22 +100,20 @@ class ApiPodSource:
 
     async def list(self, node: str, *, label_selector: str = "") -> Listing:
         pods: dict[str, PodInfo] = {}
-        token = None
-        while True:
-            kwargs: dict[str, Any] = {"field_selector": f"spec.nodeName={node}", "limit": LIST_CHUNK}
-            if label_selector:
-                kwargs["label_selector"] = label_selector
-            if token:
-                kwargs["_continue"] = token
-            page = await read_json(self.core.list_pod_for_all_namespaces, **kwargs)
-            for item in page.get("items") or []:
-                pod = PodInfo.from_json(item)
-                pods[pod.uid] = pod
-            metadata = page.get("metadata") or {}
-            token = metadata.get("continue")
-            if not token:
-                # Every page of a paginated list is served from one snapshot, so any page's version will do.
-                return Listing(pods, str(metadata.get("resourceVersion") or ""))
+
+        def keep(item: dict[str, Any]) -> None:
+            pod = PodInfo.from_json(item)
+            pods[pod.uid] = pod
+
+        kwargs = {"label_selector": label_selector} if label_selector else {}
+        version = await list_each(
+            self.core.list_pod_for_all_namespaces,
+            keep,
+            page_size=LIST_CHUNK,
+            field_selector=f"spec.nodeName={node}",
+            **kwargs,
+        )
+        return Listing(pods, version)
 
     async def watch(
         self, node: str, *, resource_version: str, timeout_seconds: int

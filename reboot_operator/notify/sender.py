@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator import metrics
+from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.policy import Notification, NotificationEvent, SecretKeyRef
 from reboot_operator.notify.failures import FailureMemory, FailureReporter, NotificationFailure, cause_of
 from reboot_operator.notify.message import Notice, render
@@ -194,8 +194,5 @@ class Notifier:
         await self._queue.join()
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        await cancel_and_wait([self._worker])
+        self._worker = None

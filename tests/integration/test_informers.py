@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
@@ -62,6 +63,19 @@ async def running(informer: Informer[NodeView]) -> AsyncIterator[None]:
             await task
 
 
+@contextlib.asynccontextmanager
+async def listed(informer: Informer[NodeView]) -> AsyncIterator[None]:
+    """Running, once its first listing is in."""
+    async with running(informer):
+        async with asyncio.timeout(20):
+            await informer.listed.wait()
+        yield
+
+
+def node_informer(api: client.ApiClient, heard: Heard, **options: Any) -> Informer[NodeView]:
+    return Informer("nodes", client.CoreV1Api(api).list_node, node_view, heard, **options)
+
+
 def ours(informer: Informer[NodeView], prefix: str) -> dict[str, NodeView]:
     return {name: view for name, view in informer.views.items() if name.startswith(prefix)}
 
@@ -71,10 +85,8 @@ async def test_lists_in_pages_then_tells_every_change_the_watch_brings(
 ) -> None:
     core = client.CoreV1Api(api)
     heard = Heard(unique)
-    informer = Informer("nodes", core.list_node, node_view, heard, page_size=2)
-    async with running(informer):
-        async with asyncio.timeout(20):
-            await informer.listed.wait()
+    informer = node_informer(api, heard, page_size=2)
+    async with listed(informer):
         assert sorted(ours(informer, unique)) == nodes
         assert informer.listings == 1
         assert {view.facts.labels["pool"] for view in ours(informer, unique).values()} == {"a"}
@@ -103,10 +115,9 @@ async def test_a_resource_version_too_old_is_listed_again_and_the_difference_tol
     plane = cluster.owned()
     core = client.CoreV1Api(api)
     heard = Heard(unique)
-    informer = Informer("nodes", core.list_node, node_view, heard)
-    async with running(informer):
-        async with asyncio.timeout(20):
-            await informer.listed.wait()
+    informer = node_informer(api, heard)
+    async with listed(informer):
+        pass
     # Stopped: what happens now is missed by any watch. A restarted API server's watch cache begins at the current
     # revision, so the version the informer resumes from is too old for it: 410 Gone.
     await core.delete_node(nodes[2])
@@ -131,10 +142,8 @@ async def test_an_api_server_outage_is_ridden_out(
     plane = cluster.owned()
     core = client.CoreV1Api(api)
     heard = Heard(unique)
-    informer = Informer("nodes", core.list_node, node_view, heard)
-    async with running(informer):
-        async with asyncio.timeout(20):
-            await informer.listed.wait()
+    informer = node_informer(api, heard)
+    async with listed(informer):
         plane.stop_apiserver()
         try:
             await asyncio.sleep(3)
