@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv controlplane prometheus lint types unit integration test cluster crds bench demo clean
+.PHONY: help venv controlplane prometheus images-deps images realnodes-deps lint types unit integration test cluster crds bench demo clean
 
 # Extra arguments for `make demo`, e.g. make demo DEMO_ARGS="--nodes 20 --max-concurrent 4 --reboot-seconds 2"
 DEMO_ARGS ?=
@@ -16,6 +16,7 @@ help:
 	@echo "make cluster  run the local control plane in the foreground"
 	@echo "make crds     regenerate crds/ from the pydantic models"
 	@echo "make bench    run the benchmarks in bench/"
+	@echo "make images   build the operator, agent and pause images offline, as OCI archives (docs/images.md)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +37,31 @@ prometheus:
 		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
 			apt-get install -y -qq --no-install-recommends prometheus; }
 
+# The container images, built offline from images/*.Dockerfile on a Debian base made from Debian's archive
+# (docs/images.md), with Debian's buildah and mmdebstrap; tests/hack/test_images.py runs them under Debian's
+# containerd and runc. Each is installed once if missing.
+images-deps:
+	@missing=; for tool in buildah mmdebstrap containerd runc; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] || { \
+		echo "installing Debian's$$missing (needed by make images and tests/hack/test_images.py)"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
+			apt-get install -y -qq --no-install-recommends $$missing; }
+
+images: $(STAMP) images-deps
+	$(BIN)/python -m hack.images build
+
+# Real nodes (hack/realnodes, tests/integration/test_real_nodes.py, make demo DEMO_ARGS=--real-nodes): Debian's
+# containerd and runc (above), its CNI plugins and iptables (for kube-proxy). Each is installed once if missing.
+realnodes-deps: images-deps
+	@missing=; [ -x /usr/lib/cni/bridge ] || missing="$$missing containernetworking-plugins"; \
+	command -v iptables >/dev/null || missing="$$missing iptables"; \
+	[ -z "$$missing" ] || { \
+		echo "installing Debian's$$missing (needed by the real nodes)"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
+			apt-get install -y -qq --no-install-recommends $$missing; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,19 +70,19 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 # Unit tests need no control plane, but tests/manifests renders with the kubectl and helm built here.
-unit: controlplane
+unit: controlplane images
 	$(BIN)/pytest tests --ignore=tests/integration
 
-integration: controlplane prometheus
+integration: controlplane prometheus images realnodes-deps
 	$(BIN)/pytest tests/integration
 
-test: lint types controlplane prometheus
+test: lint types controlplane prometheus images realnodes-deps
 	$(BIN)/pytest tests
 
 cluster: controlplane
 	$(BIN)/python -m hack.controlplane up
 
-demo: controlplane
+demo: controlplane $(if $(findstring --real-nodes,$(DEMO_ARGS)),images realnodes-deps)
 	$(BIN)/python -m hack.demo $(DEMO_ARGS)
 
 # Benchmarks measure and report (tens of minutes; bench_rollout and bench_scale have --quick); a missed target fails

@@ -41,6 +41,7 @@ class Options:
     window_delay: float
     timeout: float
     smoke: bool
+    real_nodes: bool = False
 
 
 @dataclass
@@ -58,7 +59,9 @@ class Row:
 
 def _parse(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
-    parser.add_argument("--nodes", type=int, default=8, help="simulated nodes, split over two pools (default 8)")
+    parser.add_argument(
+        "--nodes", type=int, default=None, help="simulated nodes, split over two pools (default 8; real nodes: 3)"
+    )
     parser.add_argument("--max-concurrent", type=int, default=2, help="maxConcurrent of pool blue (default 2)")
     parser.add_argument("--reboot-seconds", type=float, default=4.0, help="how long a simulated reboot takes")
     parser.add_argument(
@@ -66,7 +69,23 @@ def _parse(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     parser.add_argument("--smoke", action="store_true", help="a short run: 4 nodes, both windows open at once")
+    parser.add_argument(
+        "--real-nodes",
+        action="store_true",
+        help="real kubelets and containerd on this machine, the chart installed with helm (root; --nodes default 3)",
+    )
     args = parser.parse_args(argv)
+    if args.real_nodes:
+        return Options(
+            nodes=args.nodes or 3,
+            max_concurrent=1,
+            reboot_seconds=0.0,
+            window_delay=0.0,
+            timeout=args.timeout,
+            smoke=False,
+            real_nodes=True,
+        )
+    args.nodes = args.nodes or 8
     if args.smoke:
         args.nodes, args.window_delay, args.reboot_seconds = 4, 0.0, 2.0
     if args.nodes < 2:
@@ -153,8 +172,8 @@ class Table:
         return f"{name:<14} {row.phase:<12} {row.policy:<7} {row.kernel:<38} {seconds:>7.1f}s  {message}"
 
 
-async def _observe(
-    api: client.ApiClient, names: list[str], opts: Options, table: Table
+async def observe(
+    api: client.ApiClient, names: list[str], timeout: float, table: Table
 ) -> tuple[dict[str, Row], float]:
     custom = client.CustomObjectsApi(api)
     rows = {name: Row() for name in names}
@@ -193,8 +212,8 @@ async def _observe(
                 "a node failed its reboot: "
                 + ", ".join(f"{n}: {r.message}" for n, r in rows.items() if r.phase == "Failed")
             )
-        if elapsed > opts.timeout:
-            raise TimeoutError(f"not done after {opts.timeout:.0f}s")
+        if elapsed > timeout:
+            raise TimeoutError(f"not done after {timeout:.0f}s")
         await asyncio.sleep(0.25)
 
 
@@ -257,7 +276,7 @@ async def _run(opts: Options, plane: ControlPlane, work: Path) -> int:
             for name in names:
                 sim.require_reboot(name)
             print("Kernel updates installed: every node now has /var/run/reboot-required.\n", flush=True)
-            rows, elapsed = await _observe(api, names, opts, Table())
+            rows, elapsed = await observe(api, names, opts.timeout, Table())
             print(_summary(rows, elapsed, opts, pools, green_delay), flush=True)
             return 0
         except (RuntimeError, TimeoutError) as error:
@@ -280,6 +299,10 @@ def _apply_crds(plane: ControlPlane) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     opts = _parse(argv)
+    if opts.real_nodes:
+        from hack.realnodes.demo import run
+
+        return run(nodes=opts.nodes, timeout=opts.timeout)
     work = Path(tempfile.mkdtemp(prefix="rollboot-demo-"))
     print("Starting the local control plane (the first run compiles it; see README).", flush=True)
     code = 1

@@ -29,7 +29,7 @@ class Child:
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Child:
-        from hack.controlplane.cluster import _die_with_parent
+        from hack.controlplane.cluster import die_with_parent
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
@@ -40,7 +40,7 @@ class Child:
                 stdin=subprocess.DEVNULL,
                 cwd=REPO,
                 env={**os.environ, "PYTHONPATH": str(REPO), **self.env},
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         return self
 

@@ -4,7 +4,11 @@
 #
 # Runs as an unprivileged user (65532) on a read-only root filesystem, meeting the "restricted" Pod Security level
 # with the pod spec in manifests/ (no capabilities, no privilege escalation, RuntimeDefault seccomp).
-FROM python:3.11-slim AS build
+#
+# BASE_IMAGE: any image with python (3.11 or later, with the venv module) on PATH, e.g. the Debian base
+# `make images` builds offline (docs/images.md). Both stages use it: the virtual environment links to its python.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY reboot_operator/ reboot_operator/
@@ -15,8 +19,12 @@ RUN python -m venv /opt/rollboot \
     && /opt/rollboot/bin/pip install --no-cache-dir --disable-pip-version-check . \
     && /opt/rollboot/bin/rollboot-operator --help > /dev/null
 
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 COPY --from=build /opt/rollboot /opt/rollboot
+# A passwd entry for the user the pod runs as: Python's getpass.getuser(), which Kopf calls at start-up, raises
+# KeyError for a uid it cannot look up (found when the image first ran on a real kubelet).
+RUN groupadd --system --gid 65532 rollboot \
+    && useradd --system --uid 65532 --gid 65532 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin rollboot
 # HOME on the /tmp emptyDir of the pod spec: the only writable place, for any library that caches in HOME.
 ENV PATH=/opt/rollboot/bin:$PATH \
     HOME=/tmp \

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -49,6 +50,7 @@ from reboot_operator.options import (
     labels_after_reboot,
     labels_before_reboot,
     labels_given_back,
+    own_pod,
     seconds,
 )
 from reboot_operator.slots import release_slot
@@ -240,7 +242,7 @@ class Cycle:
         await self.event("Draining", "evicting pods before the reboot")
 
     async def _drain(self, body: dict[str, Any], view: RequestView, spec: RebootPolicySpec) -> None:
-        options = drain_options(spec.drain)
+        options = drain_options(spec.drain, evict_last=own_pod(os.environ))
         reporter = DrainReporter(self)
         began = self.clock()
         await self._drain_and_authorize(view, spec, options, reporter)

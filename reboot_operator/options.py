@@ -34,9 +34,17 @@ def selector_string(selector: LabelSelector | None) -> str:
     return ",".join(terms)
 
 
-def drain_options(spec: DrainSpec) -> DrainOptions:
+def own_pod(environ: Mapping[str, str]) -> frozenset[tuple[str, str]]:
+    """The operator's own pod as (namespace, name), from the Downward API variables POD_NAMESPACE and POD_NAME that
+    the manifests set; none outside a pod."""
+    namespace, name = environ.get("POD_NAMESPACE", ""), environ.get("POD_NAME", "")
+    return frozenset({(namespace, name)}) if namespace and name else frozenset()
+
+
+def drain_options(spec: DrainSpec, *, evict_last: frozenset[tuple[str, str]] = frozenset()) -> DrainOptions:
     timeout = seconds(spec.timeout)
     return DrainOptions(
+        evict_last=evict_last,
         force=spec.force,
         delete_emptydir_data=spec.delete_empty_dir_data,
         grace_period_seconds=spec.grace_period_seconds,

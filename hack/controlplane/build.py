@@ -54,9 +54,13 @@ MODULES = (
         packages=(
             "k8s.io/kubernetes/cmd/kube-apiserver",
             "k8s.io/kubernetes/cmd/kube-controller-manager",
+            "k8s.io/kubernetes/cmd/kube-scheduler",
             "k8s.io/kubernetes/cmd/kubectl",
+            # The node components of hack/realnodes.
+            "k8s.io/kubernetes/cmd/kubelet",
+            "k8s.io/kubernetes/cmd/kube-proxy",
         ),
-        binaries=("kube-apiserver", "kube-controller-manager", "kubectl"),
+        binaries=("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet", "kube-proxy"),
         ldflags=f"-s -w {_VERSION_FLAGS}",
     ),
     # helm renders manifests/chart in the tests. Stamped as helm's own release build does (its Makefile), so

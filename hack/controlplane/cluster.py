@@ -2,6 +2,12 @@
 
 Every process gets a free port, its log file in the data directory, and (on Linux) a parent-death signal, so a
 killed test run leaves no orphans. ``stop()`` terminates them and removes the data directory.
+
+For real kubelets (``hack/realnodes``) the control plane grows what real pods need (``RealNodeSupport``): the API
+server serves on an address the pods can reach and advertises it (so the ``kubernetes`` Service has an endpoint),
+reaches kubelets by their InternalIP, kube-scheduler places pods, and kube-controller-manager also runs the
+DaemonSet controller, the root-CA publisher (``kube-root-ca.crt``, without which no pod mounts a service-account
+token) and the node lifecycle controller (a node that stops reporting turns Unknown, as in a cluster).
 """
 
 from __future__ import annotations
@@ -42,6 +48,30 @@ CONTROLLERS = (
     "garbage-collector-controller",
 )
 
+# What real pods and real kubelets need on top of CONTROLLERS.
+REAL_NODE_CONTROLLERS = (
+    "daemonset-controller",
+    "root-ca-certificate-publisher-controller",
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "pod-garbage-collector-controller",
+)
+# The first address of SERVICE_CLUSTER_IP_RANGE: the ``kubernetes`` Service, which in-cluster clients dial.
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+
+
+@dataclass(frozen=True)
+class RealNodeSupport:
+    """How a control plane serves real kubelets.
+
+    ``address`` must be assigned to an interface of this machine that the real-node harness created (never an
+    address of the machine's own network): the API server binds and advertises it, pods reach it through the
+    ``kubernetes`` Service. ``node_names`` are the nodes that may register; each gets a token as
+    ``system:node:<name>`` in group ``system:nodes``, so the Node authorizer limits it to its own node."""
+
+    address: str
+    node_names: tuple[str, ...]
+
 
 class ControlPlaneError(RuntimeError):
     """A control-plane process failed to start or to become ready."""
@@ -53,7 +83,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: ask the kernel to SIGTERM it when the parent dies."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -75,7 +105,7 @@ class _Process:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if tie_to_parent else None,
+            preexec_fn=die_with_parent if tie_to_parent else None,
             start_new_session=not tie_to_parent,
         )
         log.close()
@@ -117,12 +147,19 @@ class ControlPlane:
     ``write_kubeconfig_for(name)`` writes a kubeconfig for one of them."""
     audit_log: bool = False
     """Log every request at Metadata level (no bodies) to ``audit_log_path``, one JSON event per line."""
+    real_nodes: RealNodeSupport | None = None
+    """Serve real kubelets (see the module's docstring); None keeps everything on loopback."""
+    node_tokens: dict[str, str] = field(default_factory=dict)
     _processes: dict[str, _Process] = field(default_factory=dict)
     _started: bool = False
 
     @property
+    def address(self) -> str:
+        return self.real_nodes.address if self.real_nodes is not None else "127.0.0.1"
+
+    @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver_port}"
+        return f"https://{self.address}:{self.apiserver_port}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -153,21 +190,32 @@ class ControlPlane:
         started = time.monotonic()
         bins = ensure_built()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        keys = pki.generate(self.data_dir / "pki")
+        real = self.real_nodes
+        extra_ips = (real.address, KUBERNETES_SERVICE_IP) if real is not None else ()
+        keys = pki.generate(self.data_dir / "pki", extra_ips=extra_ips)
         self.etcd_port = self.etcd_port or free_port()
         self.apiserver_port = self.apiserver_port or free_port()
         cm_token = secrets.token_hex(16)
+        scheduler_token = secrets.token_hex(16)
+        self.node_tokens = {name: secrets.token_hex(16) for name in (real.node_names if real else ())}
         tokens = self.data_dir / "tokens.csv"
         tokens.write_text(
             f'{self.admin_token},{ADMIN_USER},uid-admin,"system:masters"\n'
             # Without per-controller service accounts the controllers act as this one user; give it every right.
             f'{cm_token},system:kube-controller-manager,uid-kcm,"system:masters"\n'
+            f'{scheduler_token},system:kube-scheduler,uid-scheduler,"system:masters"\n'
             + "".join(f'{token},{user},uid-{user},"system:masters"\n' for user, token in self.extra_tokens.items())
+            + "".join(
+                f'{token},system:node:{name},uid-node-{name},"system:nodes"\n'
+                for name, token in self.node_tokens.items()
+            )
         )
         tokens.chmod(0o600)
         self._write_kubeconfig(self.kubeconfig, user=ADMIN_USER, token=self.admin_token)
         cm_kubeconfig = self.data_dir / "controller-manager.kubeconfig"
         self._write_kubeconfig(cm_kubeconfig, user="system:kube-controller-manager", token=cm_token)
+        scheduler_kubeconfig = self.data_dir / "scheduler.kubeconfig"
+        self._write_kubeconfig(scheduler_kubeconfig, user="system:kube-scheduler", token=scheduler_token)
 
         peer_port = free_port()
         self._processes["etcd"] = _Process(
@@ -192,9 +240,9 @@ class ControlPlane:
             [
                 str(bins / "kube-apiserver"),
                 f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                "--endpoint-reconciler-type=none",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
+                *self._apiserver_node_flags(keys),
                 f"--secure-port={self.apiserver_port}",
                 f"--tls-cert-file={keys.serving_cert}",
                 f"--tls-private-key-file={keys.serving_key}",
@@ -220,7 +268,8 @@ class ControlPlane:
                 [
                     str(bins / "kube-controller-manager"),
                     f"--kubeconfig={cm_kubeconfig}",
-                    f"--controllers={','.join(CONTROLLERS)}",
+                    f"--controllers={','.join(CONTROLLERS + (REAL_NODE_CONTROLLERS if real else ()))}",
+                    *([f"--root-ca-file={keys.ca_cert}", "--node-monitor-grace-period=20s"] if real else ()),
                     "--leader-elect=false",
                     "--secure-port=0",
                     "--use-service-account-credentials=false",
@@ -229,6 +278,21 @@ class ControlPlane:
                 ],
                 self.data_dir / "kube-controller-manager.log",
             )
+        if real is not None:
+            self._processes["kube-scheduler"] = _Process(
+                "kube-scheduler",
+                [
+                    str(bins / "kube-scheduler"),
+                    f"--kubeconfig={scheduler_kubeconfig}",
+                    f"--authentication-kubeconfig={scheduler_kubeconfig}",
+                    f"--authorization-kubeconfig={scheduler_kubeconfig}",
+                    "--leader-elect=false",
+                    f"--bind-address={real.address}",
+                    f"--secure-port={free_port()}",
+                    "--v=1",
+                ],
+                self.data_dir / "kube-scheduler.log",
+            )
         try:
             self._start_process("etcd")
             self._wait_http(f"http://127.0.0.1:{self.etcd_port}/health", "etcd", timeout=30)
@@ -236,6 +300,8 @@ class ControlPlane:
             if self.with_controller_manager:
                 self._start_process("kube-controller-manager")
                 self._wait_controller_manager()
+            if "kube-scheduler" in self._processes:
+                self._start_process("kube-scheduler")
         except BaseException:
             self.stop()
             raise
@@ -261,7 +327,7 @@ class ControlPlane:
         self._processes["kube-apiserver"].stop()
 
     def stop(self) -> None:
-        for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
+        for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
             process = self._processes.get(name)
             if process is not None:
                 process.stop()
@@ -285,6 +351,22 @@ class ControlPlane:
         path = path or self.data_dir / f"{user}.kubeconfig"
         self._write_kubeconfig(path, user=user, token=self.extra_tokens[user])
         return path
+
+    def write_node_kubeconfig(self, node: str, path: Path) -> Path:
+        """A kubeconfig for the kubelet of ``node`` (one of ``real_nodes.node_names``), as ``system:node:<node>``."""
+        self._write_kubeconfig(path, user=f"system:node:{node}", token=self.node_tokens[node])
+        return path
+
+    def _apiserver_node_flags(self, keys: pki.Pki) -> list[str]:
+        if self.real_nodes is None:
+            # On loopback the advertised address is no endpoint a pod could reach; publish none.
+            return ["--endpoint-reconciler-type=none"]
+        return [
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={keys.kubelet_client_cert}",
+            f"--kubelet-client-key={keys.kubelet_client_key}",
+            "--enable-admission-plugins=NodeRestriction",
+        ]
 
     def _audit_flags(self) -> list[str]:
         policy = self.data_dir / "audit-policy.yaml"

@@ -4,7 +4,8 @@
 2. Decide each pod's fate with kubectl's filters (``pod_filters``). If any pod is refused (unmanaged without force,
    emptyDir without delete_emptydir_data, orphaned DaemonSet pod without force), stop before evicting anything and
    name those pods, as kubectl does.
-3. Evict the others concurrently (``eviction``), each retried on its own until the API server accepts.
+3. Evict the others concurrently (``eviction``), each retried on its own until the API server accepts; the pods
+   named in ``evict_last`` (the operator's own) only once every other pod is gone.
 4. Watch the node's pods (``node_pods``: list, then watch with the same field selector, re-listed at least every
    ``relist_interval``), so an evicted pod's deletion is seen the moment it happens. A pod whose UID is no longer
    there is gone, even if a new pod took its name (kured #1169); pods whose deletion began longer ago than
@@ -325,9 +326,14 @@ async def drain_node(
     to_evict = [(p, d) for p, d in decisions if d.verdict is Verdict.EVICT]
     warnings = tuple(grouped((d.warning, p) for p, d in to_evict if d.warning))
     log.info("draining node %s: %d pods to evict, %d skipped", node, len(to_evict), len(skipped))
-    drain.start_evictions([p for p, _ in to_evict])
+    last = [p for p, _ in to_evict if (p.namespace, p.name) in options.evict_last]
+    drain.start_evictions([p for p, _ in to_evict if (p.namespace, p.name) not in options.evict_last])
     try:
         finished = await drain.wait()
+        if finished and last:
+            log.info("node %s: every other pod is gone; evicting %s last", node, ", ".join(p.ref for p in last))
+            drain.start_evictions(last)
+            finished = await drain.wait()
     finally:
         await drain.stop_evictions()
     skipped.extend(drain.skipped_while_waiting())

@@ -26,6 +26,10 @@ class DrainOptions:
     ``eviction_retry_delay``: seconds between eviction attempts a PodDisruptionBudget refused; at least 5.
     ``relist_interval``: while waiting for evicted pods to be gone, the node's pods are watched (a deletion is seen
     at once) and listed again at least this often, the fallback should the watch break or fall silent.
+    ``evict_last``: (namespace, name) of pods evicted only once every other pod is gone: the operator's own pod.
+    Its eviction ends the operator's process, and an eviction still in flight when the process exits can be cut
+    off after the API server charged the PodDisruptionBudget but before it deleted the pod: that budget then allows
+    nothing for two minutes (found on real nodes). The replica that takes over finds the node drained.
     DaemonSet-managed pods are always left alone (kubectl's ``--ignore-daemonsets``); rebooting the node restarts them.
     """
 
@@ -37,6 +41,7 @@ class DrainOptions:
     skip_wait_for_delete_timeout: float = 0.0
     eviction_retry_delay: float = MIN_EVICTION_RETRY_DELAY
     relist_interval: float = 10.0
+    evict_last: frozenset[tuple[str, str]] = frozenset()
 
     def __post_init__(self) -> None:
         if self.eviction_retry_delay < MIN_EVICTION_RETRY_DELAY:

@@ -585,3 +585,36 @@ async def test_a_drain_whose_watch_is_refused_still_completes_by_listing_the_pod
     refused = [r.getMessage() for r in caplog.records if "403" in r.getMessage()]
     assert len(refused) == 1, caplog.text
     assert "listing them every 2 s instead" in refused[0]
+
+
+@pytest.mark.parametrize("last", [True, False], ids=["own-pod-last", "all-at-once"])
+async def test_the_operators_own_pod_is_evicted_only_once_every_other_pod_is_gone(
+    api: client.ApiClient, namespace: str, nodes: Nodes, owner: dict[str, Any], last: bool
+) -> None:
+    # The operator's eviction of its own pod ends its process; an eviction still in flight then can charge a
+    # PodDisruptionBudget for a pod never deleted (seen on real nodes). So its own pod goes last.
+    source, _ = nodes
+    await create_pod(api, namespace, "db-0", node=source, owner=owner, grace=30)
+    await create_pod(api, namespace, "operator-0", node=source, owner=owner, grace=1)
+    await ensure_cordoned(api, source)
+    core = client.CoreV1Api(api)
+    others_left_when_own_went: list[list[str]] = []
+
+    async def own_terminating() -> bool:
+        own = await core.read_namespaced_pod("operator-0", namespace)
+        if own.metadata.deletion_timestamp is None:
+            return False
+        others_left_when_own_went.append([p.metadata.name for p in await pods_on(api, source, namespace)])
+        return True
+
+    options = DrainOptions(timeout=60, evict_last=frozenset({(namespace, "operator-0")} if last else set()))
+    drain = asyncio.create_task(drain_node(api, source, options))
+    await eventually(own_terminating, what="operator-0 terminating")
+    result = await drain
+
+    assert result.outcome is DrainOutcome.COMPLETED, result.error
+    assert {pod.name for pod in result.evicted} == {"db-0", "operator-0"}
+    if last:
+        assert others_left_when_own_went == [["operator-0"]]
+    else:
+        assert "db-0" in others_left_when_own_went[0], "without evict_last both go at once (the test can tell)"

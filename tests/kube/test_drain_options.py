@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from reboot_operator.api.policy import DrainSpec
 from reboot_operator.kube.drain_types import MIN_EVICTION_RETRY_DELAY, DrainOptions
+from reboot_operator.options import drain_options, own_pod
 
 
 def test_the_defaults_follow_kubectl_and_retry_a_budget_every_five_seconds() -> None:
@@ -34,3 +36,25 @@ def test_the_defaults_follow_kubectl_and_retry_a_budget_every_five_seconds() -> 
 def test_options_that_would_misbehave_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         DrainOptions(**bad)
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {"POD_NAMESPACE": "rollboot-system", "POD_NAME": "rollboot-operator-abc"},
+            {("rollboot-system", "rollboot-operator-abc")},
+        ),
+        ({"POD_NAME": "rollboot-operator-abc"}, set()),
+        ({"POD_NAMESPACE": "rollboot-system", "POD_NAME": ""}, set()),
+        ({}, set()),
+    ],
+)
+def test_the_operators_own_pod_comes_from_the_downward_api(environ: dict[str, str], expected: set[Any]) -> None:
+    assert own_pod(environ) == expected
+
+
+def test_a_policys_drain_keeps_the_pods_to_evict_last() -> None:
+    last = frozenset({("rollboot-system", "rollboot-operator-abc")})
+    assert drain_options(DrainSpec(), evict_last=last).evict_last == last
+    assert drain_options(DrainSpec()).evict_last == frozenset()

@@ -1,28 +1,23 @@
-"""The Dockerfiles agree with the pod specs that run them (no Docker engine here, so they are read, not built).
+"""The Dockerfiles agree with the pod specs that run them (read here; tests/hack/test_images.py builds and runs them).
 
 The operator's image runs as the non-root user the Deployment names, exposes the ports it probes and scrapes, and
-starts the console script pyproject.toml declares; both build contexts let through what the Dockerfiles copy.
+starts the console script pyproject.toml declares; both build contexts let through what the Dockerfiles copy; both
+build on python:3.11-slim unless told otherwise.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import re
 import tomllib
 
+from hack.images import dockerfile as parse
 from tests.manifests.render import REPO, container, kustomize, one, pod_spec
 
 IMAGES = REPO / "images"
 
 
 def _instructions(dockerfile: str) -> list[tuple[str, str]]:
-    text = (IMAGES / dockerfile).read_text().replace("\\\n", " ")
-    found = []
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            keyword, _, rest = line.strip().partition(" ")
-            found.append((keyword.upper(), rest.strip()))
-    return found
+    return parse.instructions(IMAGES / dockerfile)
 
 
 def _last(dockerfile: str, keyword: str) -> str:
@@ -52,23 +47,22 @@ def test_each_image_starts_what_the_project_declares() -> None:
 def test_the_build_context_lets_through_what_the_dockerfiles_copy() -> None:
     patterns = [p for p in (REPO / ".dockerignore").read_text().splitlines() if p and not p.startswith("#")]
     for dockerfile in ("operator.Dockerfile", "agent.Dockerfile"):
-        for keyword, rest in _instructions(dockerfile):
-            if keyword != "COPY" or rest.startswith("--from"):
-                continue
-            for source in rest.split()[:-1]:
-                path = source.rstrip("/")
-                excluded = False
-                for pattern in patterns:
-                    negated = pattern.startswith("!")
-                    if fnmatch.fnmatch(path, pattern.lstrip("!").rstrip("/")):
-                        excluded = not negated
-                assert not excluded, f"{dockerfile} copies {source}, which .dockerignore leaves out"
-                assert (REPO / path).exists(), f"{dockerfile} copies {source}, which does not exist"
+        for path in parse.copied_sources(IMAGES / dockerfile):
+            excluded = False
+            for pattern in patterns:
+                negated = pattern.startswith("!")
+                if fnmatch.fnmatch(path, pattern.lstrip("!").rstrip("/")):
+                    excluded = not negated
+            assert not excluded, f"{dockerfile} copies {path}, which .dockerignore leaves out"
+            assert (REPO / path).exists(), f"{dockerfile} copies {path}, which does not exist"
 
 
-def test_both_images_build_on_the_same_python() -> None:
+def test_both_images_build_on_python_slim_unless_told_otherwise_in_every_stage() -> None:
     for dockerfile in ("operator.Dockerfile", "agent.Dockerfile"):
-        bases = {
-            re.sub(r"\s+AS\s+\w+$", "", rest, flags=re.I) for kind, rest in _instructions(dockerfile) if kind == "FROM"
-        }
-        assert bases == {"python:3.11-slim"}, (dockerfile, bases)
+        path = IMAGES / dockerfile
+        assert parse.arg_defaults(path)["BASE_IMAGE"] == "python:3.11-slim", dockerfile
+        assert parse.base_images(path) == {"python:3.11-slim"}, dockerfile
+        # The offline build's base (hack/images) replaces the base of every stage, not only the first.
+        assert parse.base_images(path, {"BASE_IMAGE": "localhost/rollboot/base:bookworm"}) == {
+            "localhost/rollboot/base:bookworm"
+        }, dockerfile
