@@ -39,7 +39,7 @@ from reboot_operator.core.conditions import ConditionIntent, merge_conditions
 from reboot_operator.drain_progress import DrainReporter
 from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.drain import drain_node
-from reboot_operator.kube.drain_types import DrainOptions, DrainProgress
+from reboot_operator.kube.drain_types import AfterDrain, DrainOptions, DrainProgress, after_drain
 from reboot_operator.kube.errors import NodeGone
 from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.kube.nodes import Cordon
@@ -253,11 +253,10 @@ class Cycle:
     ) -> None:
         for _ in range(MAX_RECORDONS):
             result = await drain_node(self.api, self.name, options, on_progress=reporter.report)
-            if result.refused or result.outcome.value == "Failed":
-                await self._give_back(view, spec.node_labels, f"drain failed: {result.error}")
-                return
-            if result.timed_out and spec.drain.on_timeout is OnDrainTimeout.ABORT:
-                await self._give_back(view, spec.node_labels, f"drain timed out (onTimeout Abort): {result.error}")
+            reboot_on_timeout = spec.drain.on_timeout is OnDrainTimeout.REBOOT
+            if after_drain(result.outcome, reboot_on_timeout=reboot_on_timeout) is not AfterDrain.REBOOT:
+                why = "drain timed out (onTimeout Abort)" if result.timed_out else "drain failed"
+                await self._give_back(view, spec.node_labels, f"{why}: {result.error}")
                 return
             facts = await node_effects.read_node_facts(self.api, self.name)
             if facts.unschedulable:

@@ -135,6 +135,24 @@ class DrainOutcome(StrEnum):
     FAILED = "Failed"  # the API refused to tell us what runs on the node (e.g. forbidden); nothing was evicted
 
 
+class AfterDrain(StrEnum):
+    """What a drain's outcome allows next."""
+
+    REBOOT = "Reboot"
+    GIVE_BACK = "GiveBack"
+
+
+def after_drain(outcome: DrainOutcome, *, reboot_on_timeout: bool) -> AfterDrain:
+    """Fail-closed: the node may reboot only when its drain completed, or timed out while the policy says
+    ``onTimeout: Reboot``. Anything else (refused, failed, a time-out under ``Abort``, or an outcome added later)
+    gives the node back undisturbed."""
+    if outcome is DrainOutcome.COMPLETED:
+        return AfterDrain.REBOOT
+    if outcome is DrainOutcome.TIMED_OUT and reboot_on_timeout:
+        return AfterDrain.REBOOT
+    return AfterDrain.GIVE_BACK
+
+
 @dataclass(frozen=True)
 class DrainResult:
     """The outcome of one drain.

@@ -72,6 +72,32 @@ async def test_a_pdb_that_blocks_the_drain_leads_to_on_timeout(
     assert "DrainBlocked" in await node_events(rig.api, node)
 
 
+@pytest.mark.parametrize("on_timeout", ["Abort", "Reboot"])
+async def test_a_refused_drain_never_reboots_the_node_whatever_on_timeout_says(
+    rig: Rig, namespace: str, unique: str, on_timeout: str
+) -> None:
+    # A pod no controller manages is refused unless drain.force: nothing is evicted and the node must not reboot,
+    # even under onTimeout: Reboot (which is about time-outs, not refusals).
+    node = f"bare-{unique}"
+    await rig.add_nodes([node], labels={"pool": unique})
+    await client.CoreV1Api(rig.api).create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "bare"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "registry.invalid/bare:1"}]},
+        },
+    )
+    await rig.apply_policy(unique, _spec(unique, drain={"timeout": "30s", "onTimeout": on_timeout}))
+    rig.start_operator()
+    rig.sim.require_reboot(node)
+
+    status = await _wait_phase(rig, node, "Failed", timeout=60)
+    assert rig.sim.reboot_count(node) == 0
+    assert "cannot delete" in str(status["message"]) and f"{namespace}/bare" in str(status["message"]), status
+    assert not await _unschedulable(rig.api, node), "the node must be handed back uncordoned"
+    assert (await rig.policy(unique))["status"]["failureBudget"]["failures"] == 1
+
+
 async def test_a_node_an_admin_cordoned_stays_cordoned_after_its_reboot(rig: Rig, unique: str) -> None:
     node = f"precordoned-{unique}"
     await rig.add_nodes([node], labels={"pool": unique}, unschedulable=True)

@@ -119,6 +119,16 @@ def test_the_agent_learns_its_node_name_from_the_downward_api(rendered: list[Obj
     assert env == [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
 
 
+def test_the_operator_learns_its_pod_from_the_downward_api(rendered: list[Object]) -> None:
+    # POD_ID: Kopf's peer identity (otherwise Kopf asks getpass, which fails for a uid the image does not know);
+    # POD_NAME and POD_NAMESPACE: the drain of the operator's own node evicts its pod last.
+    env = {
+        e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
+        for e in container(one(rendered, "Deployment", "rollboot-operator"))["env"]
+    }
+    assert env == {"POD_ID": "metadata.name", "POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+
+
 def test_the_operator_pod_meets_the_restricted_pod_security_level(rendered: list[Object]) -> None:
     deployment = one(rendered, "Deployment", "rollboot-operator")
     spec = pod_spec(deployment)
@@ -143,6 +153,7 @@ def test_the_operator_serves_its_probe_and_metrics_where_they_are_looked_for(ren
     assert "--metrics-port=8000" in operator["args"]
     assert operator["ports"] == [{"name": "health", "containerPort": 8080}, {"name": "metrics", "containerPort": 8000}]
     assert operator["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert operator["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations == {
         "prometheus.io/scrape": "true",
