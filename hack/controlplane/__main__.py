@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -46,11 +45,13 @@ def _up(detach: bool) -> int:
     print("kubectl get --raw /readyz\n", flush=True)
     if detach:
         return 0
-    stop = threading.Event()
+    # A plain flag: a handler that took a lock (Event.set) could deadlock with the main thread waiting on it.
+    stopping: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda number, _: stopping.append(number))
     print("Running in the foreground; press Ctrl-C to stop and remove it.", flush=True)
-    while not stop.wait(1.0):
+    while not stopping:
+        time.sleep(1.0)
         dead = [name for name, process in plane._processes.items() if not process.alive()]
         if dead:
             print(f"{', '.join(dead)} exited unexpectedly; see logs in {data_dir}", file=sys.stderr)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
 import time
 
 from hack.realnodes import cgroups
@@ -37,9 +36,10 @@ def _memory_mb(cluster: RealCluster) -> dict[str, float]:
 
 def _up(nodes: int) -> int:
     images, sandbox = node_images()
-    stop = threading.Event()
+    # A plain flag: a handler that took a lock (Event.set) could deadlock with the main thread waiting on it.
+    stopping: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda number, _: stopping.append(number))
     started = time.monotonic()
     with RealCluster(node_count=nodes, images=images, sandbox_image=sandbox) as cluster:
         print(f"\n{nodes} real nodes Ready in {time.monotonic() - started:.1f}s. In another shell:\n")
@@ -48,7 +48,8 @@ def _up(nodes: int) -> int:
         for name, size in _memory_mb(cluster).items():
             print(f"# {name}: {size:.0f} MB resident, /run at {cluster.nodes[name].run_dir}")
         print("\nPress Ctrl-C to stop and remove everything.", flush=True)
-        while not stop.wait(1.0):
+        while not stopping:
+            time.sleep(0.5)
             down = [name for name, node in cluster.nodes.items() if not node.alive() and name not in cluster.busy()]
             if down:
                 print(f"node(s) {', '.join(down)} went down; see their logs", file=sys.stderr)
