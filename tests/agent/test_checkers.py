@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sentinel_agent.checkers.sentinel_command import SentinelCommandChecker
-from sentinel_agent.checkers.sentinel_file import SentinelFileChecker
+from sentinel_agent.checkers.sentinel_file import MAX_PACKAGES_BYTES, SentinelFileChecker
 from sentinel_agent.errors import DetectionError
 from sentinel_agent.hostns import host_argv
 from sentinel_agent.model import MAX_PACKAGES, Reason, Source
@@ -81,6 +84,51 @@ def test_an_unreadable_package_list_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(DetectionError, match=r"reboot-required\.pkgs"):
         SentinelFileChecker(sentinel).check()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(lambda pkgs, outside: pkgs.symlink_to(outside), "a symlink", id="symlink-out-of-the-directory"),
+        pytest.param(lambda pkgs, _: pkgs.symlink_to("/dev/zero"), "a symlink", id="symlink-to-dev-zero"),
+        pytest.param(lambda pkgs, _: os.mkfifo(pkgs), "not a regular file", id="fifo-nobody-writes"),
+    ],
+)
+def test_a_package_list_that_is_no_regular_file_is_never_read(
+    tmp_path: Path, make: Callable[[Path, Path], None], message: str
+) -> None:
+    # A symlink could publish /etc/shadow in the request; /dev/zero would exhaust the agent's memory; a FIFO would
+    # hang it. Each is refused at once, naming the file, and nothing of it is reported.
+    folder = tmp_path / "run"
+    folder.mkdir()
+    sentinel = folder / "reboot-required"
+    sentinel.write_text("")
+    outside = tmp_path / "shadow"
+    outside.write_text("root:$6$secret:19000:0:99999:7:::\n")
+    make(folder / "reboot-required.pkgs", outside)
+
+    with pytest.raises(DetectionError, match=message) as raised:
+        SentinelFileChecker(sentinel).check()
+    assert "secret" not in str(raised.value)
+
+
+def test_a_package_list_is_read_only_as_far_as_the_request_can_hold(tmp_path: Path) -> None:
+    sentinel = tmp_path / "reboot-required"
+    sentinel.write_text("")
+    with (tmp_path / "reboot-required.pkgs").open("w") as pkgs:
+        for i in range(200_000):  # about 2.4 MB
+            pkgs.write(f"package-{i:06}\n")
+
+    tracemalloc.start()
+    try:
+        [reason] = SentinelFileChecker(sentinel).check()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reason.packages[:2] == ("package-000000", "package-000001")
+    assert len(reason.packages) == MAX_PACKAGES
+    # About 0.6 MB for the MAX_PACKAGES_BYTES read and its lines; reading the whole 2.4 MB file takes over 15 MB.
+    assert peak < 2_000_000, f"peak {peak} bytes for a {MAX_PACKAGES_BYTES}-byte read"
 
 
 def python(code: str) -> tuple[str, ...]:
