@@ -7,6 +7,7 @@ it would be: processes in the node's cgroups, the cgroup folders, the bridges, t
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,11 +65,14 @@ def harness() -> Iterator[subprocess.Popen[str]]:
     else:
         raise AssertionError("the harness ended before its node was Ready:\n" + "".join(output))
     assert any("rollboot-node-1: " in line and "MB resident" in line for line in output), "".join(output)
+    kubeconfig = next(line.split("=", 1)[1].strip() for line in output if line.startswith("export KUBECONFIG="))
     yield process
     if process.poll() is None:
         process.kill()
         process.wait()
     reap_leftovers()
+    # A killed harness leaves its folder (it holds the logs); the test removes it.
+    shutil.rmtree(Path(kubeconfig).parents[1], ignore_errors=True)
 
 
 def _wait_until_clean(timeout: float) -> dict[str, object]:
