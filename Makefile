@@ -52,10 +52,11 @@ images: $(STAMP) images-deps
 	$(BIN)/python -m hack.images build
 
 # Real nodes (hack/realnodes, tests/integration/test_real_nodes.py, make demo DEMO_ARGS=--real-nodes): Debian's
-# containerd and runc (above), its CNI plugins and iptables (for kube-proxy). Each is installed once if missing.
+# containerd and runc (above), its CNI plugins, iptables (for kube-proxy) and iproute2. Each is installed once if missing.
 realnodes-deps: images-deps
 	@missing=; [ -x /usr/lib/cni/bridge ] || missing="$$missing containernetworking-plugins"; \
 	command -v iptables >/dev/null || missing="$$missing iptables"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	[ -z "$$missing" ] || { \
 		echo "installing Debian's$$missing (needed by the real nodes)"; \
 		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \

@@ -149,6 +149,9 @@ class RealCluster:
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
+            self._lock.close()
+            self._lock = None
+            shutil.rmtree(self.root, ignore_errors=True)
             raise RealNodesError(f"another set of real nodes runs on this machine (lock {LOCK_FILE})") from error
         try:
             self._start(started)
