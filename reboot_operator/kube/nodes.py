@@ -16,9 +16,11 @@ use a merge patch of just our keys.
 
 One annotation, ``rollboot.dev/cordoned-by`` (the uid of the NodeRebootRequest whose cycle cordoned the node), is
 set in the same patch as our cordon and removed with our uncordon. It answers the one question the cordon itself
-cannot: a node found already cordoned when its cycle comes to cordon it was cordoned by that cycle before a
-restart (marked: carry on) or by someone else just before the cycle began, unseen by the watch yet (unmarked: it
-stays cordoned afterwards). Nothing else is written to a Node.
+cannot: a node found already cordoned when its cycle comes to cordon it was cordoned by rollboot (marked: carry
+on, and uncordon it at the end) or by someone else just before the cycle began, unseen by the watch yet (unmarked:
+it stays cordoned afterwards). Any mark is ours, whichever request it names: only rollboot writes it, and a cordon
+left by a cycle whose request was deleted and recreated since names the old request's uid (issue 13: such a cordon
+was taken for an admin's and kept for good). Nothing else is written to a Node.
 """
 
 from __future__ import annotations
@@ -267,7 +269,8 @@ async def cordon_for(
     if await _converge(api, node, decide, what="cordon", seen=seen):
         return Cordon.CORDONED
     annotations = (found[-1].get("metadata") or {}).get("annotations") or {} if found else {}
-    return Cordon.OURS if annotations.get(CORDON_MARK) == mark else Cordon.THEIRS
+    # Marked by this cycle, or by an earlier one whose request is gone: ours either way (see the module docstring).
+    return Cordon.OURS if CORDON_MARK in annotations else Cordon.THEIRS
 
 
 async def ensure_uncordoned(

@@ -290,6 +290,16 @@ async def test_a_cordon_found_unmarked_is_someone_elses_even_on_a_stale_view(
     assert await _mark(api, name) is None, "an admin's cordon is never marked as ours"
 
 
+async def test_a_cordon_marked_by_a_deleted_requests_cycle_is_still_ours(api: client.ApiClient, node: str) -> None:
+    # The request was deleted mid-cycle and recreated by the agent: the new one has another uid. The cordon its
+    # predecessor left is rollboot's, so the new cycle must uncordon it at the end, not keep it as an admin's.
+    assert await cordon_for(api, node, "uid-deleted") is Cordon.CORDONED
+    assert await cordon_for(api, node, "uid-new", seen_unschedulable=False) is Cordon.OURS
+    assert await cordon_for(api, node, "uid-new") is Cordon.OURS
+    assert await ensure_uncordoned(api, node, seen_unschedulable=True, seen_mark="uid-new") is True
+    assert not (await read_node_facts(api, node)).unschedulable and await _mark(api, node) is None
+
+
 async def test_a_mark_left_on_a_node_someone_uncordoned_goes_with_our_uncordon(
     api: client.ApiClient, node: str
 ) -> None:
