@@ -1,10 +1,10 @@
 """One real node: its folders, its containerd and kubelet configuration, and boot, reboot and stop.
 
 A node is a folder (``<root>/<name>``), a cgroup tree (``cgroups``), two addresses (``network``) and, while it
-runs, a private mount namespace holding ``nodeinit`` with its containerd and kubelet. Rebooting kills every process
-of the node at once, empties its ``/run``, writes a new boot ID and boots again: the kubelet then reports the new
-``nodeInfo.bootID`` and posts its own ``Rebooted`` Event, and the pods come back restarted. The kernel version comes
-from ``uname`` and cannot change, so a reboot here is told by its boot ID alone.
+runs, its own mount and PID namespaces with ``nodeinit`` as their PID 1, running its containerd and kubelet.
+Rebooting kills every process of the node at once, empties its ``/run``, writes a new boot ID and boots again: the
+kubelet then reports the new ``nodeInfo.bootID`` and posts its own ``Rebooted`` Event, and the pods come back
+restarted. The kernel version comes from ``uname`` and cannot change, so a reboot here is told by its boot ID alone.
 """
 
 from __future__ import annotations
