@@ -128,7 +128,8 @@ def _compile(facts: PolicyFacts, now: datetime) -> _Policy:
         problems=problems,
         window=None if problems else compile_schedule(facts.spec).state(now),
         budget=evaluate_budget(facts, now),
-        min_interval=parse_duration(facts.spec.min_interval_between_reboots),
+        # A spec with problems starts nothing, and its durations may be what is wrong with it.
+        min_interval=timedelta(0) if problems else parse_duration(facts.spec.min_interval_between_reboots),
     )
 
 

@@ -8,11 +8,16 @@ from functools import lru_cache
 
 _UNIT_MICROSECONDS = {"ns": 0.001, "us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000}
 _TERM = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
+MAX_DURATION_TEXT = "87600h"
+MAX_DURATION = timedelta(hours=87600)
+"""Ten years: the longest duration any field may hold. The schema's pattern admits "99999999999999999999h", which
+no timedelta can hold (and a date that far ahead does not exist); such a value is refused, naming this limit."""
 
 
 @lru_cache(maxsize=1024)
 def parse_duration(text: str) -> timedelta:
-    """``"1h30m"`` → ``timedelta(hours=1, minutes=30)``; ``"0"`` → zero. Raises ``ValueError`` on anything else.
+    """``"1h30m"`` → ``timedelta(hours=1, minutes=30)``; ``"0"`` → zero. Raises ``ValueError`` on anything else,
+    and on a duration longer than ``MAX_DURATION``.
 
     Nanoseconds below a microsecond are dropped (timedelta's resolution)."""
     if text == "0":
@@ -26,4 +31,6 @@ def parse_duration(text: str) -> timedelta:
         position = term.end()
     if position != len(text) or not text:
         raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1h30m)")
+    if microseconds > MAX_DURATION / timedelta(microseconds=1):
+        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION_TEXT} (ten years), the most allowed")
     return timedelta(microseconds=int(microseconds))

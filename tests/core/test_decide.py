@@ -441,3 +441,15 @@ def test_a_request_entering_the_queue_keeps_the_time_an_earlier_decision_gave_it
     )
     assert decisions.requests[facts.name].queued_at == expected
     assert decisions.requests["first"].queued_at == ago(30), "a queued request's own time is never replaced"
+
+
+def test_a_policy_with_a_duration_no_clock_can_hold_blocks_its_nodes_and_the_others_go_on() -> None:
+    # Issue 13: "99999999999999999999h" matched the schema's pattern and made every decision pass raise.
+    broken = policy(
+        "broken", minIntervalBetweenReboots="99999999999999999999h", nodeSelector={"matchLabels": {"pool": "a"}}
+    )
+    healthy = policy("healthy", nodeSelector={"matchLabels": {"pool": "b"}})
+    cluster = {"a1": node("a1", pool="a"), "b1": node("b1", pool="b")}
+    decisions = run([broken, healthy], [request("a1"), request("b1")], cluster)
+    assert summary(decisions) == {"a1": (W, WaitReason.INVALID_SPEC), "b1": (A, None)}
+    assert "spec.minIntervalBetweenReboots" in decisions.requests["a1"].message

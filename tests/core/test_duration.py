@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from reboot_operator.core.duration import parse_duration
+from reboot_operator.core.duration import MAX_DURATION, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,14 @@ def test_go_durations_are_read(text: str, expected: timedelta) -> None:
 def test_anything_else_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999h", "87600000h", "87601h", "315360001s"])
+def test_a_duration_longer_than_ten_years_is_refused_not_overflowed(text: str) -> None:
+    # The schema's pattern admits these; a timedelta cannot hold the first, nor a date ten thousand years ahead.
+    with pytest.raises(ValueError, match="longer than 87600h"):
+        parse_duration(text)
+
+
+def test_ten_years_is_the_longest_duration() -> None:
+    assert parse_duration("87600h") == MAX_DURATION == timedelta(days=3650)

@@ -61,3 +61,23 @@ def test_parse_policy_runs_the_semantic_checks_too() -> None:
     spec, problems = parse_policy({"maintenanceWindows": [{"schedule": "0 0 31 4 *", "duration": "1h"}]})
     assert spec is not None
     assert problems == ["spec.maintenanceWindows[0].schedule: '0 0 31 4 *' never fires (no such date)"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"minIntervalBetweenReboots": "99999999999999999999h"}, "spec.minIntervalBetweenReboots: duration"),
+        ({"reboot": {"timeout": "87600000h"}}, "spec.reboot.timeout: duration '87600000h' is longer than 87600h"),
+        ({"reboot": {"soak": "90000h"}}, "spec.reboot.soak: duration"),
+        ({"reboot": {"delay": "90000h"}}, "spec.reboot.delay: duration"),
+        ({"drain": {"timeout": "90000h"}}, "spec.drain.timeout: duration"),
+        ({"drain": {"skipWaitForDeleteTimeout": "90000h"}}, "spec.drain.skipWaitForDeleteTimeout: duration"),
+        (
+            {"maintenanceWindows": [{"schedule": "0 2 * * *", "duration": "90000h"}]},
+            "spec.maintenanceWindows[0].duration: duration",
+        ),
+    ],
+)
+def test_a_duration_too_long_to_use_is_a_problem_naming_its_field(spec: dict[str, Any], problem: str) -> None:
+    [found] = validate_policy(RebootPolicySpec.model_validate(spec))
+    assert found.startswith(problem), found
