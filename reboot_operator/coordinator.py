@@ -395,8 +395,13 @@ class Coordinator:
             if policy.spec is None:
                 self._report_unparseable(policy, now)
         # Policies are independent of each other: their claims go out side by side.
+        # A policy whose spec cannot be parsed holds its nodes in the decision; its status is _report_unparseable's.
         await asyncio.gather(
-            *(self._apply_policy(policies[name], d, requests, now) for name, d in self.decisions.policies.items())
+            *(
+                self._apply_policy(policies[name], d, requests, now)
+                for name, d in self.decisions.policies.items()
+                if policies[name].spec is not None
+            )
         )
         with self._compute():
             for decision in self.decisions.requests.values():
@@ -479,7 +484,7 @@ class Coordinator:
         desired = policy.status.model_copy(update={"conditions": conditions, "observed_generation": policy.generation})
         desired = RebootPolicyStatus.model_validate(desired.model_dump())
         if desired.to_api() != policy.status.to_api():
-            log.warning("policy %s is invalid and touches no node: %s", policy.name, message)
+            log.warning("policy %s is invalid; it holds the nodes it selects and starts none: %s", policy.name, message)
             self._writer.put(POLICIES, _body(policy.name, policy.resource_version), desired.to_api())
 
     # -- requests ------------------------------------------------------------------------------------------

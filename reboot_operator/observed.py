@@ -19,7 +19,7 @@ from reboot_operator.api.policy_status import RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestSpec, NodeRebootRequestStatus
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
 from reboot_operator.core.facts import NodeFacts, PolicyFacts, RequestFacts
-from reboot_operator.core.validation import parse_policy
+from reboot_operator.core.validation import holding_spec, parse_policy
 from reboot_operator.kube.nodes import REBOOT_PENDING_TAINT as PENDING_TAINT
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,8 @@ class PolicyView:
     spec: RebootPolicySpec | None
     problems: tuple[str, ...]
     status: RebootPolicyStatus
+    holding: RebootPolicySpec | None = None
+    """When ``spec`` is None: the selector and priority alone (``core.validation.holding_spec``), if readable."""
 
     def as_stored(self) -> dict[str, Any]:
         """The parts of the stored policy a status change reads and its write needs, rebuilt from this view."""
@@ -151,14 +153,18 @@ class PolicyView:
         return {"metadata": metadata, "status": self.status.to_api()}
 
     def facts(self) -> PolicyFacts | None:
-        if self.spec is None:
-            return None
-        return PolicyFacts.from_api(name=self.name, spec=self.spec, status=self.status)
+        """What the decision sees; a spec that cannot be parsed still claims its nodes, to hold them."""
+        if self.spec is not None:
+            return PolicyFacts.from_api(name=self.name, spec=self.spec, status=self.status)
+        if self.holding is not None:
+            return PolicyFacts.from_api(name=self.name, spec=self.holding, status=self.status, problems=self.problems)
+        return None
 
 
 def policy_view(body: Mapping[str, Any]) -> PolicyView:
     metadata = body.get("metadata") or {}
-    spec, problems = parse_policy(body.get("spec") or {})
+    raw = body.get("spec") or {}
+    spec, problems = parse_policy(raw)
     try:
         status = RebootPolicyStatus.model_validate(body.get("status") or {})
     except ValidationError as error:
@@ -172,4 +178,5 @@ def policy_view(body: Mapping[str, Any]) -> PolicyView:
         spec=spec,
         problems=tuple(problems),
         status=status,
+        holding=holding_spec(raw) if spec is None else None,
     )

@@ -122,7 +122,7 @@ def decide(
 
 
 def _compile(facts: PolicyFacts, now: datetime) -> _Policy:
-    problems = tuple(validate_policy(facts.spec))
+    problems = facts.problems + tuple(validate_policy(facts.spec))
     return _Policy(
         facts=facts,
         problems=problems,

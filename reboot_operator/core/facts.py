@@ -72,14 +72,25 @@ class PolicyFacts:
     last_completion_at: datetime | None = None
     slots: frozenset[str] = frozenset()
     """status.slots: requests that claimed a slot (by compare-and-swap) before being cordoned."""
+    problems: tuple[str, ...] = ()
+    """Problems found before the decision: the stored spec could not be parsed as a whole, and ``spec`` holds only
+    its selector and priority. Such a policy still owns the nodes it selects, and holds them (InvalidSpec)."""
 
     @classmethod
-    def from_api(cls, *, name: str, spec: RebootPolicySpec, status: RebootPolicyStatus | None) -> PolicyFacts:
+    def from_api(
+        cls,
+        *,
+        name: str,
+        spec: RebootPolicySpec,
+        status: RebootPolicyStatus | None,
+        problems: tuple[str, ...] = (),
+    ) -> PolicyFacts:
         status = status or RebootPolicyStatus()
         budget = status.failure_budget
         return cls(
             name=name,
             spec=spec,
+            problems=problems,
             failures=budget.failures if budget else 0,
             observed_reset_token=budget.observed_reset_token if budget else None,
             reset_at=budget.reset_at if budget else None,

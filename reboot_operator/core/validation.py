@@ -101,6 +101,16 @@ def parse_policy(raw: Mapping[str, Any]) -> tuple[RebootPolicySpec | None, list[
     return spec, validate_policy(spec)
 
 
+def holding_spec(raw: Mapping[str, Any]) -> RebootPolicySpec | None:
+    """For a spec ``parse_policy`` could not parse: its selector and priority alone, so that the policy still owns
+    the nodes it selects (and holds them) instead of leaving them to another policy; None if even those cannot be
+    read, and then it selects nothing."""
+    try:
+        return RebootPolicySpec.model_validate({key: raw[key] for key in ("nodeSelector", "priority") if key in raw})
+    except ValidationError:
+        return None
+
+
 def _path(location: tuple[int | str, ...]) -> str:
     path = "spec"
     for part in location:

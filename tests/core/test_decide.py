@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -453,3 +454,19 @@ def test_a_policy_with_a_duration_no_clock_can_hold_blocks_its_nodes_and_the_oth
     decisions = run([broken, healthy], [request("a1"), request("b1")], cluster)
     assert summary(decisions) == {"a1": (W, WaitReason.INVALID_SPEC), "b1": (A, None)}
     assert "spec.minIntervalBetweenReboots" in decisions.requests["a1"].message
+
+
+def test_a_policy_that_cannot_be_parsed_holds_its_nodes_instead_of_leaving_them_to_a_looser_one() -> None:
+    # Issue 13: a priority-10 policy whose alertFilterRegexp Python cannot compile, and a priority-0 catch-all. The
+    # broken one is seen through its selector and priority alone, with its problems: its nodes wait, the rest go on.
+    broken = dataclasses.replace(
+        policy("broken", priority=10, nodeSelector={"matchLabels": {"pool": "a"}}),
+        problems=("spec.blockers.prometheus.alertFilterRegexp: not a regular expression",),
+    )
+    catch_all = policy("catch-all")
+    cluster = {"a1": node("a1", pool="a"), "b1": node("b1", pool="b")}
+    decisions = run([broken, catch_all], [request("a1"), request("b1")], cluster)
+    assert summary(decisions) == {"a1": (W, WaitReason.INVALID_SPEC), "b1": (A, None)}
+    assert decisions.requests["a1"].policy == "broken"
+    assert "alertFilterRegexp" in decisions.requests["a1"].message
+    assert decisions.policies["catch-all"].started == ("b1",)

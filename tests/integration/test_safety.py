@@ -98,6 +98,37 @@ async def test_a_refused_drain_never_reboots_the_node_whatever_on_timeout_says(
     assert (await rig.policy(unique))["status"]["failureBudget"]["failures"] == 1
 
 
+async def test_a_policy_that_cannot_be_parsed_holds_its_nodes_while_a_looser_one_reboots_its_own(
+    rig: Rig, unique: str
+) -> None:
+    # Issue 13: the API server accepts an alertFilterRegexp Python cannot compile. The broken policy (priority 10)
+    # must keep its node from the looser catch-all (priority 0), which still reboots the node only it selects.
+    held, free = f"held-{unique}", f"free-{unique}"
+    await rig.add_nodes([held], labels={"pool": f"x{unique}"})
+    await rig.add_nodes([free], labels={"pool": f"y{unique}"})
+    broken = _spec(f"x{unique}", priority=10)
+    broken["blockers"] = {"prometheus": {"url": "http://127.0.0.1:9", "alertFilterRegexp": "Watchdog|[Info"}}
+    await rig.apply_policy(f"broken-{unique}", broken)
+    loose = _spec(f"y{unique}", priority=0)
+    loose["nodeSelector"] = {
+        "matchExpressions": [{"key": "pool", "operator": "In", "values": [f"x{unique}", f"y{unique}"]}]
+    }
+    await rig.apply_policy(f"loose-{unique}", loose)
+    rig.start_operator()
+    rig.sim.require_reboot(held)
+    rig.sim.require_reboot(free)
+
+    await _wait_phase(rig, free, "Completed", timeout=90)
+    status = await _wait_phase(rig, held, "Waiting")
+    assert status["policy"] == f"broken-{unique}", status
+    assert "alertFilterRegexp" in str(status["message"]), status["message"]
+    assert rig.sim.reboot_count(held) == 0 and rig.sim.reboot_count(free) == 1
+    assert not await _unschedulable(rig.api, held)
+    conditions = (await rig.policy(f"broken-{unique}"))["status"]["conditions"]
+    ready = next(c for c in conditions if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec"), ready
+
+
 async def test_a_node_an_admin_cordoned_stays_cordoned_after_its_reboot(rig: Rig, unique: str) -> None:
     node = f"precordoned-{unique}"
     await rig.add_nodes([node], labels={"pool": unique}, unschedulable=True)
