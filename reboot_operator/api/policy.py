@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 
 from reboot_operator.api.base import ApiModel, Duration, LabelValue, Name, cel, validations
 from reboot_operator.api.common import LabelSelector
+from reboot_operator.api.regexp import compile_re2
 from reboot_operator.api.windows import Blackout, MaintenanceWindow
 
 PERCENT_PATTERN = r"^(100|[1-9][0-9]?)%$"
@@ -114,7 +115,8 @@ class PrometheusBlocker(ApiModel):
         description="Base URL of the Prometheus API; /api/v1/alerts is queried below it."
     )
     alert_filter_regexp: Annotated[str, Field(max_length=1024)] | None = Field(
-        default=None, description="Alert names matching this regular expression are ignored."
+        default=None,
+        description="Alert names matching this regular expression (RE2 syntax, as kured's) are ignored.",
     )
     alert_filter_match_only: bool = Field(
         default=False, description="Invert the filter: only alerts matching alertFilterRegexp block."
@@ -126,9 +128,9 @@ class PrometheusBlocker(ApiModel):
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as error:
-                raise ValueError(f"alertFilterRegexp is not a valid regular expression: {error}") from None
+                compile_re2(value)
+            except ValueError as error:
+                raise ValueError(f"alertFilterRegexp is {error}") from None
         return value
 
 

@@ -10,13 +10,13 @@ fails blocks too (fail closed), and says why.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import aiohttp
 
 from reboot_operator.api.policy import PrometheusBlocker
+from reboot_operator.api.regexp import compile_re2
 from reboot_operator.blockers import CLEAR, Verdict
 
 QUERY_TIMEOUT = 10.0
@@ -53,7 +53,7 @@ def blocking_alerts(
     alerts: Sequence[Alert], *, filter_regexp: str | None, match_only: bool, firing_only: bool
 ) -> list[Alert]:
     """The alerts that block, sorted by name and deduplicated (an alert fires once per label set)."""
-    pattern = re.compile(filter_regexp) if filter_regexp is not None else None
+    pattern = compile_re2(filter_regexp) if filter_regexp is not None else None
     blocking: dict[tuple[str, str], Alert] = {}
     for alert in alerts:
         if alert.state not in ("firing", "pending") or (firing_only and alert.state != "firing"):

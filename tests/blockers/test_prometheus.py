@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from reboot_operator.api.policy import PrometheusBlocker
 from reboot_operator.blockers.prometheus import Alert, AlertQueryError, blocking_alerts, describe, parse_alerts
 
 ALERTS = [
@@ -56,3 +58,27 @@ def test_the_message_names_the_alerts_and_counts_the_rest() -> None:
     many = [Alert(f"A{i:02d}", "firing") for i in range(12)]
     assert describe(many[:1]) == "1 Prometheus alert active: A00 (firing)"
     assert describe(many).endswith("A09 (firing) and 2 more")
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("length", [30, 10_000])
+def test_no_filter_can_make_a_match_take_exponential_time(length: int) -> None:
+    # Issue 13: Python's re took 93 s for 30 a's (2^30 ways to split them between the two +'s), the event loop
+    # frozen; RE2 matches in linear time. The time-out is a backstop orders of magnitude above RE2's microseconds.
+    alerts = [Alert("a" * length + "!", "firing")]
+    found = blocking_alerts(alerts, filter_regexp="(a+)+$", match_only=False, firing_only=False)
+    assert [a.name for a in found] == ["a" * length + "!"], "the name does not match, so the alert blocks"
+
+
+@pytest.mark.parametrize(
+    ("regexp", "reason"),
+    [
+        pytest.param("Watchdog|[Info", "missing ]", id="unclosed-class"),
+        pytest.param(r"(Node)\1", "invalid escape", id="backreference-python-only"),
+        pytest.param("Node(?=Down)", "invalid perl operator", id="lookahead-python-only"),
+    ],
+)
+def test_a_filter_that_is_no_re2_expression_is_refused_with_the_policy(regexp: str, reason: str) -> None:
+    spec = {"url": "http://prometheus:9090", "alertFilterRegexp": regexp}
+    with pytest.raises(ValidationError, match=f"alertFilterRegexp is not a valid RE2 regular expression: {reason}"):
+        PrometheusBlocker.model_validate(spec)
