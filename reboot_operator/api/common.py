@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from reboot_operator.api.base import (
+    LABEL_KEY_MAX_LENGTH,
+    LABEL_KEY_PATTERN,
     ApiModel,
     LabelKey,
     LabelValue,
@@ -64,7 +67,8 @@ class LabelSelector(ApiModel):
     """A Kubernetes label selector: every matchLabels pair and every matchExpressions requirement must hold; an
     empty selector selects everything."""
 
-    # A structural schema cannot constrain map keys, so they are free-form here too.
+    # A structural schema cannot constrain map keys, so the CRD leaves them free-form; the model checks them, so a
+    # key that is no label key ("bad key!", which selects nothing) makes the policy Ready=False, not silently idle.
     match_labels: dict[str, LabelValue] = Field(
         default_factory=dict,
         max_length=MAX_SELECTOR_TERMS,
@@ -75,6 +79,14 @@ class LabelSelector(ApiModel):
         max_length=MAX_SELECTOR_TERMS,
         description="Requirements that must all hold.",
     )
+
+    @field_validator("match_labels")
+    @classmethod
+    def _keys_are_label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [key for key in value if len(key) > LABEL_KEY_MAX_LENGTH or not re.fullmatch(LABEL_KEY_PATTERN, key)]
+        if bad:
+            raise ValueError(f"not a label key: {', '.join(repr(key) for key in bad)}")
+        return value
 
 
 class ConditionStatus(StrEnum):

@@ -17,7 +17,7 @@ no timedelta can hold (and a date that far ahead does not exist); such a value i
 @lru_cache(maxsize=1024)
 def parse_duration(text: str) -> timedelta:
     """``"1h30m"`` → ``timedelta(hours=1, minutes=30)``; ``"0"`` → zero. Raises ``ValueError`` on anything else,
-    and on a duration longer than ``MAX_DURATION``.
+    on a duration longer than ``MAX_DURATION``, and on one shorter than a microsecond but not zero.
 
     Nanoseconds below a microsecond are dropped (timedelta's resolution)."""
     if text == "0":
@@ -31,6 +31,9 @@ def parse_duration(text: str) -> timedelta:
         position = term.end()
     if position != len(text) or not text:
         raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1h30m)")
+    if 0 < microseconds < 1:
+        # "0.01ns" or "500ns" would read as zero, which means "never open" for a window and "forever" for a time-out.
+        raise ValueError(f"duration {text!r} is shorter than 1us, the finest a duration may be (write 0 for none)")
     if microseconds > MAX_DURATION / timedelta(microseconds=1):
         raise ValueError(f"duration {text!r} is longer than {MAX_DURATION_TEXT} (ten years), the most allowed")
     return timedelta(microseconds=int(microseconds))

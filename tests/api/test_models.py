@@ -155,3 +155,17 @@ def test_a_blackout_needs_an_offset() -> None:
         RebootPolicySpec.model_validate(
             {"blackouts": [{"start": "2025-12-20T00:00:00", "end": "2025-12-21T00:00:00Z"}]}
         )
+
+
+@pytest.mark.parametrize("key", ["bad key!", "-leading-dash", "a/b/c", "UPPER.example.com/x", ""])
+def test_a_match_labels_key_that_is_no_label_key_makes_the_policy_invalid(key: str) -> None:
+    # Issue 13: the CRD cannot constrain map keys, so "bad key!" was accepted and the policy, selecting nothing,
+    # reported Ready=True. The model refuses it, naming the key; the operator reports the policy InvalidSpec.
+    with pytest.raises(ValidationError, match=re.escape(f"not a label key: {key!r}")):
+        RebootPolicySpec.model_validate({"nodeSelector": {"matchLabels": {key: "x"}}})
+
+
+@pytest.mark.parametrize("key", ["pool", "kubernetes.io/os", "node-role.kubernetes.io/worker", "a.b/c_d-e.f"])
+def test_label_keys_of_every_shape_kubernetes_allows_are_accepted(key: str) -> None:
+    spec = RebootPolicySpec.model_validate({"nodeSelector": {"matchLabels": {key: "x"}}})
+    assert spec.node_selector.match_labels == {key: "x"}

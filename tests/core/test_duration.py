@@ -42,3 +42,15 @@ def test_a_duration_longer_than_ten_years_is_refused_not_overflowed(text: str) -
 
 def test_ten_years_is_the_longest_duration() -> None:
     assert parse_duration("87600h") == MAX_DURATION == timedelta(days=3650)
+
+
+@pytest.mark.parametrize("text", ["0.01ns", "500ns", "0.5us"])
+def test_a_duration_that_would_read_as_zero_but_is_not_zero_is_refused(text: str) -> None:
+    # Issue 13: a window of "0.01ns" passed the schema, read as zero, and never opened.
+    with pytest.raises(ValueError, match="shorter than 1us"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "0h0m", "0.0s"])
+def test_zero_written_as_zero_is_zero(text: str) -> None:
+    assert parse_duration(text) == timedelta(0)

@@ -76,8 +76,13 @@ def test_parse_policy_runs_the_semantic_checks_too() -> None:
             {"maintenanceWindows": [{"schedule": "0 2 * * *", "duration": "90000h"}]},
             "spec.maintenanceWindows[0].duration: duration",
         ),
+        (
+            {"maintenanceWindows": [{"schedule": "0 2 * * *", "duration": "0.01ns"}]},
+            "spec.maintenanceWindows[0].duration: duration '0.01ns' is shorter than 1us",
+        ),
+        ({"drain": {"timeout": "500ns"}}, "spec.drain.timeout: duration '500ns' is shorter than 1us"),
     ],
 )
-def test_a_duration_too_long_to_use_is_a_problem_naming_its_field(spec: dict[str, Any], problem: str) -> None:
+def test_a_duration_no_clock_can_use_is_a_problem_naming_its_field(spec: dict[str, Any], problem: str) -> None:
     [found] = validate_policy(RebootPolicySpec.model_validate(spec))
     assert found.startswith(problem), found
