@@ -399,3 +399,38 @@ async def test_the_real_operator_and_agents_reboot_nodes_with_only_their_own_rig
             await rig.stop()
             await rig.custom.delete_cluster_custom_object("rollboot.dev", "v1alpha1", "rebootpolicies", policy)
             await core.delete_namespaced_secret(policy, NAMESPACE)
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        pytest.param({"finalizers": ["example.com/keep"]}, id="finalizer"),
+        pytest.param({"labels": {"team": "x"}}, id="label"),
+        pytest.param({"annotations": {"note": "x"}}, id="annotation"),
+    ],
+)
+def test_the_agent_may_write_the_spec_of_its_request_but_not_its_metadata(
+    cluster: Cluster, nodes: tuple[str, str], metadata: dict[str, object]
+) -> None:
+    # Issue 13: an agent could add a finalizer to its own request, which then blocks the operator's delete of the
+    # request of a node that is gone. It writes the spec only.
+    a, _ = nodes
+    body = json.loads(request_body(a))
+    refused = cluster.kubectl(
+        "create",
+        "-f",
+        "-",
+        *as_agent(a),
+        input=json.dumps({**body, "metadata": {**body["metadata"], **metadata}}),
+        check=False,
+    )
+    assert refused.returncode != 0 and "not its finalizers, labels or annotations" in refused.stderr, refused.stderr
+    assert _create(cluster, a, *as_agent(a)).returncode == 0
+    patch = json.dumps({"metadata": metadata})
+    patched = cluster.kubectl("patch", "noderebootrequest", a, MERGE, "-p", patch, *as_agent(a), check=False)
+    assert patched.returncode != 0 and "not its finalizers, labels or annotations" in patched.stderr, patched.stderr
+    assert _patch_spec(cluster, a, *as_agent(a)).returncode == 0, "the spec stays the agent's to write"
+    # An admin (or the operator) still may.
+    cluster.kubectl("patch", "noderebootrequest", a, MERGE, "-p", patch)
+    assert _patch_spec(cluster, a, *as_agent(a)).returncode == 0, "metadata set by others does not lock the agent out"
+    cluster.kubectl("patch", "noderebootrequest", a, MERGE, "-p", '{"metadata":{"finalizers":null}}')  # for clean-up
