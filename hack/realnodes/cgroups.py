@@ -84,13 +84,18 @@ def pids(root: str) -> set[int]:
     if hierarchy is None:
         raise CgroupError("neither the pids nor the freezer hierarchy is mounted")
     found: set[int] = set()
+    # Never this machine's init nor this process, whatever a cgroup file says: a node's processes are only ever
+    # its own init's descendants.
+    never = {0, 1, os.getpid()}
     top = hierarchy / root.lstrip("/")
     if not top.is_dir():
         return found
     for folder, _, _ in os.walk(top):
         with contextlib.suppress(OSError):
             # A process outside the reader's PID namespace reads as 0: never a process to signal.
-            found.update(pid for pid in map(int, (Path(folder) / "cgroup.procs").read_text().split()) if pid > 0)
+            found.update(
+                pid for pid in map(int, (Path(folder) / "cgroup.procs").read_text().split()) if pid not in never
+            )
     return found
 
 

@@ -33,7 +33,6 @@ from hack.controlplane import ControlPlane
 from hack.controlplane.build import bin_dir, ensure_built
 from hack.controlplane.cluster import (
     KUBERNETES_SERVICE_IP,
-    SERVICE_CLUSTER_IP_RANGE,
     RealNodeSupport,
     die_with_parent,
     free_port,
@@ -405,4 +404,4 @@ class RealCluster:
         return installed.stdout
 
 
-__all__ = ["SERVICE_CLUSTER_IP_RANGE", "RealCluster", "RealNodesError", "Reboot"]
+__all__ = ["RealCluster", "RealNodesError", "Reboot"]

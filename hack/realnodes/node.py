@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,6 @@ class RealNode:
     images: dict[str, Path] = field(default_factory=dict)
     sandbox_image: str = ""
     process: subprocess.Popen[bytes] | None = None
-    boots: int = 0
     _lifeline: int | None = None
 
     @property
@@ -213,7 +211,6 @@ state = "/run/containerd"
         (self.run_dir / NODE_RUN_BOOT_ID).parent.mkdir(parents=True)
         shutil.copyfile(self.boot_id_file, self.run_dir / NODE_RUN_BOOT_ID)
         cgroups.create(self.cgroup_root)
-        self.boots += 1
         root = self.cgroup_root
         # The node's init holds the read end of a pipe whose write end only the harness has: at the harness's
         # death (a killed test run) it reads end-of-file and powers the node off.
@@ -285,10 +282,3 @@ state = "/run/containerd"
         for target in leftovers:
             print(f"[realnodes] unmounting leftover {target}", file=sys.stderr)
             subprocess.run(["umount", "--lazy", target], check=False)
-
-    def wait_socket(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.containerd_socket.exists():
-            if not self.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"node {self.name}: containerd did not start; see {self.logs}")
-            time.sleep(0.1)

@@ -216,3 +216,14 @@ def test_a_nodes_configuration_keeps_it_apart_from_the_others(tmp_path: Path) ->
     assert [str(node.run_dir), "/run"] in init["binds"]
     assert [str(node.boot_id_file), "/proc/sys/kernel/random/boot_id"] in init["binds"]
     assert "--node-ip=10.213.0.12" in init["kubelet"] and "--node-labels=pool=a" in init["kubelet"]
+
+
+def test_a_nodes_processes_never_include_this_machines_init_nor_the_harness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever a cgroup file lists, the power switch never signals PID 1 (not ours here) or the harness itself.
+    folder = tmp_path / "pids" / "rollboot-n1" / "system"
+    folder.mkdir(parents=True)
+    (folder / "cgroup.procs").write_text(f"1\n0\n{os.getpid()}\n4242\n")
+    monkeypatch.setattr(cgroups, "CGROUP_FS", tmp_path)
+    assert cgroups.pids("/rollboot-n1") == {4242}
