@@ -39,6 +39,7 @@ from reboot_operator import metrics, statuses
 from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.announce import Announcer, request_blocked_condition
 from reboot_operator.api.common import ConditionStatus
+from reboot_operator.api.meta import API_VERSION
 from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestStatus
 from reboot_operator.api.vocabulary import (
@@ -57,11 +58,12 @@ from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, Re
 from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
 from reboot_operator.cycle import Cycle, utcnow
+from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.notify import Notice, Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
 from reboot_operator.observed import NodeView, PolicyView, RequestView, policy_view, request_view
 from reboot_operator.slots import claim_slots, release_slot
-from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status
+from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status, with_fields
 from reboot_operator.taints import PendingTaints
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ WRITES_REMEMBERED = 20_000
 EXACT_POSITIONS = 5
 """Waiting requests this far up their queue have their exact position in their message."""
 CYCLE_RESTART_BACKOFF = (1.0, 60.0)
+ERROR_TEXT = 300
+"""How much of an unexpected error a request's status message carries (the log has the traceback)."""
 
 
 class State(Protocol):
@@ -446,7 +450,7 @@ class Coordinator:
             for request in await self._claim(policy, starting, slots, requests):
                 self._run_cycle(request.name, policy.name, starting=True, decided=request)
                 if self._announcer is not None and request_blocked_condition(request.status) is not None:
-                    await self._announcer.node_unblocked(request.name, "its blockers cleared; starting")
+                    await self._announcer.node_unblocked(request, "its blockers cleared; starting")
         # The claims just rewrote the policy's status: build on what they wrote, or the summary would lose a race
         # against our own claims (409) and wait for the next pass.
         written = self._written.get((POLICIES, policy.name))
@@ -615,7 +619,31 @@ class Coordinator:
             log.error("cycle of %s stopped on an error (retrying in %.0fs): %s", name, delay, error, exc_info=error)
             self._cycle_failures[name] = (count, self.clock() + datetime.timedelta(seconds=delay))
             asyncio.get_running_loop().call_later(delay, self._kick.set)
+            self._report_cycle_error(name, error, attempt=count, delay=delay)
         self._kick.set()
+
+    def _report_cycle_error(self, name: str, error: BaseException, *, attempt: int, delay: float) -> None:
+        """Say on the request (its message and a Warning Event, on its node too) that its cycle stopped on an
+        unexpected error and when it is tried again: a node left cordoned must never be explained only in a log
+        (issue 13). The cycle's next step rewrites the message; the Event stays."""
+        message = f"its cycle stopped on an unexpected error (attempt {attempt}, retrying in {delay:.0f}s): " + (
+            _error_text(error)
+        )
+        request = self._freshest(REQUESTS, self.state.requests()).get(name) if self.state is not None else None
+        policy = request.status.policy if request is not None else None
+        metrics.CYCLE_ERRORS.labels(policy or "").inc()
+        if self.api is None or request is None:
+            return
+        node = self.state.node(name) if self.state is not None else None
+        events = background()
+        for involved in (
+            ObjectRef.node(name, node.uid if node is not None else ""),
+            ObjectRef(kind="NodeRebootRequest", name=name, uid=request.uid, api_version=API_VERSION),
+        ):
+            events.submit(self.api, involved=involved, reason="CycleError", message=message, type=EventType.WARNING)
+        if self._writer is not None and request.status.phase in ACTIVE_PHASES:
+            status = with_fields(request.status, message=message)
+            self._writer.put(REQUESTS, _body(name, request.resource_version), status)
 
 
 _View = TypeVar("_View", RequestView, PolicyView)
@@ -634,6 +662,12 @@ def _matters(before: RequestView | PolicyView | None, after: RequestView | Polic
         or before.status.failure_budget != after.status.failure_budget
         or before.status.last_completion_at != after.status.last_completion_at
     )
+
+
+def _error_text(error: BaseException) -> str:
+    """An error for a status message: its type and text on one line, at most a few hundred characters."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= ERROR_TEXT else text[: ERROR_TEXT - 1] + "…"
 
 
 def _waiting_reason(status: NodeRebootRequestStatus) -> str | None:
