@@ -220,6 +220,16 @@ class Coordinator:
             self._unlisten()
             self._unlisten = None
         self._task = None
+        # Started again (leadership regained), it begins from the API, as a new process would.
+        self._cycles.clear()
+        self._cycle_failures.clear()
+        self._node_signals.clear()
+        self._node_seen.clear()
+        self._written.clear()
+        self._queued_since.clear()
+        self.decisions = None
+        self.notifier = None
+        self._writer = self._gate = self._taints = self._announcer = None
 
     def kick(self) -> None:
         self._kick.set()

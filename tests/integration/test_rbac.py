@@ -179,8 +179,13 @@ def test_the_api_server_grants_the_agent_exactly_its_role(cluster: Cluster, inst
 
 
 def test_the_api_server_grants_the_operator_exactly_its_role(cluster: Cluster, installed: list[Object]) -> None:
-    # Reviewed in rollboot-system, so the Role for notification Secrets there counts too.
-    assert _rules(cluster, OPERATOR) == {**OPERATOR_RULES, ("", "secrets"): {"get"}}
+    # Reviewed in rollboot-system, so the Roles for notification Secrets and for the leader's Lease count too.
+    leases = ("coordination.k8s.io", "leases")
+    assert _rules(cluster, OPERATOR) == {
+        **OPERATOR_RULES,
+        ("", "secrets"): {"get"},
+        leases: {"create", "get", "update"},
+    }
 
 
 OPERATOR_MAY = [
@@ -205,6 +210,9 @@ OPERATOR_MAY = [
     ("get", "secrets", "-n", NAMESPACE),
     ("create", "events", "-n", "default"),
     ("create", "events", "-n", "shop"),
+    ("create", "leases.coordination.k8s.io", "-n", NAMESPACE),
+    ("get", "leases.coordination.k8s.io/rollboot-operator", "-n", NAMESPACE),
+    ("update", "leases.coordination.k8s.io/rollboot-operator", "-n", NAMESPACE),
 ]
 OPERATOR_MAY_NOT = [
     ("create", "noderebootrequests"),
@@ -223,6 +231,9 @@ OPERATOR_MAY_NOT = [
     ("create", "customresourcedefinitions.apiextensions.k8s.io"),
     ("patch", "events", "-n", "default"),
     ("create", "clusterkopfpeerings.kopf.dev"),
+    ("update", "leases.coordination.k8s.io/kube-scheduler", "-n", NAMESPACE),
+    ("get", "leases.coordination.k8s.io/rollboot-operator", "-n", "kube-system"),
+    ("delete", "leases.coordination.k8s.io/rollboot-operator", "-n", NAMESPACE),
 ]
 
 
