@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import os
 import socket
 import sys
@@ -42,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         default=float(os.environ.get("ROLLBOOT_BLOCKER_TTL", "20")),
         help="how long a Prometheus blocker's answer is trusted; while blocked it is asked again after half of it "
         "(default: 20)",
+    )
+    parser.add_argument(
+        "--orphaned-cordon-grace",
+        type=float,
+        metavar="SECONDS",
+        default=float(os.environ.get("ROLLBOOT_ORPHANED_CORDON_GRACE", "300")),
+        help="a node left cordoned by a cycle whose request was deleted is uncordoned after it has been Ready, "
+        "without a reboot, this long (default: 300)",
     )
     election = parser.add_argument_group("leader election (one replica drives the cycles; the others stand by)")
     election.add_argument(
@@ -90,6 +99,7 @@ async def _run(args: argparse.Namespace) -> None:
     from reboot_operator import metrics
 
     handlers.COORDINATOR.blocker_ttl = args.blocker_ttl
+    handlers.COORDINATOR.orphan_grace = datetime.timedelta(seconds=args.orphaned_cordon_grace)
     handlers.START_AT_ONCE = args.peering is None
     if args.leader_elect:
         identity = f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"

@@ -58,6 +58,8 @@ from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, Re
 from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
 from reboot_operator.cycle import Cycle, utcnow
+from reboot_operator.kube import nodes as node_effects
+from reboot_operator.kube.errors import KubeEffectError
 from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.notify import Notice, Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
@@ -78,6 +80,9 @@ EXACT_POSITIONS = 5
 CYCLE_RESTART_BACKOFF = (1.0, 60.0)
 ERROR_TEXT = 300
 """How much of an unexpected error a request's status message carries (the log has the traceback)."""
+ORPHAN_GRACE = datetime.timedelta(minutes=5)
+"""How long a node cordoned by a cycle whose request is gone stays so, Ready and not rebooting, before it is handed
+back: longer than an approved reboot takes to begin."""
 
 
 class State(Protocol):
@@ -190,6 +195,9 @@ class Coordinator:
     _queued_since: dict[str, tuple[int, datetime.datetime]] = field(default_factory=dict)
     """When a decision put each request into its queue (by generation), until its status says so."""
     passes: int = 0
+    orphan_grace: datetime.timedelta = ORPHAN_GRACE
+    _orphaned: dict[str, tuple[str, str, datetime.datetime]] = field(default_factory=dict)
+    """Nodes cordoned under a mark no running cycle owns: the mark, the boot ID and when that was first seen."""
 
     # -- wiring --------------------------------------------------------------------------------------------
 
@@ -227,6 +235,7 @@ class Coordinator:
         self._node_seen.clear()
         self._written.clear()
         self._queued_since.clear()
+        self._orphaned.clear()
         self.decisions = None
         self.notifier = None
         self._writer = self._gate = self._taints = self._announcer = None
@@ -237,7 +246,8 @@ class Coordinator:
     def node_observed(self, view: NodeView) -> None:
         """A node event: wake waiters and the loop only if something the decisions use has changed."""
         facts = view.facts
-        key = (facts.ready, facts.boot_id, facts.unschedulable, tuple(sorted(facts.labels.items())), view.kernel)
+        labels = tuple(sorted(facts.labels.items()))
+        key = (facts.ready, facts.boot_id, facts.unschedulable, labels, view.kernel, view.cordon_mark)
         if self._node_seen.get(view.name) == key:
             return
         self._node_seen[view.name] = key
@@ -417,6 +427,7 @@ class Coordinator:
                 if policies[name].spec is not None
             )
         )
+        await self._sweep_orphaned_cordons(nodes, requests, now)
         with self._compute():
             for decision in self.decisions.requests.values():
                 request = requests.get(decision.name)
@@ -447,6 +458,64 @@ class Coordinator:
             else:
                 steady[name] = queued_at
         return steady
+
+    async def _sweep_orphaned_cordons(
+        self, nodes: Mapping[str, NodeView], requests: Mapping[str, RequestView], now: datetime.datetime
+    ) -> None:
+        """Uncordon nodes left cordoned by a cycle whose request is gone (issue 13, defect 4: `kubectl delete nrr`
+        while Rebooting; the agent made a new request, which had nothing left to do, and the node stayed cordoned
+        for good). Such a node carries our mark, but no request of it is in progress and no cycle of ours runs. It
+        is handed back only once it has been Ready, with the same boot ID, for ``orphan_grace``: the deleted cycle
+        may have approved a reboot that is still on its way, and a node must not take pods just before it reboots.
+        The uncordon pins the mark, so a new cycle's cordon is never undone; passes run one at a time, so no cycle
+        of ours starts meanwhile."""
+        if self.api is None:
+            return
+        for name in [n for n in self._orphaned if n not in nodes]:
+            del self._orphaned[name]
+        for name, node in nodes.items():
+            mark = node.cordon_mark
+            request = requests.get(name)
+            running = self._cycles.get(name)
+            if (
+                mark is None
+                or not node.facts.unschedulable
+                or (request is not None and request.status.phase in ACTIVE_PHASES)
+                or (running is not None and not running.done())
+            ):
+                self._orphaned.pop(name, None)
+                continue
+            seen = self._orphaned.get(name)
+            if seen is None or seen[:2] != (mark, node.facts.boot_id) or not node.facts.ready:
+                self._orphaned[name] = (mark, node.facts.boot_id, now)
+                if node.facts.ready:
+                    log.info(
+                        "node %s is cordoned by a cycle whose request is gone (mark %s); uncordoning it after %s "
+                        "Ready without a reboot",
+                        name,
+                        mark,
+                        self.orphan_grace,
+                    )
+                    asyncio.get_running_loop().call_later(self.orphan_grace.total_seconds(), self._kick.set)
+                continue
+            if now - seen[2] < self.orphan_grace:
+                continue
+            del self._orphaned[name]
+            try:
+                done = await node_effects.ensure_unmarked_cordon_gone(self.api, name, mark)
+            except KubeEffectError as error:
+                log.warning("could not uncordon node %s left cordoned by a deleted request: %s", name, error)
+                self._kick.set()
+                continue
+            if done:
+                message = (
+                    f"uncordoned: its cordon was left by a reboot cycle whose request no longer exists (uid {mark}); "
+                    f"the node was Ready, without a reboot, for {self.orphan_grace}"
+                )
+                log.warning("node %s %s", name, message)
+                background().submit(
+                    self.api, involved=ObjectRef.node(name, node.uid), reason="Uncordoned", message=message
+                )
 
     # -- policies ------------------------------------------------------------------------------------------
 

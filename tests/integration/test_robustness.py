@@ -11,6 +11,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from hack import processes
+from reboot_operator.kube import CORDON_MARK
 from tests.integration.conftest import Cluster
 from tests.integration.install import kubeconfig_for, token_for
 from tests.integration.rollout import Rig
@@ -111,3 +112,44 @@ async def test_an_unexpected_error_in_a_cycle_shows_on_the_request_and_in_events
         await rig.stop()
         await rbac.delete_cluster_role_binding(identity)
         await rbac.delete_cluster_role(identity)
+
+
+async def test_a_node_cordoned_by_a_cycle_whose_request_was_deleted_is_handed_back_and_an_admins_cordon_is_not(
+    rig: Rig, unique: str
+) -> None:
+    """Defect 4: `kubectl delete nrr` while its node is Rebooting; the reboot the agent had been approved goes
+    ahead (here the simulator's, standing in for that agent). The cycle, finding its request gone, ends; the node,
+    cordoned under the deleted request's mark, is uncordoned once it has been Ready with the same boot ID for the
+    grace (2 s here, 5 min by default). A node an admin cordoned is left alone."""
+    node, admins = f"orphan-{unique}", f"admins-{unique}"
+    await rig.add_nodes([node], agents=False, labels={"pool": unique})
+    await rig.add_nodes([admins], agents=False, unschedulable=True)
+    await rig.apply_policy(unique, _spec(unique))
+    rig.start_operator("--orphaned-cordon-grace", "2")
+    body = {
+        "apiVersion": "rollboot.dev/v1alpha1",
+        "kind": "NodeRebootRequest",
+        "metadata": {"name": node},
+        "spec": {"nodeName": node, "reasons": [{"source": "sentinel-file", "detail": "/var/run/reboot-required"}]},
+    }
+    created = await rig.custom.create_cluster_custom_object("rollboot.dev", "v1alpha1", "noderebootrequests", body)
+    await rig.wait_phases([node], {"Rebooting"}, timeout=60)  # no agent: the approved reboot never happens
+    core = client.CoreV1Api(rig.api)
+    cordoned = await core.read_node(node)
+    assert cordoned.spec.unschedulable
+    assert cordoned.metadata.annotations[CORDON_MARK] == created["metadata"]["uid"]
+
+    await rig.custom.delete_cluster_custom_object("rollboot.dev", "v1alpha1", "noderebootrequests", node)
+    assert rig.sim.reboot(node)
+    async with asyncio.timeout(60):
+        while (await core.read_node(node)).spec.unschedulable:
+            await asyncio.sleep(0.2)
+    handed_back = await core.read_node(node)
+    assert CORDON_MARK not in (handed_back.metadata.annotations or {})
+    async with asyncio.timeout(30):  # Events are posted in the background, after the uncordon
+        while not (told := [e for e in await _events(rig.api, "Node", node) if "no longer exists" in e.message]):
+            await asyncio.sleep(0.2)
+    assert told[0].reason == "Uncordoned"
+    assert rig.sim.reboot_count(node) == 1
+    assert (await core.read_node(admins)).spec.unschedulable, "an admin's cordon was undone"
+    assert "cordoned by a cycle whose request is gone" in rig.operators[0].log()
