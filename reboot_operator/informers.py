@@ -27,7 +27,15 @@ from kubernetes_asyncio import client
 
 from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.meta import GROUP, VERSION
-from reboot_operator.kube.apicalls import Backoff, WatchExpired, describe, list_each, watch_event, watch_events
+from reboot_operator.kube.apicalls import (
+    OUTAGE_BACKOFF,
+    Backoff,
+    WatchExpired,
+    describe,
+    list_each,
+    watch_event,
+    watch_events,
+)
 from reboot_operator.observed import NodeView, PolicyView, RequestView, node_view, policy_view, request_view
 from reboot_operator.statuses import POLICIES, REQUESTS
 
@@ -63,7 +71,7 @@ class Informer(Generic[V]):
     page_size: int = PAGE_SIZE
     server_timeout: int = SERVER_TIMEOUT
     read_timeout: float = READ_TIMEOUT
-    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=30.0))
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=OUTAGE_BACKOFF))
     views: dict[str, V] = field(default_factory=dict)
     listed: asyncio.Event = field(default_factory=asyncio.Event)
     resource_version: str = ""
