@@ -79,6 +79,8 @@ class Informer(Generic[V]):
     """How many full listings were made (1 + one per 410 Gone or lost connection that needed one)."""
     listed_after: float | None = None
     """Seconds from ``run`` to the end of the first listing."""
+    failing: bool = False
+    """Whether the last attempt to list or watch failed (an outage is logged when it begins and when it ends)."""
 
     async def run(self) -> None:
         """List, then watch for ever; cancel the task to stop. Run again, it resumes from where it was watching."""
@@ -102,7 +104,15 @@ class Informer(Generic[V]):
                 need_list = True
             except Exception as error:
                 delay = self.backoff.next()
-                log.warning("%s: watch failed (%s); again in %.1fs", self.kind, describe(error), delay)
+                if self.failing:  # an outage is logged once, and its end
+                    log.debug("%s: watch failed again (%s); again in %.1fs", self.kind, describe(error), delay)
+                else:
+                    log.warning(
+                        "%s: watch failed (%s); trying again every few seconds until it is back",
+                        self.kind,
+                        describe(error),
+                    )
+                self.failing = True
                 await asyncio.sleep(delay)
 
     # -- listing ---------------------------------------------------------------------------------------------------
@@ -139,6 +149,10 @@ class Informer(Generic[V]):
             _preload_content=False,
             _request_timeout=(10, self.read_timeout),
         )
+        if response.status == 200 and self.failing:
+            log.info("%s: watching again", self.kind)
+            self.failing = False
+            self.backoff.reset()
         try:
             async for event in watch_events(response):
                 self._event(event)

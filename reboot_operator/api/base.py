@@ -81,9 +81,7 @@ def _bounded_duration(text: str) -> str:
 
 Duration = Annotated[
     str,
-    Field(
-        pattern=DURATION_PATTERN, max_length=DURATION_MAX_LENGTH, json_schema_extra=validations(DURATION_RULE)
-    ),
+    Field(pattern=DURATION_PATTERN, max_length=DURATION_MAX_LENGTH, json_schema_extra=validations(DURATION_RULE)),
     AfterValidator(_bounded_duration),  # after the Field, so that its pattern stays in the JSON schema
 ]
 """A Go-style duration string such as ``30s``, ``5m`` or ``1h30m``; ``core.duration.parse_duration`` reads it."""
