@@ -221,7 +221,9 @@ async def test_with_two_operator_replicas_only_the_leader_runs_cycles(
     started = [child.log().count("starting its reboot cycle") for child in (first, second)]
     if kill:
         assert started[0] >= 1 and started[1] >= 1, started
-        assert sum(started) == len(nodes), started
+        # No node started twice. (Fewer lines than nodes is possible: a kill -9 between a start's write and its log
+        # line leaves the start to be resumed, unlogged, by the new leader.)
+        assert sum(started) <= len(nodes), started
     else:
         assert started == [len(nodes), 0], started
         assert "watched state listed" not in second.log(), "the standby listed the cluster"
