@@ -1,7 +1,7 @@
 """The chart's README, generated from the comments of its values.yaml (helm-docs' convention, our own code).
 
-A comment block whose first line starts with ``# --`` and a space documents the key right below it; its other lines continue the
-description. A documented key is one row of the table (its children, if any, are part of its default); an
+A comment block whose first line starts with ``# --`` and a space documents the key right below it; its other lines
+continue the description. A documented key is one row of the table (its children, if any, are part of its default); an
 undocumented mapping is walked into. Every other key (a leaf nobody documented) is an error, so a value cannot be
 added without a description. The text around the table is ``manifests/chart/README.md.in``, where ``@VALUES@``,
 ``@VERSION@`` and ``@APP_VERSION@`` are replaced.
@@ -123,9 +123,7 @@ def render(chart: Path = CHART) -> str:
     """The README the chart's values.yaml, Chart.yaml and README.md.in make; raise if a value is undocumented."""
     documented, undocumented = rows((chart / "values.yaml").read_text())
     if undocumented:
-        raise UndocumentedError(
-            f"{chart / 'values.yaml'}: no '# --' description for {', '.join(undocumented)}"
-        )
+        raise UndocumentedError(f"{chart / 'values.yaml'}: no '# --' description for {', '.join(undocumented)}")
     meta = yaml.safe_load((chart / "Chart.yaml").read_text())
     template = (chart / "README.md.in").read_text()
     return (
