@@ -70,8 +70,9 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-# Unit tests need no control plane, but tests/manifests renders with the kubectl and helm built here.
-unit: controlplane images
+# Unit tests need no control plane, but tests/manifests renders with the kubectl and helm built here, lints the
+# workflows with the actionlint built beside them, and checks the chart's alerts with promtool (Debian's prometheus).
+unit: controlplane prometheus images
 	$(BIN)/pytest tests --ignore=tests/integration
 
 integration: controlplane prometheus images realnodes-deps

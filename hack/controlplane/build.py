@@ -76,6 +76,9 @@ MODULES = (
             for part, value in (("Major", "1"), ("Minor", "37"))
         ),
     ),
+    # actionlint checks .github/workflows in the tests (tests/manifests/test_workflows.py); it reports its version
+    # from the module's build information.
+    GoModule(folder="actionlint", packages=("github.com/rhysd/actionlint/cmd/actionlint",), binaries=("actionlint",)),
 )
 
 
