@@ -117,9 +117,8 @@ def test_a_malformed_version_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_default_images_are_those_the_upstream_repository_publishes() -> None:
-    version = release.version()
-    assert OPERATOR_IMAGE == f"ghcr.io/{release.UPSTREAM}-operator:{version}"
-    assert AGENT_IMAGE == f"ghcr.io/{release.UPSTREAM}-agent:{version}"
+    published = {f"ghcr.io/{release.UPSTREAM}-{component}:{release.version()}" for component in ("operator", "agent")}
+    assert {OPERATOR_IMAGE, AGENT_IMAGE} == published
 
 
 def test_retarget_moves_both_images_to_a_forks_repository() -> None:

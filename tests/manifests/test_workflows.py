@@ -43,7 +43,7 @@ def test_actionlint_accepts_every_workflow() -> None:
 
 def test_actionlint_would_catch_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
-    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n")
+    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.no }}\n")
     result = subprocess.run([str(tool("actionlint")), "-no-color", "-shellcheck=", str(broken)], capture_output=True)
     assert result.returncode == 1
 
@@ -66,7 +66,8 @@ def test_a_release_runs_the_tests_before_it_publishes() -> None:
 def test_a_release_builds_both_dockerfiles_for_both_platforms_with_sbom_and_provenance_and_signs_them() -> None:
     job = _load("release.yml")["jobs"]["images"]
     components = job["strategy"]["matrix"]["component"]
-    assert sorted(f"{c}.Dockerfile" for c in components) == sorted(p.name for p in (REPO / "images").glob("*.Dockerfile"))
+    dockerfiles = sorted(path.name for path in (REPO / "images").glob("*.Dockerfile"))
+    assert sorted(f"{c}.Dockerfile" for c in components) == dockerfiles
     [build] = [s for s in _steps(job) if s.get("uses", "").startswith("docker/build-push-action@")]
     options = build["with"]
     assert options["platforms"] == "linux/amd64,linux/arm64"
