@@ -43,7 +43,9 @@ def test_actionlint_accepts_every_workflow() -> None:
 
 def test_actionlint_would_catch_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
-    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.no }}\n")
+    # An expression naming a context property that does not exist.
+    steps = "    steps:\n      - run: echo ${{ github.nope }}\n"
+    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n" + steps)
     result = subprocess.run([str(tool("actionlint")), "-no-color", "-shellcheck=", str(broken)], capture_output=True)
     assert result.returncode == 1
 
