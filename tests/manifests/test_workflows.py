@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,23 @@ def test_the_release_helper_needs_only_the_standard_library() -> None:
         [sys.executable, "-S", "-c", "import hack.release"], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_chart_the_release_packages_renders_its_version_and_carries_schema_and_readme(tmp_path: Path) -> None:
+    helm = str(tool("helm"))
+    chart = REPO / "manifests" / "chart"
+    subprocess.run(
+        [helm, "package", str(chart), "--version", "9.8.7", "--app-version", "9.8.7", "--destination", str(tmp_path)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    archive = tmp_path / "rollboot-9.8.7.tgz"
+    with tarfile.open(archive) as packed:
+        names = set(packed.getnames())
+    assert {"rollboot/values.schema.json", "rollboot/README.md", "rollboot/files/helm-test.py"} <= names
+    assert "rollboot/README.md.in" not in names
+    rendered = subprocess.run(
+        [helm, "template", "rollboot", str(archive), "-n", "rollboot-system"],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    images = sorted({line.split("image: ")[1] for line in rendered.splitlines() if "image: " in line})
+    assert images == ["ghcr.io/rollboot/rollboot-agent:9.8.7", "ghcr.io/rollboot/rollboot-operator:9.8.7"]
