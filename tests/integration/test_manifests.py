@@ -59,6 +59,7 @@ def test_helm_install_is_accepted_before_anything_is_installed(cluster: Cluster)
     )  # fmt: skip
     assert "STATUS: pending-install" in result.stdout
     assert "nothing is rebooted until a RebootPolicy selects it" in result.stdout
+    assert "helm test rollboot -n default" in result.stdout
 
 
 def _dry_run_apply(cluster: Cluster, manifest: str) -> str:
