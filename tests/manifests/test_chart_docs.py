@@ -9,7 +9,7 @@ from tests.manifests.render import CHART
 
 
 def test_the_chart_readme_is_what_values_yaml_generates() -> None:
-    assert (CHART / "README.md").read_text() == chartdocs.render(), "stale: run python -m hack.chartdocs"
+    assert (CHART / "README.md").read_text() == chartdocs.render(), "stale: make chart (python -m hack.chartdocs)"
 
 
 def test_the_readme_has_a_row_for_every_value_a_user_can_set() -> None:

@@ -99,7 +99,7 @@ def test_every_dashboard_query_can_be_narrowed_to_a_cluster() -> None:
 
 def test_the_chart_carries_a_copy_of_the_dashboard() -> None:
     copy = CHART / "files" / "grafana-dashboard.json"
-    assert copy.read_bytes() == DASHBOARD.read_bytes(), f"stale: cp docs/grafana-dashboard.json {copy.parent}/"
+    assert copy.read_bytes() == DASHBOARD.read_bytes(), "stale: make chart"
     configmap = one(chart_with(ALL_ON), "ConfigMap", "rollboot-operator-dashboard")
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(configmap["data"]["rollboot.json"]) == json.loads(DASHBOARD.read_text())
