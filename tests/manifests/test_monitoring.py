@@ -2,8 +2,10 @@
 
 The alerts are those docs/observability.md shows, parsed by Prometheus' own promtool (Debian's prometheus package,
 which `make unit` and `make test` install); the dashboard's queries too. The ServiceMonitor and PrometheusRule kinds
-are the Prometheus Operator's CRDs; tests/integration/test_manifests.py has the API server validate them against
-minimal stand-ins of those CRDs (tests/integration/monitoring-crds.yaml: the kinds, not their schemas).
+are the Prometheus Operator's CRDs, which the test control plane does not have: their specs are decoded here into
+the Prometheus Operator's own Go types, unknown fields refused (hack/controlplane/promcheck), and
+tests/integration/test_manifests.py has the API server admit them against stand-ins of those CRDs
+(tests/integration/monitoring-crds.yaml: the kinds and their metadata, not their schemas).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.manifests.render import CHART, REPO, Object, chart_with, container, one, pod_spec, render_values
+from tests.manifests.render import CHART, REPO, Object, chart_with, container, one, pod_spec, render_values, tool
 
 DASHBOARD = REPO / "docs" / "grafana-dashboard.json"
 ALL_ON = {
@@ -54,6 +56,39 @@ def test_the_rule_holds_the_documented_alerts() -> None:
         assert (rendered[name]["expr"], rendered[name].get("for")) == (expr, doc.get("for")), name
         for field in ("labels", "annotations"):
             assert rendered[name].get(field, {}) | doc.get(field, {}) == rendered[name].get(field, {}), (name, field)
+
+
+def _promcheck(stream: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(tool("promcheck"))], input=stream, capture_output=True, text=True, timeout=60)
+
+
+def test_the_monitoring_objects_decode_into_the_prometheus_operators_types() -> None:
+    values = {**ALL_ON, "metrics": {**ALL_ON["metrics"], "serviceMonitor": {"enabled": True, "interval": "1m"}}}
+    result = _promcheck(render_values(values).stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "checked 2, refused 0"
+
+
+@pytest.mark.parametrize(
+    ("document", "refusal"),
+    [
+        pytest.param(
+            {"kind": "ServiceMonitor", "spec": {"endpoints": [{"port": "metrics", "intervall": "30s"}]}},
+            'unknown field "intervall"',
+            id="misspelt-field",
+        ),
+        pytest.param(
+            {"kind": "PrometheusRule", "spec": {"groups": [{"name": "g", "rules": [{"alert": "A", "for": ["6h"]}]}]}},
+            "Rule.spec.groups.rules.for",
+            id="wrong-type",
+        ),
+    ],
+)
+def test_promcheck_refuses_what_the_real_crds_would(document: dict[str, Any], refusal: str) -> None:
+    body = {"apiVersion": "monitoring.coreos.com/v1", "metadata": {"name": "x"}, **document}
+    result = _promcheck(yaml.safe_dump(body))
+    assert result.returncode == 1
+    assert refusal in result.stdout
 
 
 def test_the_threshold_of_reboot_required_too_long_is_a_value() -> None:
