@@ -23,7 +23,7 @@ import yaml
 from tests.manifests.render import CHART, REPO, Object, chart_with, container, one, pod_spec, render_values, tool
 
 DASHBOARD = REPO / "docs" / "grafana-dashboard.json"
-ALL_ON = {
+ALL_ON: dict[str, Any] = {
     "metrics": {"service": {"enabled": True}, "serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
     "grafanaDashboard": {"enabled": True},
 }
