@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv controlplane prometheus images-deps images realnodes-deps lint types unit integration test cluster crds bench demo clean
+.PHONY: help venv controlplane prometheus images-deps images realnodes-deps lint types unit integration test cluster crds chart bench demo clean
 
 # Extra arguments for `make demo`, e.g. make demo DEMO_ARGS="--nodes 20 --max-concurrent 4 --reboot-seconds 2"
 DEMO_ARGS ?=
@@ -15,6 +15,7 @@ help:
 	@echo "make test     lint, types and every test (builds and starts a local control plane)"
 	@echo "make cluster  run the local control plane in the foreground"
 	@echo "make crds     regenerate crds/ from the pydantic models"
+	@echo "make chart    refresh the chart's copy of the dashboard and its README (generated from values.yaml)"
 	@echo "make bench    run the benchmarks in bench/"
 	@echo "make images   build the operator, agent and pause images offline, as OCI archives (docs/images.md)"
 
@@ -70,8 +71,9 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-# Unit tests need no control plane, but tests/manifests renders with the kubectl and helm built here.
-unit: controlplane images
+# Unit tests need no control plane, but tests/manifests renders with the kubectl and helm built here, lints the
+# workflows with the actionlint built beside them, and checks the chart's alerts with promtool (Debian's prometheus).
+unit: controlplane prometheus images
 	$(BIN)/pytest tests --ignore=tests/integration
 
 integration: controlplane prometheus images realnodes-deps
@@ -99,6 +101,12 @@ bench: controlplane
 crds: $(STAMP)
 	$(BIN)/python -m reboot_operator.api.crdgen crds/
 	cp crds/*.yaml manifests/chart/files/crds/
+
+# The chart carries a copy of docs/grafana-dashboard.json, and its README is generated from values.yaml's comments;
+# tests/manifests/test_monitoring.py and test_chart_docs.py fail while either is stale.
+chart: $(STAMP)
+	cp docs/grafana-dashboard.json manifests/chart/files/
+	$(BIN)/python -m hack.chartdocs
 
 clean:
 	rm -rf .cache $(VENV)

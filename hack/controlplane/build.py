@@ -76,6 +76,12 @@ MODULES = (
             for part, value in (("Major", "1"), ("Minor", "37"))
         ),
     ),
+    # actionlint checks .github/workflows in the tests (tests/manifests/test_workflows.py); it reports its version
+    # from the module's build information.
+    GoModule(folder="actionlint", packages=("github.com/rhysd/actionlint/cmd/actionlint",), binaries=("actionlint",)),
+    # promcheck decodes the chart's ServiceMonitor and PrometheusRule into the Prometheus Operator's Go types
+    # (tests/manifests/test_monitoring.py): the test control plane has no CRDs of theirs to validate them.
+    GoModule(folder="promcheck", packages=(".",), binaries=("promcheck",)),
 )
 
 

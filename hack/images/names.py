@@ -1,7 +1,8 @@
 """The names the images are built under.
 
 The operator and the agent are named exactly as the Helm chart pulls them by default (``rollboot.image`` in
-``manifests/chart/templates/_helpers.tpl``: the values' repository, at the chart's appVersion when the tag is empty),
+``manifests/chart/templates/_helpers.tpl``: the values' registry (else ``image.registry``) and repository, at the
+chart's appVersion when the tag is empty),
 so that an archive imported into a node's containerd is found there and never pulled. The base and the pause image
 exist only on this machine and on the nodes it feeds, hence ``localhost/``.
 """
@@ -26,9 +27,11 @@ def _load(path: Path) -> dict[str, Any]:
 
 def chart_image(component: str) -> str:
     """The image the chart runs for ``component`` (``operator`` or ``agent``) with its default values."""
-    image = _load(CHART / "values.yaml")[component]["image"]
+    values = _load(CHART / "values.yaml")
+    image = values[component]["image"]
+    registry = image.get("registry") or values["image"]["registry"]
     tag = image.get("tag") or _load(CHART / "Chart.yaml")["appVersion"]
-    return f"{image['repository']}:{tag}"
+    return f"{registry}/{image['repository']}:{tag}" if registry else f"{image['repository']}:{tag}"
 
 
 OPERATOR_IMAGE = chart_image("operator")

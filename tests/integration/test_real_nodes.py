@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client, config, watch
 
+from hack.controlplane.build import bin_dir
 from hack.images import AGENT_IMAGE
 from hack.realnodes import RealCluster, scenario
 from hack.realnodes.images import node_images
@@ -191,6 +194,7 @@ async def test_the_chart_reboots_three_real_nodes_one_at_a_time(real_cluster: Re
     with _on_failure(cluster):
         values = scenario.chart_values(cluster)
         cluster.helm_install(chart=CHART, release=scenario.RELEASE, namespace=SYSTEM_NAMESPACE, values=values)
+        _helm_test(cluster)
         _apply(cluster, scenario.workload(image=AGENT_IMAGE, replicas=REPLICAS, max_unavailable=MAX_UNAVAILABLE))
         cluster.kubectl(
             "rollout", "status", "-n", WORKLOAD_NAMESPACE, f"deployment/{WORKLOAD}", "--timeout=180s", timeout=200
@@ -248,6 +252,21 @@ async def test_the_chart_reboots_three_real_nodes_one_at_a_time(real_cluster: Re
         writers = _agent_writers(cluster.plane.audit_log_path)
         assert AGENT_USER in writers, f"the agents should write their requests as {AGENT_USER}: {writers}"
         assert all(w == AGENT_USER or "rollboot-operator" in w for w in writers), f"unexpected writers: {writers}"
+
+
+def _helm_test(cluster: RealCluster) -> None:
+    """``helm test``, as a user runs it after installing: the chart's test pod, in the operator's image on a real
+    node, finds the operator Ready and both CRDs served. A passing pod is deleted at once (its hook-delete-policy;
+    hence no --logs, which would look for it), so nothing of it is left on the nodes for the drains."""
+    result = subprocess.run(
+        [
+            str(bin_dir() / "helm"), f"--kubeconfig={cluster.kubeconfig}", "test", scenario.RELEASE,
+            "--namespace", SYSTEM_NAMESPACE, "--timeout", "3m",
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"helm test failed:\n{result.stdout}\n{result.stderr}"
+    assert re.search(r"^Phase:\s+Succeeded$", result.stdout, re.M), result.stdout
 
 
 def _apply(cluster: RealCluster, documents: list[dict[str, Any]]) -> None:

@@ -66,6 +66,26 @@ def chart_text(values: Mapping[str, str] | None = None, *, namespace: str = NAME
     return run(helm_args(values, namespace=namespace)).stdout
 
 
+def render_values(
+    values: Mapping[str, Any], *, release: str = RELEASE, namespace: str = NAMESPACE, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``helm template`` with ``values`` as a values file (nested, any types: what ``--set`` cannot say)."""
+    argv = [str(tool("helm")), "template", release, str(CHART), "--namespace", namespace, "-f", "-"]
+    result = subprocess.run(argv, input=yaml.safe_dump(dict(values)), capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def chart_with(values: Mapping[str, Any], *, release: str = RELEASE, namespace: str = NAMESPACE) -> list[Object]:
+    return parse(render_values(values, release=release, namespace=namespace).stdout)
+
+
+def is_hook(document: Object) -> bool:
+    """Helm hooks (the `helm test` pod) are rendered by `helm template` but are no part of the release."""
+    return "helm.sh/hook" in (document["metadata"].get("annotations") or {})
+
+
 def chart(values: Mapping[str, str] | None = None, *, namespace: str = NAMESPACE) -> list[Object]:
     return parse(chart_text(values, namespace=namespace))
 

@@ -73,7 +73,7 @@ def test_the_operator_reads_secrets_in_its_own_namespace_only(rendered: list[Obj
 
 
 def test_the_operator_holds_one_lease_in_its_own_namespace_only(rendered: list[Object]) -> None:
-    role = one(rendered, "Role", "rollboot-operator-leader-election")
+    role = one(rendered, "Role", "rollboot-operator-lease")
     assert role["metadata"]["namespace"] == "rollboot-system"
     assert role["rules"] == [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
@@ -84,8 +84,8 @@ def test_the_operator_holds_one_lease_in_its_own_namespace_only(rendered: list[O
             "verbs": ["get", "update"],
         },
     ]
-    binding = one(rendered, "RoleBinding", "rollboot-operator-leader-election")
-    assert binding["roleRef"]["name"] == "rollboot-operator-leader-election"
+    binding = one(rendered, "RoleBinding", "rollboot-operator-lease")
+    assert binding["roleRef"]["name"] == "rollboot-operator-lease"
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "rollboot-operator", "namespace": "rollboot-system"}
     ]
