@@ -231,6 +231,10 @@ def test_pause_exits_0_on_sigterm(archives: dict[str, Path], containerd: Contain
     assert (config.entrypoint, config.user) == (("/pause",), "65535:65535")
     pause = _run(containerd, PAUSE_IMAGE, "pause-term", list(config.entrypoint), read_only=True)
     _wait_for_task(containerd, "pause-term", pause)
+    # Only once it listens: a SIGTERM before that meets the runtime's default (exit 2), a race on a busy machine.
+    assert pause.stderr is not None
+    ready = pause.stderr.readline()  # the container's first line; ends the test by timeout if it never comes
+    assert ready.strip() == "pause: ready", ready
     containerd.ctr("tasks", "kill", "--signal=SIGTERM", "pause-term")
     code, _, err = _finish(pause, timeout=30)
     assert code == 0, err
