@@ -64,12 +64,20 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 async def _watch(api: client.ApiClient) -> None:
-    """List and watch nodes, requests and policies; return once each is listed in full."""
+    """List and watch nodes, requests and policies; return once each is listed in full.
+
+    Only then is the state put where ``_attach`` (and so a Kopf event) finds it: a coordinator started on a
+    half-listed state would see requests in progress whose policy is not listed yet and take the policy for deleted
+    (on the real nodes, a new leader cancelled the drain its predecessor had begun)."""
     began = time.monotonic()
     watched = WatchedState(api, COORDINATOR)
-    _RUNTIME["watched"] = watched
     watched.start()
-    await watched.wait_listed()
+    try:
+        await watched.wait_listed()
+    except BaseException:
+        await watched.stop()
+        raise
+    _RUNTIME["watched"] = watched
     log.info(
         "watched state listed in %.2fs: %s",
         time.monotonic() - began,
