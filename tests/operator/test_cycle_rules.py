@@ -199,6 +199,9 @@ def check_safety(rig: Rig, *, admin_cordon: bool) -> None:
     assert len(boots) == len(set(boots)), f"two approvals for one boot: {boots}"
     final = rig.node()
     phase = (rig.memory.get("noderebootrequests", NODE) or {}).get("status", {}).get("phase")
+    if phase in ("Completed", "Failed"):
+        assert rig.memory.reasons()[-1] == phase, "the ending is told as an Event"
+        assert rig.world.notices[-1].event.value.lower() == phase.lower(), "and to the policy's subscribers"
     if phase not in ACTIVE:
         assert NODE not in rig.policy_status().get("slots", []), "the slot outlived the cycle"
         if admin_cordon:
@@ -228,6 +231,16 @@ async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: 
         "Started", "Cordoned", "Draining", "RebootAuthorized", "NodeReturned", "Uncordoned", "Completed"
     ]  # fmt: skip
     check_safety(rig, admin_cordon=False)
+
+
+async def test_the_reboot_pending_taint_goes_when_the_node_is_cordoned(rig: Rig) -> None:
+    taint = {"key": "rollboot.dev/reboot-pending", "effect": "PreferNoSchedule"}
+    other = {"key": "example.com/gpu", "effect": "NoSchedule"}
+    rig.memory.edit("nodes", NODE, lambda n: n["spec"].update(taints=[other, taint]))
+
+    await rig.run()
+
+    assert rig.node()["spec"]["taints"] == [other]
 
 
 async def test_our_cordon_is_marked_with_the_request_uid_while_it_lasts(rig: Rig) -> None:
@@ -293,7 +306,7 @@ async def test_a_node_that_keeps_being_uncordoned_is_given_back_unrebooted(rig: 
     status = await rig.run()
 
     assert status["phase"] == "Failed" and "kept being uncordoned" in status["message"]
-    assert rig.drain.calls == MAX_RECORDONS
+    assert rig.drain.calls == MAX_RECORDONS == 3, "cordoned and drained again twice, then given up"
     assert rig.approvals() == [] and rig.agent.reboots == 0
     assert failures(rig) == 1
     check_safety(rig, admin_cordon=False)
@@ -463,6 +476,7 @@ async def test_a_sentinel_that_survives_once_is_rebooted_once_more_then_complete
 
     assert status["phase"] == "Completed" and status["attempts"] == 2
     assert rig.agent.reboots == 2
+    assert rig.memory.reasons().count("RebootAuthorized") == 2, rig.memory.reasons()
     check_safety(rig, admin_cordon=False)
 
 
@@ -511,6 +525,14 @@ async def test_a_cycle_that_was_not_chosen_to_start_starts_nothing(rig: Rig) -> 
     assert rig.phases() == []
     assert NODE not in rig.policy_status()["slots"]
     assert rig.node()["spec"].get("unschedulable") is None
+
+
+async def test_a_cycle_made_without_saying_it_starts_does_not_start(rig: Rig) -> None:
+    cycle = Cycle(api=await rig.memory.client(), world=rig.world, name=NODE, policy=POLICY, clock=rig.world.clock)
+
+    await cycle.run()
+
+    assert rig.phases() == [] and rig.node()["spec"].get("unschedulable") is None
 
 
 async def test_a_request_changed_since_the_decision_is_not_started(rig: Rig) -> None:
