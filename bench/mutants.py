@@ -41,6 +41,7 @@ TARGETS: Mapping[str, Sequence[str]] = {
     "reboot_operator/kube/nodes.py": ["tests/kube/test_node_patches.py", "tests/operator/test_cycle_rules.py"],
     "reboot_operator/core/budget.py": ["tests/core/test_decide.py", "tests/core/test_properties.py"],
     "reboot_operator/core/selection.py": ["tests/core/test_decide.py", "tests/core/test_properties.py"],
+    "sentinel_agent/approval.py": ["tests/agent/test_approval.py"],
 }
 """Each safety-carrying module, and the fast tests that must catch a slip in it."""
 

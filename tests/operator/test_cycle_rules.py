@@ -243,6 +243,30 @@ async def test_the_reboot_pending_taint_goes_when_the_node_is_cordoned(rig: Rig)
     assert rig.node()["spec"]["taints"] == [other]
 
 
+LABELS = {"preReboot": {"example.com/rebooting": "true"}, "postReboot": {"example.com/rebooted": "true"}}
+
+
+@pytest.mark.parametrize(
+    ("outcome", "final"),
+    [
+        pytest.param(DrainOutcome.COMPLETED, {"pool": "a", "example.com/rebooted": "true"}, id="completed"),
+        pytest.param(DrainOutcome.REFUSED, {"pool": "a"}, id="given-back"),
+    ],
+)
+async def test_the_policys_labels_mark_the_cycle_and_its_end(
+    rig: Rig, outcome: DrainOutcome, final: dict[str, str]
+) -> None:
+    set_spec(rig, nodeLabels=LABELS)
+    rig.drain.outcomes = [outcome]
+    labelled_when_drained: list[dict[str, str]] = []
+    rig.drain.during = lambda memory: labelled_when_drained.append(rig.node()["metadata"]["labels"])
+
+    await rig.run()
+
+    assert labelled_when_drained == [{"pool": "a", "example.com/rebooting": "true"}]
+    assert rig.node()["metadata"]["labels"] == final
+
+
 async def test_our_cordon_is_marked_with_the_request_uid_while_it_lasts(rig: Rig) -> None:
     await rig.run()
 
