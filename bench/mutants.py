@@ -68,6 +68,24 @@ class Site:
     index: int
     line: int
     what: str
+    function: str = ""
+    """The function (``Class.method``) it is in; empty at module level."""
+
+
+def _functions(tree: ast.AST) -> dict[int, str]:
+    """Each node's enclosing function, by ``id``."""
+    found: dict[int, str] = {}
+
+    def visit(node: ast.AST, name: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = name
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                inner = f"{name}.{child.name}" if name else child.name
+            found[id(child)] = inner
+            visit(child, inner)
+
+    visit(tree, "")
+    return found
 
 
 def _protected(tree: ast.AST) -> set[int]:
@@ -104,8 +122,9 @@ def _mutations(node: ast.AST) -> Iterator[str]:
 def sites(source: str) -> list[Site]:
     tree = ast.parse(source)
     protected = _protected(tree)
+    functions = _functions(tree)
     return [
-        Site(index, getattr(node, "lineno", 0), what)
+        Site(index, getattr(node, "lineno", 0), what, functions.get(id(node), ""))
         for index, node in enumerate(ast.walk(tree))
         if id(node) not in protected
         for what in _mutations(node)
@@ -124,7 +143,7 @@ def mutate(source: str, site: Site) -> str:
         replace_with(tree, node, node.operand)
     elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
         node.value = not node.value
-    elif isinstance(node, ast.Constant):
+    elif isinstance(node, ast.Constant) and isinstance(node.value, int):
         node.value = node.value + 1
     elif isinstance(node, ast.Expr):
         replace_with(tree, node, ast.Pass())
@@ -151,9 +170,9 @@ class Outcome:
     killed: bool
 
     def key(self) -> str:
-        """How ``mutants_equivalent.txt`` names it: path, the line's code, the mutant (not the line number, which
-        every edit above it shifts)."""
-        return f"{self.path} | {self.source_line} | {self.site.what}"
+        """How ``mutants_equivalent.txt`` names it: path, function, the line's code, the mutant (not the line
+        number, which every edit above it shifts)."""
+        return f"{self.path} | {self.site.function} | {self.source_line} | {self.site.what}"
 
 
 def _copy(into: Path, repo: Path, copied: Sequence[str]) -> Path:
@@ -222,7 +241,7 @@ def run(
                 free.append(tree)
             outcome = Outcome(path, site, line, killed)
             if not killed:
-                print(f"survived: {path}:{site.line} {site.what}: {line}", flush=True)
+                print(f"survived: {path}:{site.line} {outcome.key()}", flush=True)
             return outcome
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -23,6 +23,7 @@ SOURCE = textwrap.dedent(
 
 
 def test_the_mutants_of_a_small_function() -> None:
+    assert {site.function for site in mutants.sites(SOURCE)} == {"step"}
     found = [(site.line, site.what) for site in mutants.sites(SOURCE)]
     assert sorted(found) == [
         (3, "And->Or"),
@@ -69,5 +70,5 @@ def test_a_run_kills_what_the_tests_catch_and_reports_what_they_miss(tmp_path: P
 
     assert {(o.site.what, o.killed) for o in outcomes} == {("LtE->Lt", True), ("Gt->GtE", False), ("0->1", False)}
     survivor = next(o for o in outcomes if o.site.what == "Gt->GtE")
-    assert survivor.key() == "limits.py | return n > 0 | Gt->GtE"
+    assert survivor.key() == "limits.py | spare | return n > 0 | Gt->GtE"
     assert (tmp_path / "limits.py").read_text().count("<=") == 1, "the tree measured is never touched"

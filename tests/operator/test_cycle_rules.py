@@ -230,6 +230,8 @@ async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: 
     assert rig.memory.reasons() == [
         "Started", "Cordoned", "Draining", "RebootAuthorized", "NodeReturned", "Uncordoned", "Completed"
     ]  # fmt: skip
+    assert {e["type"] for e in rig.memory.events} == {"Normal"}
+    assert [n.event.value for n in rig.world.notices] == ["Started", "Rebooting", "Completed"]
     check_safety(rig, admin_cordon=False)
 
 
@@ -251,13 +253,15 @@ LABELS = {"preReboot": {"example.com/rebooting": "true"}, "postReboot": {"exampl
     [
         pytest.param(DrainOutcome.COMPLETED, {"pool": "a", "example.com/rebooted": "true"}, id="completed"),
         pytest.param(DrainOutcome.REFUSED, {"pool": "a"}, id="given-back"),
+        pytest.param(None, {"pool": "a"}, id="not-back-in-time"),
     ],
 )
 async def test_the_policys_labels_mark_the_cycle_and_its_end(
-    rig: Rig, outcome: DrainOutcome, final: dict[str, str]
+    rig: Rig, outcome: DrainOutcome | None, final: dict[str, str]
 ) -> None:
     set_spec(rig, nodeLabels=LABELS)
-    rig.drain.outcomes = [outcome]
+    rig.drain.outcomes = [outcome or DrainOutcome.COMPLETED]
+    rig.agent.comes_back = outcome is not None
     labelled_when_drained: list[dict[str, str]] = []
     rig.drain.during = lambda memory: labelled_when_drained.append(rig.node()["metadata"]["labels"])
 
@@ -549,6 +553,19 @@ async def test_a_cycle_that_was_not_chosen_to_start_starts_nothing(rig: Rig) -> 
     assert rig.phases() == []
     assert NODE not in rig.policy_status()["slots"]
     assert rig.node()["spec"].get("unschedulable") is None
+
+
+async def test_a_cycle_whose_request_another_replica_ended_stops_and_frees_the_claim(rig: Rig) -> None:
+    def ended_elsewhere(memory: MemoryApi) -> None:
+        memory.edit("noderebootrequests", NODE, lambda r: r["status"].update(phase="Failed", message="elsewhere"))
+
+    rig.drain.during = ended_elsewhere
+
+    status = await rig.run()
+
+    assert status["phase"] == "Failed" and status["message"] == "elsewhere"
+    assert rig.approvals() == [] and rig.agent.reboots == 0
+    assert NODE not in rig.policy_status()["slots"]
 
 
 async def test_a_cycle_made_without_saying_it_starts_does_not_start(rig: Rig) -> None:
