@@ -351,8 +351,11 @@ async def test_an_admin_cordon_lifted_during_the_drain_is_restored_unmarked_and_
     assert CORDON_MARK not in rig.node()["metadata"].get("annotations", {})
 
 
-async def test_the_reboot_waits_for_its_delay_after_the_drain(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    set_spec(rig, reboot={"delay": "90s"})
+@pytest.mark.parametrize(("delay", "seconds"), [("90s", 90.0), ("500ms", 0.5)])
+async def test_the_reboot_waits_for_its_delay_after_the_drain(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, delay: str, seconds: float
+) -> None:
+    set_spec(rig, reboot={"delay": delay})
     sleeps: list[float] = []
     original = asyncio.sleep
 
@@ -366,9 +369,9 @@ async def test_the_reboot_waits_for_its_delay_after_the_drain(rig: Rig, monkeypa
     status = await rig.run()
 
     assert status["phase"] == "Completed"
-    assert sleeps == [90.0]
+    assert sleeps == [seconds]
     approved = rig.approvals()[0].body["status"]["approval"]["approvedAt"]
-    assert datetime.datetime.fromisoformat(approved) == START + datetime.timedelta(seconds=90)
+    assert datetime.datetime.fromisoformat(approved) == START + datetime.timedelta(seconds=seconds)
 
 
 # -- an admin's cordon kept, ours never left behind -----------------------------------------------------------------
@@ -475,11 +478,19 @@ async def test_the_soak_counts_from_the_return(rig: Rig) -> None:
 
 async def test_a_node_not_ready_until_the_timeout_fails_and_is_handed_back(rig: Rig) -> None:
     set_spec(rig, reboot={"soak": "1m"})
+
+    def a_slow_boot(memory: MemoryApi) -> None:
+        rig.world.now += datetime.timedelta(minutes=3)
+
+    rig.agent.script = [a_slow_boot]
     blip_after_the_reboot(rig, lambda memory: set_ready(memory, False))
 
     status = await rig.run()
 
     assert status["phase"] == "Failed" and "not Ready within" in status["message"]
+    approved = datetime.datetime.fromisoformat(rig.approvals()[0].body["status"]["approval"]["approvedAt"])
+    failed = datetime.datetime.fromisoformat(status["completedAt"])
+    assert failed == approved + datetime.timedelta(minutes=10), "reboot.timeout counts from the approval"
     assert failures(rig) == 1
     check_safety(rig, admin_cordon=False)
 
@@ -525,6 +536,9 @@ async def test_a_node_uncordoned_while_rebooting_is_drained_again_before_another
 
     assert status["phase"] == "Completed" and rig.agent.reboots == 2
     assert rig.drain.calls == 2, "the second reboot came without a second drain"
+    assert status["attempts"] == 2
+    attempts = [w.body["status"]["approval"]["attempt"] for w in rig.approvals()]
+    assert attempts == [1, 2]
     check_safety(rig, admin_cordon=False)
 
 
