@@ -20,6 +20,7 @@ import concurrent.futures
 import datetime
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -244,8 +245,11 @@ def run(
                 print(f"survived: {path}:{site.line} {outcome.key()}", flush=True)
             return outcome
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+        try:
             return list(pool.map(one, work))
+        finally:  # stopped (Ctrl-C, SIGTERM): the mutants not begun are dropped, the scratch trees removed
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--module", action="append", help="only this module (repeatable); default every target")
     parser.add_argument("--record", action="store_true", help="record the score in bench/results.json")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     targets = {path: tests for path, tests in TARGETS.items() if not args.module or path in args.module}
     began = time.monotonic()
     outcomes = run(targets, jobs=max(1, args.jobs))
