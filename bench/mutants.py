@@ -33,7 +33,7 @@ from bench import harness
 
 REPO = Path(__file__).resolve().parent.parent
 EQUIVALENT = REPO / "bench" / "mutants_equivalent.txt"
-COPIED = ("reboot_operator", "sentinel_agent", "tests", "bench", "pyproject.toml")
+COPIED = ("reboot_operator", "sentinel_agent", "hack", "tests", "bench", "pyproject.toml")
 
 TARGETS: Mapping[str, Sequence[str]] = {
     "reboot_operator/cycle.py": ["tests/operator/test_cycle_rules.py"],

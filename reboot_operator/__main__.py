@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import os
+import socket
 import sys
+import uuid
 
 import kopf
 
+from reboot_operator.leadership import LeaseTiming
 from reboot_operator.logs import configure_logging
 
 
@@ -40,7 +44,45 @@ def main(argv: list[str] | None = None) -> int:
         help="how long a Prometheus blocker's answer is trusted; while blocked it is asked again after half of it "
         "(default: 20)",
     )
+    parser.add_argument(
+        "--orphaned-cordon-grace",
+        type=float,
+        metavar="SECONDS",
+        default=float(os.environ.get("ROLLBOOT_ORPHANED_CORDON_GRACE", "300")),
+        help="a node left cordoned by a cycle whose request was deleted is uncordoned after it has been Ready, "
+        "without a reboot, this long (default: 300)",
+    )
+    election = parser.add_argument_group("leader election (one replica drives the cycles; the others stand by)")
+    election.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=os.environ.get("ROLLBOOT_LEADER_ELECT", "").lower() in ("1", "true", "yes"),
+        help="hold a coordination.k8s.io Lease before leading (what the chart runs; $ROLLBOOT_LEADER_ELECT)",
+    )
+    election.add_argument(
+        "--leader-elect-namespace",
+        metavar="NAMESPACE",
+        default=os.environ.get("POD_NAMESPACE"),
+        help="namespace of the Lease (default: $POD_NAMESPACE)",
+    )
+    timing = LeaseTiming()
+    for flag, default, what in (
+        ("--leader-elect-lease-duration", timing.duration, "a standby takes over after the Lease is this old"),
+        ("--leader-elect-renew-deadline", timing.renew_deadline, "the leader stops leading if it cannot renew in time"),
+        ("--leader-elect-retry-period", timing.retry, "how often the Lease is renewed, or tried by a standby"),
+    ):
+        election.add_argument(
+            flag, type=float, metavar="SECONDS", default=default, help=f"{what} (default: {default:g})"
+        )
     args = parser.parse_args(argv)
+    if args.leader_elect and not args.leader_elect_namespace:
+        parser.error("--leader-elect needs --leader-elect-namespace or $POD_NAMESPACE")
+    try:
+        args.lease_timing = LeaseTiming(
+            args.leader_elect_lease_duration, args.leader_elect_renew_deadline, args.leader_elect_retry_period
+        )
+    except ValueError as error:
+        parser.error(str(error))
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
     configure_logging(log_format=args.log_format, verbose=args.verbose)
@@ -57,7 +99,11 @@ async def _run(args: argparse.Namespace) -> None:
     from reboot_operator import metrics
 
     handlers.COORDINATOR.blocker_ttl = args.blocker_ttl
+    handlers.COORDINATOR.orphan_grace = datetime.timedelta(seconds=args.orphaned_cordon_grace)
     handlers.START_AT_ONCE = args.peering is None
+    if args.leader_elect:
+        identity = f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+        handlers.LEADER_ELECTION = (args.leader_elect_namespace, identity, args.lease_timing)
     metrics.REGISTRY.register(metrics.StateCollector(handlers.COORDINATOR.snapshot))
     runner = await metrics.serve(args.metrics_port) if args.metrics_port else None
     try:

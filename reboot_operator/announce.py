@@ -94,17 +94,17 @@ class Announcer:
         before = request_blocked_condition(current)
         others = [c for c in current.conditions if c.type != RequestConditionType.BLOCKED]
         if not blocked:
-            return others, (
-                None if before is None else self._node(request.name, "Unblocked", "no blocker holds it back")
-            )
+            unblocked = self._node(request.name, request.uid, "Unblocked", "no blocker holds it back")
+            return others, (None if before is None else unblocked)
         intent = ConditionIntent(RequestConditionType.BLOCKED, ConditionStatus.TRUE, Reason.PODS_BLOCKING, why)
         conditions = merge_conditions([before] if before else [], [intent], now=now, generation=request.generation)
-        return [*conditions, *others], (self._node(request.name, "Blocked", why) if before is None else None)
+        told = self._node(request.name, request.uid, "Blocked", why) if before is None else None
+        return [*conditions, *others], told
 
-    async def node_unblocked(self, node: str, message: str) -> None:
-        await self._node(node, "Unblocked", message)()
+    async def node_unblocked(self, request: RequestView, message: str) -> None:
+        await self._node(request.name, request.uid, "Unblocked", message)()
 
-    def _node(self, node: str, reason: str, message: str) -> AfterWrite:
+    def _node(self, node: str, uid: str, reason: str, message: str) -> AfterWrite:
         kind = EventType.WARNING if reason == "Blocked" else EventType.NORMAL
 
         async def tell() -> None:
@@ -112,7 +112,7 @@ class Announcer:
             events.submit(self.api, involved=ObjectRef.node(node), reason=reason, message=message, type=kind)
             events.submit(
                 self.api,
-                involved=ObjectRef(kind="NodeRebootRequest", name=node, api_version=API_VERSION),
+                involved=ObjectRef(kind="NodeRebootRequest", name=node, uid=uid, api_version=API_VERSION),
                 reason=reason,
                 message=message,
                 type=kind,

@@ -39,6 +39,7 @@ from reboot_operator import metrics, statuses
 from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.announce import Announcer, request_blocked_condition
 from reboot_operator.api.common import ConditionStatus
+from reboot_operator.api.meta import API_VERSION
 from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestStatus
 from reboot_operator.api.vocabulary import (
@@ -57,11 +58,14 @@ from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, Re
 from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
 from reboot_operator.cycle import Cycle, utcnow
+from reboot_operator.kube import nodes as node_effects
+from reboot_operator.kube.errors import KubeEffectError
+from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.notify import Notice, Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
 from reboot_operator.observed import NodeView, PolicyView, RequestView, policy_view, request_view
 from reboot_operator.slots import claim_slots, release_slot
-from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status
+from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status, with_fields
 from reboot_operator.taints import PendingTaints
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,11 @@ WRITES_REMEMBERED = 20_000
 EXACT_POSITIONS = 5
 """Waiting requests this far up their queue have their exact position in their message."""
 CYCLE_RESTART_BACKOFF = (1.0, 60.0)
+ERROR_TEXT = 300
+"""How much of an unexpected error a request's status message carries (the log has the traceback)."""
+ORPHAN_GRACE = datetime.timedelta(minutes=5)
+"""How long a node cordoned by a cycle whose request is gone stays so, Ready and not rebooting, before it is handed
+back: longer than an approved reboot takes to begin."""
 
 
 class State(Protocol):
@@ -186,6 +195,9 @@ class Coordinator:
     _queued_since: dict[str, tuple[int, datetime.datetime]] = field(default_factory=dict)
     """When a decision put each request into its queue (by generation), until its status says so."""
     passes: int = 0
+    orphan_grace: datetime.timedelta = ORPHAN_GRACE
+    _orphaned: dict[str, tuple[str, str, datetime.datetime]] = field(default_factory=dict)
+    """Nodes cordoned under a mark no running cycle owns: the mark, the boot ID and when that was first seen."""
 
     # -- wiring --------------------------------------------------------------------------------------------
 
@@ -216,6 +228,17 @@ class Coordinator:
             self._unlisten()
             self._unlisten = None
         self._task = None
+        # Started again (leadership regained), it begins from the API, as a new process would.
+        self._cycles.clear()
+        self._cycle_failures.clear()
+        self._node_signals.clear()
+        self._node_seen.clear()
+        self._written.clear()
+        self._queued_since.clear()
+        self._orphaned.clear()
+        self.decisions = None
+        self.notifier = None
+        self._writer = self._gate = self._taints = self._announcer = None
 
     def kick(self) -> None:
         self._kick.set()
@@ -223,7 +246,8 @@ class Coordinator:
     def node_observed(self, view: NodeView) -> None:
         """A node event: wake waiters and the loop only if something the decisions use has changed."""
         facts = view.facts
-        key = (facts.ready, facts.boot_id, facts.unschedulable, tuple(sorted(facts.labels.items())), view.kernel)
+        labels = tuple(sorted(facts.labels.items()))
+        key = (facts.ready, facts.boot_id, facts.unschedulable, labels, view.kernel, view.cordon_mark)
         if self._node_seen.get(view.name) == key:
             return
         self._node_seen[view.name] = key
@@ -403,6 +427,7 @@ class Coordinator:
                 if policies[name].spec is not None
             )
         )
+        await self._sweep_orphaned_cordons(nodes, requests, now)
         with self._compute():
             for decision in self.decisions.requests.values():
                 request = requests.get(decision.name)
@@ -434,6 +459,64 @@ class Coordinator:
                 steady[name] = queued_at
         return steady
 
+    async def _sweep_orphaned_cordons(
+        self, nodes: Mapping[str, NodeView], requests: Mapping[str, RequestView], now: datetime.datetime
+    ) -> None:
+        """Uncordon nodes left cordoned by a cycle whose request is gone (issue 13, defect 4: `kubectl delete nrr`
+        while Rebooting; the agent made a new request, which had nothing left to do, and the node stayed cordoned
+        for good). Such a node carries our mark, but no request of it is in progress and no cycle of ours runs. It
+        is handed back only once it has been Ready, with the same boot ID, for ``orphan_grace``: the deleted cycle
+        may have approved a reboot that is still on its way, and a node must not take pods just before it reboots.
+        The uncordon pins the mark, so a new cycle's cordon is never undone; passes run one at a time, so no cycle
+        of ours starts meanwhile."""
+        if self.api is None:
+            return
+        for name in [n for n in self._orphaned if n not in nodes]:
+            del self._orphaned[name]
+        for name, node in nodes.items():
+            mark = node.cordon_mark
+            request = requests.get(name)
+            running = self._cycles.get(name)
+            if (
+                mark is None
+                or not node.facts.unschedulable
+                or (request is not None and request.status.phase in ACTIVE_PHASES)
+                or (running is not None and not running.done())
+            ):
+                self._orphaned.pop(name, None)
+                continue
+            seen = self._orphaned.get(name)
+            if seen is None or seen[:2] != (mark, node.facts.boot_id) or not node.facts.ready:
+                self._orphaned[name] = (mark, node.facts.boot_id, now)
+                if node.facts.ready:
+                    log.info(
+                        "node %s is cordoned by a cycle whose request is gone (mark %s); uncordoning it after %s "
+                        "Ready without a reboot",
+                        name,
+                        mark,
+                        self.orphan_grace,
+                    )
+                    asyncio.get_running_loop().call_later(self.orphan_grace.total_seconds(), self._kick.set)
+                continue
+            if now - seen[2] < self.orphan_grace:
+                continue
+            del self._orphaned[name]
+            try:
+                done = await node_effects.ensure_unmarked_cordon_gone(self.api, name, mark)
+            except KubeEffectError as error:
+                log.warning("could not uncordon node %s left cordoned by a deleted request: %s", name, error)
+                self._kick.set()
+                continue
+            if done:
+                message = (
+                    f"uncordoned: its cordon was left by a reboot cycle whose request no longer exists (uid {mark}); "
+                    f"the node was Ready, without a reboot, for {self.orphan_grace}"
+                )
+                log.warning("node %s %s", name, message)
+                background().submit(
+                    self.api, involved=ObjectRef.node(name, node.uid), reason="Uncordoned", message=message
+                )
+
     # -- policies ------------------------------------------------------------------------------------------
 
     async def _apply_policy(
@@ -446,7 +529,7 @@ class Coordinator:
             for request in await self._claim(policy, starting, slots, requests):
                 self._run_cycle(request.name, policy.name, starting=True, decided=request)
                 if self._announcer is not None and request_blocked_condition(request.status) is not None:
-                    await self._announcer.node_unblocked(request.name, "its blockers cleared; starting")
+                    await self._announcer.node_unblocked(request, "its blockers cleared; starting")
         # The claims just rewrote the policy's status: build on what they wrote, or the summary would lose a race
         # against our own claims (409) and wait for the next pass.
         written = self._written.get((POLICIES, policy.name))
@@ -615,7 +698,31 @@ class Coordinator:
             log.error("cycle of %s stopped on an error (retrying in %.0fs): %s", name, delay, error, exc_info=error)
             self._cycle_failures[name] = (count, self.clock() + datetime.timedelta(seconds=delay))
             asyncio.get_running_loop().call_later(delay, self._kick.set)
+            self._report_cycle_error(name, error, attempt=count, delay=delay)
         self._kick.set()
+
+    def _report_cycle_error(self, name: str, error: BaseException, *, attempt: int, delay: float) -> None:
+        """Say on the request (its message and a Warning Event, on its node too) that its cycle stopped on an
+        unexpected error and when it is tried again: a node left cordoned must never be explained only in a log
+        (issue 13). The cycle's next step rewrites the message; the Event stays."""
+        message = f"its cycle stopped on an unexpected error (attempt {attempt}, retrying in {delay:.0f}s): " + (
+            _error_text(error)
+        )
+        request = self._freshest(REQUESTS, self.state.requests()).get(name) if self.state is not None else None
+        policy = request.status.policy if request is not None else None
+        metrics.CYCLE_ERRORS.labels(policy or "").inc()
+        if self.api is None or request is None:
+            return
+        node = self.state.node(name) if self.state is not None else None
+        events = background()
+        for involved in (
+            ObjectRef.node(name, node.uid if node is not None else ""),
+            ObjectRef(kind="NodeRebootRequest", name=name, uid=request.uid, api_version=API_VERSION),
+        ):
+            events.submit(self.api, involved=involved, reason="CycleError", message=message, type=EventType.WARNING)
+        if self._writer is not None and request.status.phase in ACTIVE_PHASES:
+            status = with_fields(request.status, message=message)
+            self._writer.put(REQUESTS, _body(name, request.resource_version), status)
 
 
 _View = TypeVar("_View", RequestView, PolicyView)
@@ -634,6 +741,12 @@ def _matters(before: RequestView | PolicyView | None, after: RequestView | Polic
         or before.status.failure_budget != after.status.failure_budget
         or before.status.last_completion_at != after.status.last_completion_at
     )
+
+
+def _error_text(error: BaseException) -> str:
+    """An error for a status message: its type and text on one line, at most a few hundred characters."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= ERROR_TEXT else text[: ERROR_TEXT - 1] + "…"
 
 
 def _waiting_reason(status: NodeRebootRequestStatus) -> str | None:

@@ -32,6 +32,7 @@ from kubernetes_asyncio import client
 
 from reboot_operator import metrics
 from reboot_operator.api.common import ConditionStatus
+from reboot_operator.api.meta import API_VERSION
 from reboot_operator.api.policy import NodeLabels, NotificationEvent, OnDrainTimeout, RebootPolicySpec, RebootSpec
 from reboot_operator.api.request import NodeRebootRequestStatus, kernel_transition
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase, RequestConditionType
@@ -109,6 +110,8 @@ class Cycle:
     since, the start's compare-and-swap fails and the cycle ends for a fresh decision, as a read would have."""
     _written: dict[str, Any] | None = None
     """The request as our last status write stored it, if nothing has been read since: the next step's object."""
+    uid: str = ""
+    """The request's uid, once read: its Events name it, so `kubectl describe noderebootrequest` lists them."""
 
     async def run(self) -> None:
         while True:
@@ -121,6 +124,7 @@ class Cycle:
             view = request_view(body)
             if view is None:
                 return
+            self.uid = view.uid
             try:
                 done = await self._step(body, view)
             except Conflict as conflict:
@@ -542,7 +546,7 @@ class Cycle:
         )
         events.submit(
             self.api,
-            involved=ObjectRef(kind="NodeRebootRequest", name=self.name, api_version="rollboot.dev/v1alpha1"),
+            involved=ObjectRef(kind="NodeRebootRequest", name=self.name, uid=self.uid, api_version=API_VERSION),
             reason=reason,
             message=message,
             type=kind,

@@ -27,7 +27,15 @@ from kubernetes_asyncio import client
 
 from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.meta import GROUP, VERSION
-from reboot_operator.kube.apicalls import Backoff, WatchExpired, describe, list_each, watch_event, watch_events
+from reboot_operator.kube.apicalls import (
+    OUTAGE_BACKOFF,
+    Backoff,
+    WatchExpired,
+    describe,
+    list_each,
+    watch_event,
+    watch_events,
+)
 from reboot_operator.observed import NodeView, PolicyView, RequestView, node_view, policy_view, request_view
 from reboot_operator.statuses import POLICIES, REQUESTS
 
@@ -63,7 +71,7 @@ class Informer(Generic[V]):
     page_size: int = PAGE_SIZE
     server_timeout: int = SERVER_TIMEOUT
     read_timeout: float = READ_TIMEOUT
-    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=30.0))
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=OUTAGE_BACKOFF))
     views: dict[str, V] = field(default_factory=dict)
     listed: asyncio.Event = field(default_factory=asyncio.Event)
     resource_version: str = ""
@@ -71,6 +79,8 @@ class Informer(Generic[V]):
     """How many full listings were made (1 + one per 410 Gone or lost connection that needed one)."""
     listed_after: float | None = None
     """Seconds from ``run`` to the end of the first listing."""
+    failing: bool = False
+    """Whether the last attempt to list or watch failed (an outage is logged when it begins and when it ends)."""
 
     async def run(self) -> None:
         """List, then watch for ever; cancel the task to stop. Run again, it resumes from where it was watching."""
@@ -94,7 +104,15 @@ class Informer(Generic[V]):
                 need_list = True
             except Exception as error:
                 delay = self.backoff.next()
-                log.warning("%s: watch failed (%s); again in %.1fs", self.kind, describe(error), delay)
+                if self.failing:  # an outage is logged once, and its end
+                    log.debug("%s: watch failed again (%s); again in %.1fs", self.kind, describe(error), delay)
+                else:
+                    log.warning(
+                        "%s: watch failed (%s); trying again every few seconds until it is back",
+                        self.kind,
+                        describe(error),
+                    )
+                self.failing = True
                 await asyncio.sleep(delay)
 
     # -- listing ---------------------------------------------------------------------------------------------------
@@ -131,6 +149,10 @@ class Informer(Generic[V]):
             _preload_content=False,
             _request_timeout=(10, self.read_timeout),
         )
+        if response.status == 200 and self.failing:
+            log.info("%s: watching again", self.kind)
+            self.failing = False
+            self.backoff.reset()
         try:
             async for event in watch_events(response):
                 self._event(event)

@@ -44,6 +44,11 @@ HANDOFF_SECONDS = Histogram(
     "From a node of the policy finishing to the next waiting node being cordoned (the hand-off latency).",
     ["policy"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=REGISTRY,
 )  # fmt: skip
+CYCLE_ERRORS = Counter(
+    "rollboot_cycle_errors",
+    "Reboot cycles stopped on an unexpected error (and tried again with backoff), by policy; the request's message "
+    "and a CycleError Event say which.", ["policy"], registry=REGISTRY,
+)  # fmt: skip
 NOTIFICATIONS = Counter(
     "rollboot_notifications", "Notifications by result (sent, dropped).", ["result"], registry=REGISTRY
 )

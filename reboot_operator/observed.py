@@ -20,6 +20,7 @@ from reboot_operator.api.request import NodeRebootRequestSpec, NodeRebootRequest
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
 from reboot_operator.core.facts import NodeFacts, PolicyFacts, RequestFacts
 from reboot_operator.core.validation import holding_spec, parse_policy
+from reboot_operator.kube.nodes import CORDON_MARK
 from reboot_operator.kube.nodes import REBOOT_PENDING_TAINT as PENDING_TAINT
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class NodeView:
     """Whether the node carries the reboot-pending taint (preferNoScheduleTaint)."""
     annotated: bool = True
     """Whether it has annotations (real nodes do): how our cordon mark is added without reading the node first."""
+    cordon_mark: str | None = None
+    """Our cordon mark (``rollboot.dev/cordoned-by``: the uid of the request whose cycle cordoned it), if any."""
 
     @property
     def name(self) -> str:
@@ -59,6 +62,7 @@ def node_view(body: Mapping[str, Any]) -> NodeView:
         kernel=info.get("kernelVersion", ""),
         uid=metadata.get("uid", ""),
         annotated=bool(metadata.get("annotations")),
+        cordon_mark=(metadata.get("annotations") or {}).get(CORDON_MARK),
         pending_taint=any(
             t.get("key") == PENDING_TAINT.key and t.get("effect") == str(PENDING_TAINT.effect)
             for t in spec.get("taints") or []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 # Go's time.ParseDuration format, without signs and the micro sign: "30s", "1h30m", "1.5h", "0".
@@ -62,7 +62,28 @@ def validations(*rules: dict[str, str]) -> JsonDict:
     return {"x-kubernetes-validations": [dict(rule) for rule in rules]}
 
 
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=DURATION_MAX_LENGTH)]
+DURATION_RULE = cel(
+    "!self.matches('[1-9]') || (duration(self) >= duration('1us') && duration(self) <= duration('87600h'))",
+    "a duration is zero, or between 1us and 87600h (ten years)",
+)
+"""The API server's twin of ``core.duration.parse_duration``'s bounds (issue 13: ``99999999999999999999h`` passed
+the pattern and stopped every decision). CEL's ``duration()`` is Go's ``time.ParseDuration``; a value it cannot hold
+fails the rule too."""
+
+
+def _bounded_duration(text: str) -> str:
+    # Imported here: the package reboot_operator.core imports these models.
+    from reboot_operator.core.duration import parse_duration
+
+    parse_duration(text)  # raises ValueError: longer than ten years, or not zero yet shorter than a microsecond
+    return text
+
+
+Duration = Annotated[
+    str,
+    Field(pattern=DURATION_PATTERN, max_length=DURATION_MAX_LENGTH, json_schema_extra=validations(DURATION_RULE)),
+    AfterValidator(_bounded_duration),  # after the Field, so that its pattern stays in the JSON schema
+]
 """A Go-style duration string such as ``30s``, ``5m`` or ``1h30m``; ``core.duration.parse_duration`` reads it."""
 
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]

@@ -42,7 +42,11 @@ _WINDOW_SHAPE = "a window has either start and end (and optionally days), or sch
 class MaintenanceWindow(ApiModel):
     """A recurring time when reboots may start: every listed day from start to end, or from each firing of a cron
     schedule for a duration. Either way it is read in its own time zone, with daylight-saving time taken into
-    account. A window only gates starting: a node already draining or rebooting finishes."""
+    account: on the night clocks spring forward, a start or end in the skipped hour is read as the moment of the
+    jump (a window from 02:30 to 04:00 opens at 03:00 that night), and a window lying wholly inside the skipped hour
+    does not open that night; on the night they fall back, a start or end in the repeated hour is its first pass
+    (01:00 to 01:45 opens once), and a window across the change is an hour longer. A cron window lasts its duration in
+    real time. A window only gates starting: a node already draining or rebooting finishes."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(

@@ -23,6 +23,11 @@ T = TypeVar("T")
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 
+OUTAGE_BACKOFF = 4.0
+"""Seconds: the longest wait between two tries while the API server is away. A control plane restart takes a few
+seconds; waiting longer than this only delays the resumption (issue 13: evictions resumed 13 s after the API server
+was back, with a 30 s cap)."""
+
 # 409 is transient only where a caller knows it means "lost a race"; it is not in this set.
 TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
 

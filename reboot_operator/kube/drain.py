@@ -29,7 +29,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.kube.apicalls import Backoff, describe, is_transient, read_json
+from reboot_operator.kube.apicalls import OUTAGE_BACKOFF, Backoff, describe, is_transient, read_json
 from reboot_operator.kube.drain_types import (
     BlockingPod,
     BlockReason,
@@ -43,6 +43,7 @@ from reboot_operator.kube.drain_types import (
     SkipReason,
 )
 from reboot_operator.kube.drain_wait import next_skip_at, settle
+from reboot_operator.kube.errors import ApiUnavailable
 from reboot_operator.kube.eviction import EvictionOutcome, evict_until_accepted
 from reboot_operator.kube.node_pods import ApiPodSource, NodePodWatch
 from reboot_operator.kube.pod_filters import (
@@ -102,6 +103,8 @@ class _Drain:
     deadline: float | None
     tracked: dict[str, _Tracked] = field(default_factory=dict)
     last_progress: DrainProgress | None = None
+    report_failing: bool = False
+    report_backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=OUTAGE_BACKOFF))
     last_error: str | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever something the wait looks at may have changed: the node's pods, an eviction's fate."""
@@ -149,7 +152,7 @@ class _Drain:
 
     async def retrying(self, what: str, call: Callable[[], Awaitable[T]], *, not_found_ok: bool = False) -> T:
         """Retry transient failures with backoff until the deadline (enforced by the caller's time-out scope)."""
-        backoff = Backoff(initial=0.5, maximum=10.0)
+        backoff = Backoff(initial=0.5, maximum=OUTAGE_BACKOFF)
         while True:
             try:
                 return await call()
@@ -267,15 +270,33 @@ class _Drain:
         return DrainProgress(total=len(self.tracked), remaining=len(pending), blocking=tuple(blocking))
 
     async def report(self) -> None:
+        """Tell ``on_progress`` of a change. Progress counts as told only once the callback succeeded: a failed
+        write (the API server away) is tried again after a backoff, and an outage is logged once, not per try."""
         progress = self.progress()
         if progress == self.last_progress or self.on_progress is None:
             return
-        self.last_progress = progress
         try:
             await self.on_progress(progress)
-        except Exception:
-            # The drain matters more than its status line; the caller's failure is logged, the drain goes on.
-            log.exception("drain progress callback failed for node %s", self.node)
+        except Exception as error:
+            # The drain matters more than its status line: the drain goes on, the report is tried again.
+            delay = self.report_backoff.next()
+            if not self.report_failing:
+                if isinstance(error, ApiUnavailable) or is_transient(error):
+                    log.warning(
+                        "node %s: could not write drain progress (%s); trying again every few seconds",
+                        self.node,
+                        describe(error),
+                    )
+                else:
+                    log.exception("drain progress callback failed for node %s", self.node)
+            self.report_failing = True
+            asyncio.get_running_loop().call_later(delay, self.changed.set)
+            return
+        if self.report_failing:
+            log.info("node %s: drain progress written again", self.node)
+        self.report_failing = False
+        self.report_backoff.reset()
+        self.last_progress = progress
 
     def evicted(self) -> tuple[PodRef, ...]:
         gone = (t.pod for t in self.tracked.values() if t.gone)

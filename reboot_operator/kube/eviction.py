@@ -20,7 +20,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.kube.apicalls import ApiStatus, Backoff, describe, read_json
+from reboot_operator.kube.apicalls import OUTAGE_BACKOFF, ApiStatus, Backoff, describe, read_json
 from reboot_operator.kube.drain_types import BlockingPod, BlockReason, DrainOptions
 from reboot_operator.kube.pod_filters import PodInfo
 from reboot_operator.kube.selectors import selector_matches
@@ -82,7 +82,7 @@ async def evict_until_accepted(
     ``on_blocked`` is told what holds the pod up after each refusal, and None once it no longer is.
     """
     core = client.CoreV1Api(api)
-    errors = Backoff(initial=1.0, maximum=30.0)
+    errors = Backoff(initial=0.5, maximum=OUTAGE_BACKOFF)
     attempt = 0
     while True:
         attempt += 1

@@ -293,6 +293,20 @@ async def ensure_uncordoned(
     return await _converge(api, node, decide, what="uncordon", seen=seen) and changed
 
 
+async def ensure_unmarked_cordon_gone(api: client.ApiClient, node: str, mark: str) -> bool:
+    """Uncordon the node if it is still cordoned under ``mark`` and nothing else (a cordon left by a cycle whose
+    request is gone). False when the node is schedulable already or carries another mark, or none (then the cordon
+    is someone else's, or a new cycle's)."""
+
+    def decide(raw: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        annotations = (raw.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(CORDON_MARK) != mark or (raw.get("spec") or {}).get("unschedulable") is not True:
+            return None
+        return uncordon_patch(raw)
+
+    return await _converge(api, node, decide, what="uncordon")
+
+
 async def ensure_taint(api: client.ApiClient, node: str, taint: Taint = REBOOT_PENDING_TAINT) -> bool:
     """Add ``taint`` (replacing a taint with the same key and effect but another value). False when present."""
     return await _converge(api, node, lambda raw: taint_patch(raw, taint), what=f"taint {taint.key}")

@@ -11,6 +11,7 @@ import pytest
 from reboot_operator.api import Phase
 from reboot_operator.api.vocabulary import WaitReason, WindowState
 from reboot_operator.core import Action, Decisions, NodeFacts, PolicyFacts, RequestFacts, decide
+from reboot_operator.core.validation import parse_policy
 from tests.core.builders import NOW, ago, node, nodes, policy, request
 
 A, W, C = Action.START, Action.WAIT, Action.CONTINUE
@@ -445,15 +446,18 @@ def test_a_request_entering_the_queue_keeps_the_time_an_earlier_decision_gave_it
 
 
 def test_a_policy_with_a_duration_no_clock_can_hold_blocks_its_nodes_and_the_others_go_on() -> None:
-    # Issue 13: "99999999999999999999h" matched the schema's pattern and made every decision pass raise.
-    broken = policy(
-        "broken", minIntervalBetweenReboots="99999999999999999999h", nodeSelector={"matchLabels": {"pool": "a"}}
-    )
+    # Issue 13: "99999999999999999999h" matched the schema's pattern and made every decision pass raise. The model
+    # (and the CRD) now refuse it, naming the field; a policy stored before is seen through its selector alone.
+    raw = {"minIntervalBetweenReboots": "99999999999999999999h", "nodeSelector": {"matchLabels": {"pool": "a"}}}
+    spec, problems = parse_policy(raw)
+    assert spec is None
+    broken = dataclasses.replace(policy("broken", nodeSelector=raw["nodeSelector"]), problems=tuple(problems))
     healthy = policy("healthy", nodeSelector={"matchLabels": {"pool": "b"}})
     cluster = {"a1": node("a1", pool="a"), "b1": node("b1", pool="b")}
     decisions = run([broken, healthy], [request("a1"), request("b1")], cluster)
     assert summary(decisions) == {"a1": (W, WaitReason.INVALID_SPEC), "b1": (A, None)}
     assert "spec.minIntervalBetweenReboots" in decisions.requests["a1"].message
+    assert "87600h" in decisions.requests["a1"].message
 
 
 def test_a_policy_that_cannot_be_parsed_holds_its_nodes_instead_of_leaving_them_to_a_looser_one() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import yaml
 
@@ -59,6 +60,20 @@ def request_body(node: str) -> str:
             "spec": {"nodeName": node, "reasons": [{"source": "sentinel-file", "detail": "test"}]},
         }
     )
+
+
+def token_for(cluster: Cluster, account: str, *bound: str, namespace: str = NAMESPACE) -> str:
+    """A token of service account ``account`` (``bound``: kubectl's --bound-object-* flags)."""
+    return cluster.kubectl("create", "token", account, "-n", namespace, "--duration=1h", *bound).stdout.strip()
+
+
+def kubeconfig_for(cluster: Cluster, token: str, path: Path) -> Path:
+    """The test control plane's kubeconfig (JSON), with the admin's token replaced by ``token``."""
+    config = json.loads(cluster.kubeconfig.read_text())
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    path.write_text(json.dumps(config))
+    return path
 
 
 def wait_for_admission_policy(cluster: Cluster, timeout: float = 30) -> None:

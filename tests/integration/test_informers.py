@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,16 +138,20 @@ async def test_a_resource_version_too_old_is_listed_again_and_the_difference_tol
 
 
 async def test_an_api_server_outage_is_ridden_out(
-    api: client.ApiClient, cluster: Cluster, unique: str, nodes: list[str]
+    api: client.ApiClient, cluster: Cluster, unique: str, nodes: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Issue 13, defect 8 too: the outage is logged when it begins and when it ends, not at every try."""
     plane = cluster.owned()
     core = client.CoreV1Api(api)
     heard = Heard(unique)
     informer = node_informer(api, heard)
+    caplog.set_level(logging.DEBUG, logger="reboot_operator.informers")
     async with listed(informer):
         plane.stop_apiserver()
         try:
-            await asyncio.sleep(3)
+            async with asyncio.timeout(30):  # at least three failed tries while it is away
+                while sum("watch failed" in r.getMessage() for r in caplog.records) < 3:
+                    await asyncio.sleep(0.1)
         finally:
             plane.start_apiserver()
         heard.changes.clear()
@@ -155,3 +160,6 @@ async def test_an_api_server_outage_is_ridden_out(
             lambda: any(view is not None and view.facts.labels["pool"] == "z" for _, view in heard.changes), 60
         )
         assert informer.views[nodes[3]].facts.labels["pool"] == "z"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "watch failed" in warnings[0], warnings
+    assert any(r.getMessage().endswith("watching again") for r in caplog.records)

@@ -23,7 +23,16 @@ from kubernetes_asyncio import client
 
 from hack.nodesim.simulator import NodeSimulator
 from tests.integration.conftest import Cluster
-from tests.integration.install import AGENT, NODE_NAME_EXTRA, OPERATOR, as_agent, install, request_body
+from tests.integration.install import (
+    AGENT,
+    NODE_NAME_EXTRA,
+    OPERATOR,
+    as_agent,
+    install,
+    kubeconfig_for,
+    request_body,
+    token_for,
+)
 from tests.integration.rollout import Rig, node_events, pinned_replicaset
 from tests.integration.servers import receiver
 from tests.manifests.argocd_health import health
@@ -170,8 +179,13 @@ def test_the_api_server_grants_the_agent_exactly_its_role(cluster: Cluster, inst
 
 
 def test_the_api_server_grants_the_operator_exactly_its_role(cluster: Cluster, installed: list[Object]) -> None:
-    # Reviewed in rollboot-system, so the Role for notification Secrets there counts too.
-    assert _rules(cluster, OPERATOR) == {**OPERATOR_RULES, ("", "secrets"): {"get"}}
+    # Reviewed in rollboot-system, so the Roles for notification Secrets and for the leader's Lease count too.
+    leases = ("coordination.k8s.io", "leases")
+    assert _rules(cluster, OPERATOR) == {
+        **OPERATOR_RULES,
+        ("", "secrets"): {"get"},
+        leases: {"create", "get", "update"},
+    }
 
 
 OPERATOR_MAY = [
@@ -196,6 +210,9 @@ OPERATOR_MAY = [
     ("get", "secrets", "-n", NAMESPACE),
     ("create", "events", "-n", "default"),
     ("create", "events", "-n", "shop"),
+    ("create", "leases.coordination.k8s.io", "-n", NAMESPACE),
+    ("get", "leases.coordination.k8s.io/rollboot-operator", "-n", NAMESPACE),
+    ("update", "leases.coordination.k8s.io/rollboot-operator", "-n", NAMESPACE),
 ]
 OPERATOR_MAY_NOT = [
     ("create", "noderebootrequests"),
@@ -214,6 +231,9 @@ OPERATOR_MAY_NOT = [
     ("create", "customresourcedefinitions.apiextensions.k8s.io"),
     ("patch", "events", "-n", "default"),
     ("create", "clusterkopfpeerings.kopf.dev"),
+    ("update", "leases.coordination.k8s.io/kube-scheduler", "-n", NAMESPACE),
+    ("get", "leases.coordination.k8s.io/rollboot-operator", "-n", "kube-system"),
+    ("delete", "leases.coordination.k8s.io/rollboot-operator", "-n", NAMESPACE),
 ]
 
 
@@ -246,19 +266,6 @@ def test_the_admission_policy_leaves_the_operator_alone(cluster: Cluster, nodes:
 
 
 # -- real tokens, real processes ---------------------------------------------------------------------------------
-
-
-def _token(cluster: Cluster, account: str, *bound: str) -> str:
-    return cluster.kubectl("create", "token", account, "-n", NAMESPACE, "--duration=1h", *bound).stdout.strip()
-
-
-def _kubeconfig_for(cluster: Cluster, token: str, path: Path) -> Path:
-    """The test control plane's kubeconfig (JSON), with the admin's token replaced by ``token``."""
-    config = json.loads(cluster.kubeconfig.read_text())
-    for user in config["users"]:
-        user["user"] = {"token": token}
-    path.write_text(json.dumps(config))
-    return path
 
 
 def _server_and_ca(cluster: Cluster) -> tuple[str, str]:
@@ -297,7 +304,7 @@ def _agent_pod(cluster: Cluster, node: str) -> str:
 
 
 def _pod_bound_token(cluster: Cluster, pod: str) -> str:
-    return _token(cluster, "rollboot-agent", "--bound-object-kind=Pod", f"--bound-object-name={pod}")
+    return token_for(cluster, "rollboot-agent", "--bound-object-kind=Pod", f"--bound-object-name={pod}")
 
 
 @pytest.fixture
@@ -336,7 +343,7 @@ async def test_the_real_operator_and_agents_reboot_nodes_with_only_their_own_rig
     namespace selector, a notification URL from a Secret in rollboot-system, Events."""
     # Pods to evict, one budget to refuse an eviction (listing PodDisruptionBudgets), beside the agent's pods.
     await pinned_replicaset(api, namespace, simulated[0], replicas=2, min_available=1)
-    operator_kubeconfig = _kubeconfig_for(cluster, _token(cluster, "rollboot-operator"), tmp_path / "operator.json")
+    operator_kubeconfig = kubeconfig_for(cluster, token_for(cluster, "rollboot-operator"), tmp_path / "operator.json")
     rig = Rig(api=api, kubeconfig=operator_kubeconfig, sim=simulator, logs=tmp_path / "logs")
     server, ca = _server_and_ca(cluster)
     policy = simulated[0].rsplit("-", 1)[0]

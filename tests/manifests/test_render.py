@@ -74,7 +74,9 @@ def test_the_base_holds_the_expected_objects() -> None:
         ("DaemonSet", "rollboot-agent"),
         ("Deployment", "rollboot-operator"),
         ("Namespace", NAMESPACE),
+        ("Role", "rollboot-operator-leader-election"),
         ("Role", "rollboot-operator-secrets"),
+        ("RoleBinding", "rollboot-operator-leader-election"),
         ("RoleBinding", "rollboot-operator-secrets"),
         ("ServiceAccount", "rollboot-agent"),
         ("ServiceAccount", "rollboot-operator"),
@@ -218,8 +220,11 @@ def test_extra_args_pull_secrets_and_priority_class_reach_both_pods() -> None:
 
 def test_the_operator_may_read_notification_secrets_in_the_namespaces_named_only() -> None:
     rendered = chart({"operator.secretNamespaces[0]": "team-a", "operator.secretNamespaces[1]": NAMESPACE})
-    roles = sorted(d["metadata"]["namespace"] for d in rendered if d["kind"] == "Role")
-    bindings = [d for d in rendered if d["kind"] == "RoleBinding"]
+    secrets = "rollboot-operator-secrets"
+    roles = sorted(
+        d["metadata"]["namespace"] for d in rendered if d["kind"] == "Role" and d["metadata"]["name"] == secrets
+    )
+    bindings = [d for d in rendered if d["kind"] == "RoleBinding" and d["metadata"]["name"] == secrets]
     assert roles == sorted([NAMESPACE, "team-a"])
     assert sorted(d["metadata"]["namespace"] for d in bindings) == roles
     for binding in bindings:

@@ -72,6 +72,25 @@ def test_the_operator_reads_secrets_in_its_own_namespace_only(rendered: list[Obj
     ]
 
 
+def test_the_operator_holds_one_lease_in_its_own_namespace_only(rendered: list[Object]) -> None:
+    role = one(rendered, "Role", "rollboot-operator-leader-election")
+    assert role["metadata"]["namespace"] == "rollboot-system"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["rollboot-operator"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    binding = one(rendered, "RoleBinding", "rollboot-operator-leader-election")
+    assert binding["roleRef"]["name"] == "rollboot-operator-leader-election"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rollboot-operator", "namespace": "rollboot-system"}
+    ]
+
+
 def test_each_role_is_bound_to_its_own_service_account_only(rendered: list[Object]) -> None:
     for name in ("rollboot-agent", "rollboot-operator"):
         binding = one(rendered, "ClusterRoleBinding", name)
