@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from reboot_operator import cycle as cycle_module
+from reboot_operator import metrics
 from reboot_operator.cycle import MAX_RECORDONS, Cycle
 from reboot_operator.kube import CORDON_MARK
 from reboot_operator.kube.drain_types import DrainOptions, DrainOutcome, DrainResult, ProgressCallback
@@ -303,8 +304,11 @@ async def test_a_node_reboots_only_after_its_drain_allows_it(
 ) -> None:
     set_spec(rig, drain={"onTimeout": on_timeout})
     rig.drain.outcomes = [outcome]
+    failed_before = sample("rollboot_reboots_total", result="Failed")
 
     status = await rig.run()
+
+    assert sample("rollboot_reboots_total", result="Failed") - failed_before == (0 if reboots else 1)
 
     if reboots:
         assert status["phase"] == "Completed" and rig.agent.reboots == 1
@@ -598,6 +602,7 @@ async def test_a_request_changed_since_the_decision_is_not_started(rig: Rig) -> 
 
     assert rig.phases() == []
     assert rig.node()["spec"].get("unschedulable") is None
+    assert NODE in rig.policy_status()["slots"], "the claim stays: the next decision resumes or frees it"
 
 
 async def test_a_withdrawn_request_frees_its_claim_without_starting(rig: Rig) -> None:
@@ -627,3 +632,52 @@ async def test_a_deleted_policy_hands_the_node_back_and_cancels(rig: Rig) -> Non
 
     assert status["phase"] == "Cancelled"
     assert not rig.node()["spec"].get("unschedulable")
+
+
+# -- what the cycle measures ----------------------------------------------------------------------------------------
+
+
+def sample(name: str, **labels: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, {"policy": POLICY, **labels}) or 0.0
+
+
+@pytest.mark.parametrize(
+    ("queued_before_the_finish", "handoffs"),
+    [
+        pytest.param(datetime.timedelta(seconds=20), 1, id="waiting-when-the-last-node-finished"),
+        pytest.param(datetime.timedelta(0), 1, id="queued-the-moment-it-finished"),
+        pytest.param(datetime.timedelta(seconds=-5), 0, id="queued-after-it-finished"),
+    ],
+)
+async def test_the_hand_off_is_measured_from_the_last_finish_for_a_node_that_waited(
+    rig: Rig, queued_before_the_finish: datetime.timedelta, handoffs: int
+) -> None:
+    finished = START - datetime.timedelta(seconds=30)
+    rig.memory.edit(
+        "rebootpolicies", POLICY, lambda p: p["status"].update(lastCompletionAt=finished.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    )
+    queued = (finished - queued_before_the_finish).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status={"phase": "Waiting", "queuedAt": queued}))
+    count, total = sample("rollboot_handoff_seconds_count"), sample("rollboot_handoff_seconds_sum")
+
+    await rig.run()
+
+    assert sample("rollboot_handoff_seconds_count") - count == handoffs
+    assert sample("rollboot_handoff_seconds_sum") - total == 30.0 * handoffs
+
+
+async def test_a_completed_cycle_and_a_failed_one_are_counted_and_timed(rig: Rig) -> None:
+    set_spec(rig, reboot={"soak": "2m"})
+    completed, failed = (
+        sample("rollboot_reboots_total", result="Completed"),
+        sample("rollboot_reboots_total", result="Failed"),
+    )
+    cycles = sample("rollboot_cycle_duration_seconds_sum")
+    drains = sample("rollboot_drain_duration_seconds_count")
+
+    await rig.run()
+
+    assert sample("rollboot_reboots_total", result="Completed") - completed == 1
+    assert sample("rollboot_reboots_total", result="Failed") - failed == 0
+    assert sample("rollboot_cycle_duration_seconds_sum") - cycles == 120.0, "start to end on the frozen clock: the soak"
+    assert sample("rollboot_drain_duration_seconds_count") - drains == 1
