@@ -123,6 +123,10 @@ class MemoryApi:
         self.history: list[Stored] = []
         self.events: list[dict[str, Any]] = []
         self.unexpected: list[str] = []
+        self.reads: list[tuple[str, str]] = []
+        """Every GET answered, as (kind, name): what "without a read" promises is checked on it."""
+        self.refused: list[tuple[str, str, int]] = []
+        """Every write refused (409 stale, 422 a failed ``test``), as (kind, name, code)."""
         self.changed = asyncio.Event()
         self._revision = 0
 
@@ -195,11 +199,13 @@ class MemoryApi:
     def _custom(self, method: str, kind: str, name: str, status: bool, body: Any, path: str) -> _Response:
         stored = self.objects.get((kind, name))
         if method == "GET" and not status:
+            self.reads.append((kind, name))
             return _Response(200, stored) if stored is not None else _Response(404, _status(404, "not found"))
         if method == "PUT" and status:
             if stored is None:
                 return _Response(404, _status(404, "not found"))
             if body["metadata"].get("resourceVersion") != stored["metadata"]["resourceVersion"]:
+                self.refused.append((kind, name, 409))
                 return _Response(409, _status(409, "the object has been modified"))
             updated = {**copy.deepcopy(stored), "status": copy.deepcopy(body.get("status") or {})}
             return _Response(200, self._store(kind, updated))
@@ -211,11 +217,13 @@ class MemoryApi:
         if stored is None:
             return _Response(404, _status(404, f'nodes "{name}" not found'))
         if method == "GET":
+            self.reads.append(("nodes", name))
             return _Response(200, stored)
         if method == "PATCH" and content_type == "application/json-patch+json":
             try:
                 patched = apply_json_patch(stored, body)
             except PatchFailed as failed:
+                self.refused.append(("nodes", name, 422))
                 return _Response(422, _status(422, str(failed)))
             return _Response(200, self._store("nodes", patched))
         if method == "PATCH" and content_type == "application/merge-patch+json":

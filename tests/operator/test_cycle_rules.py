@@ -219,8 +219,15 @@ def failures(rig: Rig) -> int:
 # -- a cycle that goes well -----------------------------------------------------------------------------------------
 
 
-async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: Rig) -> None:
+@pytest.mark.parametrize("annotated", [True, False], ids=["node-with-annotations", "node-without-annotations"])
+async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: Rig, annotated: bool) -> None:
+    if not annotated:
+        rig.memory.edit("nodes", NODE, lambda n: n["metadata"].pop("annotations"))
+
     status = await rig.run()
+
+    # Cordon and uncordon patch from the watched view without a read, and nothing raced them: none refused.
+    assert rig.memory.refused == [], rig.memory.refused
 
     assert rig.phases() == ["Cordoning", "Draining", "Rebooting", "Verifying", "Uncordoning", "Completed"]
     assert status["bootIDBefore"] == "boot-1" and status["bootIDAfter"] == "boot-2"
@@ -519,6 +526,7 @@ async def test_a_sentinel_that_survives_once_is_rebooted_once_more_then_complete
 
     assert status["phase"] == "Completed" and status["attempts"] == 2
     assert rig.agent.reboots == 2
+    assert [w.body["status"]["approval"]["attempt"] for w in rig.approvals()] == [1, 2]
     assert rig.memory.reasons().count("RebootAuthorized") == 2, rig.memory.reasons()
     check_safety(rig, admin_cordon=False)
 
@@ -592,6 +600,19 @@ async def test_a_cycle_made_without_saying_it_starts_does_not_start(rig: Rig) ->
     await cycle.run()
 
     assert rig.phases() == [] and rig.node()["spec"].get("unschedulable") is None
+
+
+async def test_a_request_changed_between_the_decision_and_the_start_is_not_started(rig: Rig) -> None:
+    decided = rig.memory.get("noderebootrequests", NODE)
+    assert decided is not None
+    cycle = await rig.cycle()
+    cycle.known = decided  # the object the decision saw, used instead of a read
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r["metadata"].update(labels={"x": "y"}))
+
+    await cycle.run()
+
+    assert rig.phases() == [] and rig.memory.refused == [("noderebootrequests", NODE, 409)]
+    assert NODE in rig.policy_status()["slots"], "the claim stays: the next decision resumes or frees it"
 
 
 async def test_a_request_changed_since_the_decision_is_not_started(rig: Rig) -> None:

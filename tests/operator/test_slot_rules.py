@@ -149,3 +149,24 @@ async def test_a_release_from_a_stale_view_still_frees_the_slot(memory: MemoryAp
     await release_slot(await memory.client(), POLICY, "a", completed_at=START, seen=stale)
 
     assert status(memory)["slots"] == ["b"], "the stale view cost a read, never the other holder's slot"
+
+
+async def test_a_release_from_a_fresh_view_writes_without_reading(memory: MemoryApi) -> None:
+    memory.edit("rebootpolicies", POLICY, lambda p: p["status"].update(slots=["a"]))
+
+    await release_slot(await memory.client(), POLICY, "a", completed_at=START, seen=seen(memory))
+
+    assert status(memory)["slots"] == []
+    assert memory.reads == [], "the hand-off path saves the read"
+
+
+async def test_a_view_of_another_policy_is_never_written_to_this_one(memory: MemoryApi) -> None:
+    other = policy_view(
+        policy("pool-b", {"maxConcurrent": 1}, slots=["a"])
+        | {"metadata": {"name": "pool-b", "resourceVersion": "1", "generation": 1}}
+    )
+    memory.edit("rebootpolicies", POLICY, lambda p: p["status"].update(slots=["a", "b"]))
+
+    await release_slot(await memory.client(), POLICY, "a", completed_at=START, seen=other)
+
+    assert status(memory)["slots"] == ["b"]
