@@ -39,7 +39,11 @@ TARGETS: Mapping[str, Sequence[str]] = {
     "reboot_operator/cycle.py": ["tests/operator/test_cycle_rules.py"],
     "reboot_operator/slots.py": ["tests/operator/test_slot_rules.py", "tests/operator/test_cycle_rules.py"],
     "reboot_operator/kube/drain_types.py": ["tests/kube/test_after_drain.py", "tests/kube/test_drain_options.py"],
-    "reboot_operator/kube/nodes.py": ["tests/kube/test_node_patches.py", "tests/operator/test_cycle_rules.py"],
+    "reboot_operator/kube/nodes.py": [
+        "tests/kube/test_node_patches.py",
+        "tests/kube/test_node_effects_fast.py",
+        "tests/operator/test_cycle_rules.py",
+    ],
     "reboot_operator/core/budget.py": ["tests/core/test_decide.py", "tests/core/test_properties.py"],
     "reboot_operator/core/selection.py": ["tests/core/test_decide.py", "tests/core/test_properties.py"],
     "sentinel_agent/approval.py": ["tests/agent/test_approval.py"],
