@@ -93,6 +93,19 @@ async def test_a_node_that_keeps_changing_is_given_up_on_after_so_many_races(mem
     with pytest.raises(ApiUnavailable, match="kept changing"):
         await nodes.ensure_cordoned(await memory.client(), NAME)
     assert len(memory.refused) == nodes.RACE_ATTEMPTS == 5
+    memory.refused.clear()
+    memory.edit("nodes", NAME, lambda n: n["spec"].pop("unschedulable", None))  # as the view says: absent
+    with pytest.raises(ApiUnavailable, match="kept changing"):
+        await nodes.ensure_cordoned(await memory.client(), NAME, seen_unschedulable=False)
+    assert len(memory.refused) == 6, "the patch from the view is one more try, not one less"
+
+
+async def test_a_forbidden_patch_is_rejected_with_its_status(memory: MemoryApi) -> None:
+    memory.before = lambda method, path: 403 if method == "PATCH" else None
+
+    with pytest.raises(ApiRejected) as rejected:
+        await nodes.ensure_cordoned(await memory.client(), NAME)
+    assert rejected.value.status == 403
 
 
 async def test_a_patch_refused_as_invalid_is_not_a_race(memory: MemoryApi) -> None:

@@ -128,8 +128,9 @@ class MemoryApi:
         self.refused: list[tuple[str, str, int]] = []
         """Every write refused (409 stale, 422 a failed ``test``), as (kind, name, code)."""
         self.changed = asyncio.Event()
-        self.before: Callable[[str, str], None] | None = None
-        """Called with (method, path) before each call is answered: someone else acting in between."""
+        self.before: Callable[[str, str], int | None] | None = None
+        """Called with (method, path) before each call is answered: someone else acting in between, or (returning
+        an HTTP status) the API server refusing the call."""
         self._revision = 0
 
     # -- the test's side -----------------------------------------------------------------------------------------
@@ -184,8 +185,9 @@ class MemoryApi:
 
     def answer(self, method: str, url: str, headers: dict[str, str], body: Any) -> _Response:
         path = unquote(urlsplit(url).path)
-        if self.before is not None:
-            self.before(method, path)
+        refusal = self.before(method, path) if self.before is not None else None
+        if refusal is not None:
+            return _Response(refusal, _status(refusal, f"refused by the test: {method} {path}"))
         parts = path.strip("/").split("/")
         if path.startswith(CUSTOM) and len(parts) in (4, 5):
             kind, name = parts[3], parts[4] if len(parts) == 5 else ""
