@@ -158,3 +158,10 @@ async def test_facts_read_from_the_node(memory: MemoryApi) -> None:
 )
 def test_a_taint_equals_only_the_same_key_effect_and_value(raw: dict[str, str], same: bool) -> None:
     assert nodes.Taint("k", "v", nodes.TaintEffect.NO_SCHEDULE).equals(raw) is same
+
+
+async def test_a_node_without_a_spec_is_cordoned_and_marked(memory: MemoryApi) -> None:
+    memory.edit("nodes", NAME, lambda n: n.pop("spec"))
+
+    assert await nodes.cordon_for(await memory.client(), NAME, "uid-1") is nodes.Cordon.CORDONED
+    assert stored(memory)["spec"] == {"unschedulable": True}
