@@ -44,7 +44,11 @@ TARGETS: Mapping[str, Sequence[str]] = {
         "tests/kube/test_node_effects_fast.py",
         "tests/operator/test_cycle_rules.py",
     ],
-    "reboot_operator/core/budget.py": ["tests/core/test_decide.py", "tests/core/test_properties.py"],
+    "reboot_operator/core/budget.py": [
+        "tests/core/test_budget.py",
+        "tests/core/test_decide.py",
+        "tests/core/test_properties.py",
+    ],
     "reboot_operator/core/selection.py": ["tests/core/test_decide.py", "tests/core/test_properties.py"],
     "sentinel_agent/approval.py": ["tests/agent/test_approval.py"],
 }
