@@ -18,6 +18,7 @@ import argparse
 import ast
 import concurrent.futures
 import datetime
+import json
 import os
 import shutil
 import signal
@@ -221,7 +222,12 @@ def equivalent() -> dict[str, str]:
 
 
 def run(
-    targets: Mapping[str, Sequence[str]], *, jobs: int, repo: Path = REPO, copied: Sequence[str] = COPIED
+    targets: Mapping[str, Sequence[str]],
+    *,
+    jobs: int,
+    repo: Path = REPO,
+    copied: Sequence[str] = COPIED,
+    only: Mapping[str, Sequence[Site]] | None = None,
 ) -> list[Outcome]:
     """Every mutant of every target, each run against its tests in a copy of ``repo`` (``copied``: what to copy)."""
     with tempfile.TemporaryDirectory(prefix="rollboot-mutants-") as scratch:
@@ -235,7 +241,7 @@ def run(
                 raise SystemExit(f"the tests of {path} fail without any mutant: {' '.join(tests)}")
             timeout = max(30.0, 5 * (time.monotonic() - began))
             lines = source.splitlines()
-            for site in sites(source):
+            for site in sites(source) if only is None else only[path]:
                 work.append((path, site, source, lines[site.line - 1].strip(), tests, timeout))
         print(f"{len(work)} mutants in {len(targets)} modules, {jobs} at a time", flush=True)
 
@@ -260,12 +266,62 @@ def run(
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def recheck(log: Path, *, jobs: int) -> int:
+    """Run again only the mutants a recorded run reported as survivors (its log's ``survived:`` lines), against the
+    tests as they are now, and update ``mutants_score``: tests added since can only kill more. Refused if a
+    mutated module changed since the recorded revision (the mutants would not be the same)."""
+    results = json.loads(harness.RESULTS.read_text(encoding="utf-8"))
+    figure = results["mutants_score"]
+    commit = str(figure["revision"]).split()[0]
+    changed = subprocess.run(
+        ["git", "diff", "--quiet", commit, "--", *figure["modules"]], cwd=REPO, check=False
+    ).returncode
+    if changed:
+        raise SystemExit(f"a mutated module changed since {commit}: run make mutants again")
+    wanted: dict[str, list[tuple[int, str]]] = {}
+    for text in log.read_text(encoding="utf-8").splitlines():
+        if text.startswith("survived: "):
+            where, what = text.removeprefix("survived: ").split(" ", 1)[0], text.rsplit(" | ", 1)[1]
+            path, line = where.rsplit(":", 1)
+            wanted.setdefault(path, []).append((int(line), what))
+    selected = {
+        path: [s for s in sites((REPO / path).read_text(encoding="utf-8")) if (s.line, s.what) in set(pairs)]
+        for path, pairs in wanted.items()
+    }
+    outcomes = run({path: TARGETS[path] for path in selected}, jobs=jobs, only=selected)
+    known = equivalent()
+    still = [o for o in outcomes if not o.killed]
+    unexplained = [o for o in still if o.key() not in known]
+    killed = figure["mutants"] - len(still)
+    counted = figure["mutants"] - (len(still) - len(unexplained))
+    figure.update(
+        value=round(100 * killed / counted, 1),
+        killed=killed,
+        equivalent=len(still) - len(unexplained),
+        survived=len(unexplained),
+        rechecked={"survivors": len(outcomes), "killed_now": len(outcomes) - len(still), "date": _now()},
+        note=f"survivors of the run rechecked against tests added since, at {harness.revision()}",
+    )
+    harness.record({"mutants_score": figure})
+    print(f"rechecked {len(outcomes)}: {len(outcomes) - len(still)} killed now; score {figure['value']}%")
+    for outcome in unexplained:
+        print(f"  not killed, not explained: {outcome.key()}")
+    return 1 if unexplained else 0
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="mutants run side by side (default 2)")
     parser.add_argument("--module", action="append", help="only this module (repeatable); default every target")
     parser.add_argument("--record", action="store_true", help="record the score in bench/results.json")
+    parser.add_argument("--recheck", type=Path, help="rerun only the survivors a recorded run's log names")
     args = parser.parse_args(argv)
+    if args.recheck:
+        return recheck(args.recheck, jobs=max(1, args.jobs))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     targets = {path: tests for path, tests in TARGETS.items() if not args.module or path in args.module}
     began = time.monotonic()
@@ -298,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                     "load": [round(x, 2) for x in os.getloadavg()],
                     "modules": sorted(targets),
                     "command": "make mutants",
-                    "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "date": _now(),
                     "machine": harness.machine(),
                     "revision": harness.revision(),
                 }

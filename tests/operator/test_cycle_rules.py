@@ -202,6 +202,7 @@ def check_safety(rig: Rig, *, admin_cordon: bool) -> None:
     phase = (rig.memory.get("noderebootrequests", NODE) or {}).get("status", {}).get("phase")
     if phase in ("Completed", "Failed"):
         assert rig.memory.reasons()[-1] == phase, "the ending is told as an Event"
+        assert rig.memory.events[-1]["type"] == ("Warning" if phase == "Failed" else "Normal")
         assert rig.world.notices[-1].event.value.lower() == phase.lower(), "and to the policy's subscribers"
     if phase not in ACTIVE:
         assert NODE not in rig.policy_status().get("slots", []), "the slot outlived the cycle"
@@ -228,6 +229,14 @@ async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: 
 
     # Cordon and uncordon patch from the watched view without a read, and nothing raced them: none refused.
     assert rig.memory.refused == [], rig.memory.refused
+    # Every read the cycle makes, and why; a read more is a step working from something other than what it knew.
+    assert rig.memory.reads == [
+        ("noderebootrequests", NODE),  # the first step (the coordinator would hand over the object it decided on)
+        ("nodes", NODE),  # removing the reboot-pending taint pins the taints as read
+        ("nodes", NODE),  # after the drain: still cordoned? (fresh, never the watched view)
+        ("noderebootrequests", NODE),  # the approval's compare-and-swap: still Draining?
+        ("noderebootrequests", NODE),  # after the soak: did the sentinel survive?
+    ]
 
     assert rig.phases() == ["Cordoning", "Draining", "Rebooting", "Verifying", "Uncordoning", "Completed"]
     assert status["bootIDBefore"] == "boot-1" and status["bootIDAfter"] == "boot-2"
@@ -528,6 +537,8 @@ async def test_a_sentinel_that_survives_once_is_rebooted_once_more_then_complete
     assert rig.agent.reboots == 2
     assert [w.body["status"]["approval"]["attempt"] for w in rig.approvals()] == [1, 2]
     assert rig.memory.reasons().count("RebootAuthorized") == 2, rig.memory.reasons()
+    authorized = [e["type"] for e in rig.memory.events if e["reason"] == "RebootAuthorized"]
+    assert authorized == ["Normal", "Normal", "Warning", "Warning"], "a reboot again is a warning (node and request)"
     check_safety(rig, admin_cordon=False)
 
 
