@@ -165,3 +165,42 @@ async def test_a_node_without_a_spec_is_cordoned_and_marked(memory: MemoryApi) -
 
     assert await nodes.cordon_for(await memory.client(), NAME, "uid-1") is nodes.Cordon.CORDONED
     assert stored(memory)["spec"] == {"unschedulable": True}
+
+
+@pytest.mark.parametrize(
+    ("mark", "cordoned", "undone"),
+    [
+        pytest.param("uid-gone", True, True, id="cordoned-under-that-mark"),
+        pytest.param("uid-new", True, False, id="cordoned-under-another-mark"),
+        pytest.param(None, True, False, id="cordoned-unmarked-the-admins"),
+        pytest.param("uid-gone", False, False, id="schedulable-already"),
+    ],
+)
+async def test_a_cordon_left_under_a_mark_is_undone_only_if_it_is_still_that_one(
+    memory: MemoryApi, mark: str | None, cordoned: bool, undone: bool
+) -> None:
+    def state(body: dict[str, Any]) -> None:
+        if mark is not None:
+            body["metadata"]["annotations"][nodes.CORDON_MARK] = mark
+        if cordoned:
+            body["spec"]["unschedulable"] = True
+
+    memory.edit("nodes", NAME, state)
+
+    assert await nodes.ensure_unmarked_cordon_gone(await memory.client(), NAME, "uid-gone") is undone
+    body = stored(memory)
+    assert body["spec"].get("unschedulable") is (None if undone else (True if cordoned else None))  # type: ignore[attr-defined]
+    assert (nodes.CORDON_MARK in body["metadata"]["annotations"]) is (mark is not None and not undone)  # type: ignore[index]
+
+
+async def test_the_pending_taint_is_added_once_beside_the_others(memory: MemoryApi) -> None:
+    other = {"key": "example.com/gpu", "effect": "NoSchedule"}
+    memory.edit("nodes", NAME, lambda n: n["spec"].update(taints=[other]))
+    api = await memory.client()
+
+    assert await nodes.ensure_taint(api, NAME) is True
+    assert await nodes.ensure_taint(api, NAME) is False
+    assert stored(memory)["spec"]["taints"] == [other, nodes.REBOOT_PENDING_TAINT.to_json()]  # type: ignore[index]
+    assert await nodes.ensure_no_taint(api, NAME) is True
+    assert await nodes.ensure_no_taint(api, NAME) is False
+    assert stored(memory)["spec"]["taints"] == [other]  # type: ignore[index]
