@@ -204,3 +204,10 @@ async def test_the_pending_taint_is_added_once_beside_the_others(memory: MemoryA
     assert await nodes.ensure_no_taint(api, NAME) is True
     assert await nodes.ensure_no_taint(api, NAME) is False
     assert stored(memory)["spec"]["taints"] == [other]  # type: ignore[index]
+
+
+def test_a_taint_is_an_immutable_value() -> None:
+    taint = nodes.Taint("k", "v")
+    with pytest.raises(AttributeError):
+        taint.value = "w"  # type: ignore[misc]
+    assert {taint, nodes.Taint("k", "v")} == {taint}, "hashable: two equal taints are one"
