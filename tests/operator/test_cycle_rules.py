@@ -333,6 +333,7 @@ async def test_a_node_reboots_only_after_its_drain_allows_it(
         assert status["phase"] == "Failed"
         assert "Rebooting" not in rig.phases() and rig.approvals() == [] and rig.agent.reboots == 0
         assert failures(rig) == 1, "a failed drain counts against the failure budget"
+        assert status["observedGeneration"] == 1, "the report it started for stays the one answered"
         assert status["message"].startswith("drain timed out" if outcome is DrainOutcome.TIMED_OUT else "drain failed")
     check_safety(rig, admin_cordon=False)
 
@@ -485,15 +486,25 @@ async def test_a_node_going_not_ready_during_the_soak_soaks_again_from_the_start
     check_safety(rig, admin_cordon=False)
 
 
-async def test_the_soak_counts_from_the_return(rig: Rig) -> None:
-    set_spec(rig, reboot={"soak": "5m"})
+@pytest.mark.parametrize(("soak", "seconds"), [("5m", 300.0), ("500ms", 0.5), ("0s", 0.0)])
+async def test_the_soak_counts_from_the_return(rig: Rig, soak: str, seconds: float) -> None:
+    set_spec(rig, reboot={"soak": soak})
 
     status = await rig.run()
 
-    returned = rig.world.now
     assert status["phase"] == "Completed"
-    assert datetime.datetime.fromisoformat(status["completedAt"]) >= START + datetime.timedelta(minutes=5)
-    assert returned >= START + datetime.timedelta(minutes=5)
+    completed = datetime.datetime.fromisoformat(status["completedAt"])
+    assert completed == START + datetime.timedelta(seconds=seconds), "back at once, then Ready for the whole soak"
+
+
+async def test_a_node_not_back_gives_up_at_the_deadline_not_before(rig: Rig) -> None:
+    set_spec(rig, reboot={"timeout": "800ms"})
+    rig.agent.comes_back = False
+
+    status = await rig.run()
+
+    assert status["phase"] == "Failed"
+    assert datetime.datetime.fromisoformat(status["completedAt"]) == START + datetime.timedelta(milliseconds=800)
 
 
 async def test_a_node_not_ready_until_the_timeout_fails_and_is_handed_back(rig: Rig) -> None:
@@ -524,6 +535,8 @@ async def test_a_sentinel_that_survives_is_rebooted_again_up_to_max_attempts(rig
     assert status["phase"] == "Failed" and "survived 2 reboots" in status["message"]
     assert rig.agent.reboots == 2 and len(rig.approvals()) == 2
     assert failures(rig) == 1
+    generation = rig.memory.get("noderebootrequests", NODE)["metadata"]["generation"]  # type: ignore[index]
+    assert status["observedGeneration"] == generation == 3, "the agent's last report is answered: no reboot loop"
     check_safety(rig, admin_cordon=False)
 
 
@@ -568,6 +581,22 @@ async def test_a_node_uncordoned_while_rebooting_is_drained_again_before_another
 # -- phases a cycle resumes in --------------------------------------------------------------------------------------
 
 
+async def test_a_surviving_sentinel_found_by_a_resumed_cycle_without_attempts_counts_as_the_first(rig: Rig) -> None:
+    set_spec(rig, reboot={"maxAttempts": 2})
+    approval = {"bootID": "boot-1", "approvedAt": "2026-03-01T11:59:00Z", "attempt": 1}
+    resumed = {"phase": "Verifying", "policy": POLICY, "wasUnschedulable": False, "approval": approval}
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status=resumed))
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r["spec"].update(bootID="boot-2"))
+    rig.memory.edit(
+        "nodes", NODE, lambda n: (n["spec"].update(unschedulable=True), n["status"]["nodeInfo"].update(bootID="boot-2"))
+    )
+    rig.agent.reboots = 1
+
+    status = await rig.run(starting=False)
+
+    assert status["phase"] == "Completed" and status["attempts"] == 2, "attempts unknown: this was the first"
+
+
 async def test_rebooting_without_an_approval_is_given_back_without_a_reboot(rig: Rig) -> None:
     started = {"phase": "Rebooting", "policy": POLICY, "wasUnschedulable": False, "attempts": 1}
     rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status=started))
@@ -592,11 +621,15 @@ async def test_a_cycle_that_was_not_chosen_to_start_starts_nothing(rig: Rig) -> 
     assert rig.node()["spec"].get("unschedulable") is None
 
 
-async def test_a_cycle_whose_request_another_replica_ended_stops_and_frees_the_claim(rig: Rig) -> None:
+@pytest.mark.parametrize("outcome", [DrainOutcome.COMPLETED, DrainOutcome.REFUSED])
+async def test_a_cycle_whose_request_another_replica_ended_stops_and_frees_the_claim(
+    rig: Rig, outcome: DrainOutcome
+) -> None:
     def ended_elsewhere(memory: MemoryApi) -> None:
         memory.edit("noderebootrequests", NODE, lambda r: r["status"].update(phase="Failed", message="elsewhere"))
 
     rig.drain.during = ended_elsewhere
+    rig.drain.outcomes = [outcome]
 
     status = await rig.run()
 
