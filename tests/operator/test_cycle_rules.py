@@ -587,13 +587,12 @@ async def test_a_surviving_sentinel_found_by_a_resumed_cycle_without_attempts_co
     resumed = {"phase": "Verifying", "policy": POLICY, "wasUnschedulable": False, "approval": approval}
     rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status=resumed))
     rig.memory.edit("noderebootrequests", NODE, lambda r: r["spec"].update(bootID="boot-2"))
-    rig.memory.edit(
+
     def rebooted_cordoned(body: dict[str, Any]) -> None:
         body["spec"]["unschedulable"] = True
         body["status"]["nodeInfo"]["bootID"] = "boot-2"
 
     rig.memory.edit("nodes", NODE, rebooted_cordoned)
-    )
     rig.agent.reboots = 1
 
     status = await rig.run(starting=False)
