@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv controlplane prometheus images-deps images realnodes-deps lint types unit integration test cluster crds chart bench demo clean
+.PHONY: help venv controlplane prometheus images-deps images realnodes-deps lint types unit integration test cluster crds chart bench mutants demo clean
 
 # Extra arguments for `make demo`, e.g. make demo DEMO_ARGS="--nodes 20 --max-concurrent 4 --reboot-seconds 2"
 DEMO_ARGS ?=
@@ -17,6 +17,7 @@ help:
 	@echo "make crds     regenerate crds/ from the pydantic models"
 	@echo "make chart    refresh the chart's copy of the dashboard and its README (generated from values.yaml)"
 	@echo "make bench    run the benchmarks in bench/"
+	@echo "make mutants  mutation-test the safety-carrying modules against their fast tests (minutes; not in make test)"
 	@echo "make images   build the operator, agent and pause images offline, as OCI archives (docs/images.md)"
 
 $(STAMP): pyproject.toml
@@ -95,6 +96,14 @@ bench: controlplane
 	$(BIN)/python -m bench.bench_rollout
 	$(BIN)/python -m bench.bench_scale
 	-$(BIN)/python -m bench.bench_agent
+	$(BIN)/python -m bench.report
+
+# One-line slips in the modules that carry out the safety rules, each run against the fast tests that cover its
+# module (bench/mutants.py); a mutant that survives and is not written down as equivalent (bench/mutants_equivalent.txt)
+# fails the run. The score goes to bench/results.json. MUTANTS_ARGS="--jobs 1" on a busy machine.
+MUTANTS_ARGS ?= --jobs 2
+mutants: $(STAMP)
+	$(BIN)/python -m bench.mutants --record $(MUTANTS_ARGS)
 	$(BIN)/python -m bench.report
 
 # The chart (and through it the kustomize base) carries a copy of the CRDs; a test keeps them identical.

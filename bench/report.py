@@ -61,6 +61,16 @@ SECTIONS = (
         "of mixed windows, blackouts and concurrency (median of repeated calls, in process, no API server).",
     ),
     Section(
+        "Mutation testing of the safety rules",
+        "make mutants",
+        ("mutants_",),
+        "One-line slips (a comparison turned, `and`/`or` swapped, a `not` dropped, a boolean flipped, a small number "
+        "off by one, an awaited effect dropped) made one at a time in the modules that carry out the safety rules, "
+        "each run against the fast tests of its module (`bench/mutants.py`). The score is the share of mutants "
+        "some test kills, of those not written down as equivalent in `bench/mutants_equivalent.txt` with the "
+        "reason.",
+    ),
+    Section(
         "Agent footprint",
         "python bench/bench_agent.py",
         ("agent_",),

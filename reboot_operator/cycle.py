@@ -35,7 +35,7 @@ from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.meta import API_VERSION
 from reboot_operator.api.policy import NodeLabels, NotificationEvent, OnDrainTimeout, RebootPolicySpec, RebootSpec
 from reboot_operator.api.request import NodeRebootRequestStatus, kernel_transition
-from reboot_operator.api.vocabulary import ACTIVE_PHASES, TERMINAL_PHASES, Phase, RequestConditionType
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase, RequestConditionType
 from reboot_operator.core.conditions import ConditionIntent, merge_conditions
 from reboot_operator.drain_progress import DrainReporter
 from reboot_operator.kube import nodes as node_effects
@@ -157,10 +157,11 @@ class Cycle:
                 # meanwhile): start nothing. The claim stays; the next decision resumes or releases it.
                 log.info("request %s changed since it was chosen to start; deciding again", self.name)
                 return True
-            ran = phase in TERMINAL_PHASES and view.status.observed_generation == view.generation
-            if (ran and not starting) or not view.spec.reasons:
-                # A claim left behind (a crash between ending the cycle and freeing the slot, or a request
-                # withdrawn before its claim was acted on): free it.
+            if not starting or not view.spec.reasons:
+                # Fail-closed: only a decision starts a node (it checked windows, the budget, maxConcurrent). A
+                # cycle resumed for a request in progress that finds it not in progress (it ended, or was deleted
+                # and made again meanwhile), or a request withdrawn before its claim was acted on: a claim left
+                # behind, freed.
                 await release_slot(self.api, self.policy, self.name, completed_at=None)
                 return True
             try:
@@ -369,6 +370,17 @@ class Cycle:
             return
         assert fresh is not None
         assert node is not None
+        if not (await node_effects.read_node_facts(self.api, self.name)).unschedulable:
+            # Fail-closed: a reboot is authorized only on a cordoned, drained node. Uncordoned while it rebooted,
+            # it may run pods again: cordon and drain it before the next attempt.
+            await self._transition(
+                fresh,
+                current,
+                phase=Phase.CORDONING,
+                message="the sentinel survived; uncordoned meanwhile, so "
+                "cordoning and draining again before the next reboot",
+            )
+            return
         now = self.clock()
         await self._transition(
             fresh,

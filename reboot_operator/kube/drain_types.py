@@ -177,7 +177,3 @@ class DrainResult:
     @property
     def timed_out(self) -> bool:
         return self.outcome is DrainOutcome.TIMED_OUT
-
-    @property
-    def refused(self) -> bool:
-        return self.outcome is DrainOutcome.REFUSED

@@ -407,8 +407,7 @@ def test_run_checks_on_its_interval_reacts_at_once_and_stops_promptly(tmp_path: 
             time.sleep(0.01)
         assert node.rebooter.reboots == 1
     finally:
-        started = time.monotonic()
         agent.stop()
         thread.join(timeout=5)
+    # Stopped long before its next look (check_interval is an hour); no tighter bound, which a busy machine breaks.
     assert not thread.is_alive()
-    assert time.monotonic() - started < 1

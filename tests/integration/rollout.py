@@ -1,11 +1,10 @@
-"""Helpers for end-to-end tests: a rig of the real operator, real agents and simulated nodes, and samplers."""
+"""Helpers for end-to-end tests: a rig of the real operator, real agents and simulated nodes."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from hack import processes
 from hack.nodesim.simulator import NodeSimulator
 
 GROUP, VERSION = "rollboot.dev", "v1alpha1"
-ACTIVE = {"Cordoning", "Draining", "Rebooting", "Verifying", "Uncordoning"}
 
 
 @dataclass
@@ -90,38 +88,6 @@ class Rig:
     async def stop(self) -> None:
         for child in [*self.operators, *self.agents.values()]:
             child.stop()
-
-
-@contextlib.asynccontextmanager
-async def sampling(rig: Rig, interval: float = 0.1) -> AsyncIterator[dict[str, Any]]:
-    """Samples, while the block runs, the most requests in progress per policy and the most cordoned nodes."""
-    peak: dict[str, Any] = {"in_progress": {}, "cordoned": 0, "samples": 0}
-    core = client.CoreV1Api(rig.api)
-
-    async def sample() -> None:
-        while True:
-            requests = await rig.requests()
-            counts: dict[str, int] = {}
-            for item in requests.values():
-                status = item.get("status") or {}
-                if status.get("phase") in ACTIVE:
-                    policy = str(status.get("policy"))
-                    counts[policy] = counts.get(policy, 0) + 1
-            for policy, count in counts.items():
-                peak["in_progress"][policy] = max(peak["in_progress"].get(policy, 0), count)
-            nodes = await core.list_node(label_selector="rollboot.dev/simulated=true")
-            cordoned = sum(1 for n in nodes.items if n.spec.unschedulable)
-            peak["cordoned"] = max(peak["cordoned"], cordoned)
-            peak["samples"] += 1
-            await asyncio.sleep(interval)
-
-    task = asyncio.create_task(sample())
-    try:
-        yield peak
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def describe(requests: dict[str, dict[str, Any]]) -> str:

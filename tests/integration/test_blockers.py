@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
-from tests.integration.rollout import Rig, node_events, sampling
+from tests.integration.replay import recording
+from tests.integration.rollout import Rig, node_events
 from tests.integration.servers import Prometheus, free_port, prometheus
 
 TTL = ("--blocker-ttl", "2")
@@ -67,40 +68,45 @@ async def test_a_firing_alert_holds_the_rollout_back_until_it_resolves(rig: Rig,
     await rig.add_nodes(nodes, labels={"pool": unique})
     blockers = {"prometheus": {"url": prom.url, "alertFilterRegexp": "^Ignored"}}
     await rig.apply_policy(unique, _spec(unique, blockers=blockers, preferNoScheduleTaint=True))
-    rig.start_operator(*TTL)
-    for node in nodes:
-        rig.sim.require_reboot(node)
+    async with recording(rig.api) as firing:
+        rig.start_operator(*TTL)
+        for node in nodes:
+            rig.sim.require_reboot(node)
 
-    async def blocked() -> bool:
-        policy = await rig.policy(unique)
-        condition = _condition(policy, "Blocked") if policy.get("status") else {}
-        return condition.get("status") == "True" and condition.get("reason") == "Blocked"
+        async def blocked() -> bool:
+            policy = await rig.policy(unique)
+            condition = _condition(policy, "Blocked") if policy.get("status") else {}
+            return condition.get("status") == "True" and condition.get("reason") == "Blocked"
 
-    await _wait(rig, blocked, "the policy to be Blocked")
-    condition = _condition(await rig.policy(unique), "Blocked")
-    assert "RollbootTestAlarm (firing)" in condition["message"], condition
-    assert "IgnoredTestAlarm" not in condition["message"], condition
-    # The policy can be Blocked before the second agent's request arrived: both are told once they are seen.
-    await rig.wait_phases(nodes, {"Waiting"}, timeout=30)
+        await _wait(rig, blocked, "the policy to be Blocked")
+        condition = _condition(await rig.policy(unique), "Blocked")
+        assert "RollbootTestAlarm (firing)" in condition["message"], condition
+        assert "IgnoredTestAlarm" not in condition["message"], condition
+        # The policy can be Blocked before the second agent's request arrived: both are told once they are seen.
+        await rig.wait_phases(nodes, {"Waiting"}, timeout=30)
 
-    async def both_told() -> bool:
-        requests = await rig.requests()
-        return all("RollbootTestAlarm" in (requests[n].get("status") or {}).get("message", "") for n in nodes)
+        async def both_told() -> bool:
+            requests = await rig.requests()
+            return all("RollbootTestAlarm" in (requests[n].get("status") or {}).get("message", "") for n in nodes)
 
-    await _wait(rig, both_told, "both waiting requests to name the alert")
+        await _wait(rig, both_told, "both waiting requests to name the alert")
 
-    async def both_tainted() -> bool:
-        return all([await _tainted(rig.api, n) for n in nodes])
+        async def both_tainted() -> bool:
+            return all([await _tainted(rig.api, n) for n in nodes])
 
-    await _wait(rig, both_tainted, "the reboot-pending taint on the waiting nodes")
-    await asyncio.sleep(3)  # a few re-checks while the alert still fires: nothing starts
+        await _wait(rig, both_tainted, "the reboot-pending taint on the waiting nodes")
+        await asyncio.sleep(3)  # a few re-checks (TTL) while the alert still fires
+    # Every change while the alert fired, not a sample at the end: no cycle started.
+    assert firing.replay(set(nodes)).starts == {}
     assert set((await rig.phases(nodes)).values()) == {"Waiting"}
     assert "Blocked" in await _policy_events(rig.api, unique)
 
     prom.exporter.set("rollboot_test_alarm", 0)
-    async with sampling(rig) as peak:
+    async with recording(rig.api) as resolved:
         await rig.wait_phases(nodes, {"Completed"}, timeout=90)
-    assert peak["in_progress"].get(unique, 0) <= 1
+    replay = resolved.replay(set(nodes))
+    assert replay.most_in_progress == {unique: 1}, replay
+    assert replay.starts == dict.fromkeys(nodes, 1), replay
     assert _condition(await rig.policy(unique), "Blocked")["status"] == "False"
     events = await _policy_events(rig.api, unique)
     assert events.index("Blocked") < events.index("Unblocked"), events

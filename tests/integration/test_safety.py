@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import zoneinfo
 
 import pytest
 from kubernetes_asyncio import client
 
 from hack.nodesim.simulator import NodeBehaviour
-from tests.integration.rollout import Rig, describe, node_events, pinned_replicaset, sampling
+from tests.integration.replay import recording
+from tests.integration.rollout import Rig, describe, node_events, pinned_replicaset
 
 
 def _spec(pool: str, max_concurrent: int | str = 1, **extra: object) -> dict[str, object]:
@@ -25,6 +27,11 @@ def _spec(pool: str, max_concurrent: int | str = 1, **extra: object) -> dict[str
 
 async def _unschedulable(api: client.ApiClient, node: str) -> bool:
     return bool((await client.CoreV1Api(api).read_node(node)).spec.unschedulable)
+
+
+async def _messages(rig: Rig, names: list[str]) -> list[str]:
+    requests = await rig.requests()
+    return [str(((requests.get(n) or {}).get("status") or {}).get("message")) for n in names]
 
 
 async def _wait_phase(rig: Rig, node: str, phase: str, timeout: float = 60) -> dict[str, object]:
@@ -168,18 +175,26 @@ async def test_operator_killed_mid_reboot_resumes_and_the_node_reboots_once(rig:
     nodes = [f"killreboot-{unique}-{i}" for i in range(2)]
     await rig.add_nodes(nodes, labels={"pool": unique}, behaviour=NodeBehaviour(reboot_seconds=6))
     await rig.apply_policy(unique, _spec(unique))
-    first = rig.start_operator()
-    for node in nodes:
-        rig.sim.require_reboot(node)
-    async with asyncio.timeout(60):
-        while "Rebooting" not in (await rig.phases(nodes)).values():
-            await asyncio.sleep(0.1)
-    first.kill()
-    await asyncio.sleep(8)  # the node comes back while no operator runs
-    async with sampling(rig) as peak:
+    async with recording(rig.api) as record:
+        first = rig.start_operator()
+        for node in nodes:
+            rig.sim.require_reboot(node)
+        async with asyncio.timeout(60):
+            while "Rebooting" not in (phases := await rig.phases(nodes)).values():
+                await asyncio.sleep(0.1)
+        rebooting = next(n for n, p in phases.items() if p == "Rebooting")
+        booted = rig.sim.boot_id(rebooting)
+        first.kill()
+        async with asyncio.timeout(60):  # the node comes back while no operator runs
+            while rig.sim.boot_id(rebooting) == booted:
+                await asyncio.sleep(0.1)
         rig.start_operator()
         await rig.wait_phases(nodes, {"Completed"}, timeout=90)
-    assert peak["in_progress"].get(unique, 0) <= 1
+    replay = record.replay(set(nodes))
+    assert replay.most_in_progress == {unique: 1}, replay
+    assert replay.most_cordoned == 1, replay
+    assert replay.starts == dict.fromkeys(nodes, 1), "the cycle in progress was resumed, not started again"
+    assert replay.approvals == dict.fromkeys(nodes, 1), "one approval, one reboot per node"
     for node in nodes:
         assert rig.sim.reboot_count(node) == 1
         assert not await _unschedulable(rig.api, node)
@@ -191,14 +206,18 @@ async def test_two_operator_replicas_never_exceed_max_concurrent(rig: Rig, uniqu
     nodes = [f"twins-{unique}-{i}" for i in range(6)]
     await rig.add_nodes(nodes, labels={"pool": unique})
     await rig.apply_policy(unique, _spec(unique, 2))
-    rig.start_operator()
-    rig.start_operator()
-    async with sampling(rig, interval=0.05) as peak:
+    async with recording(rig.api) as record:
+        rig.start_operator()
+        rig.start_operator()
         for node in nodes:
             rig.sim.require_reboot(node)
         await rig.wait_phases(nodes, {"Completed"}, timeout=150)
-    assert peak["in_progress"].get(unique, 0) <= 2, describe(await rig.requests())
-    assert peak["cordoned"] <= 2
+    replay = record.replay(set(nodes))
+    # Every change of the rollout, in the storage's order: not even a hand-off overlapping for a millisecond.
+    assert replay.most_in_progress == {unique: 2}, (replay, describe(await rig.requests()))
+    assert replay.most_cordoned == 2, replay
+    assert replay.starts == dict.fromkeys(nodes, 1)
+    assert replay.approvals == dict.fromkeys(nodes, 1)
     for node in nodes:
         assert rig.sim.reboot_count(node) == 1
 
@@ -209,22 +228,25 @@ async def test_a_node_that_never_returns_spends_the_failure_budget_and_halts_the
     await rig.apply_policy(
         unique, _spec(unique, reboot={"timeout": "5s", "soak": "0s"}, failureBudget={"maxFailures": 1})
     )
-    rig.start_operator()
-    for node in nodes:
-        rig.sim.require_reboot(node)
-    async with asyncio.timeout(60):
-        while "Failed" not in (await rig.phases(nodes)).values():
-            await asyncio.sleep(0.2)
-    await asyncio.sleep(2)
+    async with recording(rig.api) as record:
+        rig.start_operator()
+        for node in nodes:
+            rig.sim.require_reboot(node)
+        async with asyncio.timeout(60):
+            while "Failed" not in (await rig.phases(nodes)).values():
+                await asyncio.sleep(0.2)
+        # A positive sign, not a pause: the two others say they wait because the policy halted.
+        async with asyncio.timeout(30):
+            while sum("halted" in m for m in await _messages(rig, nodes)) < 2:
+                await asyncio.sleep(0.2)
     phases = await rig.phases(nodes)
     assert sorted(phases.values(), key=str) == ["Failed", "Waiting", "Waiting"], phases
+    failed = next(n for n in nodes if phases[n] == "Failed")
+    assert record.replay(set(nodes)).starts == {failed: 1}, "after the one failure the budget allows, none started"
     policy = await rig.policy(unique)
     halted = next(c for c in policy["status"]["conditions"] if c["type"] == "Halted")
     assert halted["status"] == "True"
     requests = await rig.requests()
-    waiting = [requests[n]["status"]["message"] for n in nodes if phases[n] == "Waiting"]
-    assert all("halted" in m for m in waiting), waiting
-    failed = next(n for n in nodes if phases[n] == "Failed")
     assert "did not come back" in requests[failed]["status"]["message"]
     assert not await _unschedulable(rig.api, failed), "a failed node must not stay cordoned by us"
 
@@ -265,45 +287,74 @@ async def test_pausing_and_lowering_max_concurrent_spare_nodes_in_progress(rig: 
     await rig.add_nodes(nodes, labels={"pool": unique}, behaviour=NodeBehaviour(reboot_seconds=5))
     await rig.apply_policy(unique, _spec(unique, 2))
     rig.start_operator()
-    for node in nodes:
-        rig.sim.require_reboot(node)
-    async with asyncio.timeout(60):
-        while list((await rig.phases(nodes)).values()).count("Rebooting") < 2:
-            await asyncio.sleep(0.1)
-    await rig.patch_policy(unique, {"paused": True, "maxConcurrent": 1})
-    started = [n for n, p in (await rig.phases(nodes)).items() if p == "Rebooting"]
-    await rig.wait_phases(started, {"Completed"}, timeout=60)
-    await asyncio.sleep(2)
-    waiting = [n for n in nodes if n not in started]
+    async with recording(rig.api) as paused:
+        for node in nodes:
+            rig.sim.require_reboot(node)
+        async with asyncio.timeout(60):
+            while list((await rig.phases(nodes)).values()).count("Rebooting") < 2:
+                await asyncio.sleep(0.1)
+        await rig.patch_policy(unique, {"paused": True, "maxConcurrent": 1})
+        started = [n for n, p in (await rig.phases(nodes)).items() if p == "Rebooting"]
+        waiting = [n for n in nodes if n not in started]
+        await rig.wait_phases(started, {"Completed"}, timeout=60)
+        # A positive sign: the others say they wait because the policy is paused (a decision made after both ended).
+        async with asyncio.timeout(30):
+            while not all("paused" in m for m in await _messages(rig, waiting)):
+                await asyncio.sleep(0.1)
     assert set((await rig.phases(waiting)).values()) == {"Waiting"}
-    async with sampling(rig) as peak:
+    before = paused.replay(set(nodes))
+    assert set(before.starts) == set(started), "nothing started while paused"
+    assert before.most_in_progress == {unique: 2}, "the two in progress finished although the limit was lowered"
+    async with recording(rig.api) as resumed:
         await rig.patch_policy(unique, {"paused": False})
         await rig.wait_phases(waiting, {"Completed"}, timeout=60)
-    assert peak["in_progress"].get(unique, 0) <= 1
+    after = resumed.replay(set(nodes))
+    assert after.most_in_progress == {unique: 1}, after
+    assert after.starts == dict.fromkeys(waiting, 1), after
+
+
+def far_from_midnight(now: datetime.datetime) -> zoneinfo.ZoneInfo:
+    """A fixed-offset zone whose local time is now around noon, so a window of a few minutes around now never
+    crosses midnight there, whatever the hour in UTC (Etc/GMT-N is UTC+N)."""
+    offset = 12 - now.astimezone(datetime.UTC).hour
+    return zoneinfo.ZoneInfo(f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT")
+
+
+@pytest.mark.parametrize("hour", range(24))
+def test_the_windows_zone_keeps_the_window_away_from_midnight(hour: int) -> None:
+    now = datetime.datetime(2026, 1, 1, hour, 59, tzinfo=datetime.UTC)
+    local = now.astimezone(far_from_midnight(now))
+    assert 11 <= local.hour <= 12
 
 
 async def test_a_window_that_closes_mid_rollout_lets_the_started_node_finish(rig: Rig, unique: str) -> None:
     now = datetime.datetime.now(datetime.UTC)
+    zone = far_from_midnight(now)
     closes = (now + datetime.timedelta(seconds=75)).replace(second=0, microsecond=0)
     opens = (now - datetime.timedelta(minutes=2)).replace(second=0, microsecond=0)
     until_close = (closes - now).total_seconds()
     nodes = [f"window-{unique}-{i}" for i in range(3)]
     await rig.add_nodes(nodes, labels={"pool": unique}, behaviour=NodeBehaviour(reboot_seconds=until_close + 5))
-    window = {"start": opens.strftime("%H:%M"), "end": closes.strftime("%H:%M"), "timeZone": "UTC"}
-    if opens.date() != closes.date():
-        pytest.fail("the test cannot run across midnight UTC; rerun it")  # pragma: no cover
+    start, end = opens.astimezone(zone), closes.astimezone(zone)
+    window = {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M"), "timeZone": str(zone)}
+    assert start.date() == end.date(), "the window's zone keeps it on one local day"
     await rig.apply_policy(unique, _spec(unique, maintenanceWindows=[window], reboot={"timeout": "5m", "soak": "0s"}))
-    rig.start_operator()
-    for node in nodes:
-        rig.sim.require_reboot(node)
-    async with asyncio.timeout(30):
-        while "Rebooting" not in (await rig.phases(nodes)).values():
-            await asyncio.sleep(0.1)
-    first = next(n for n, p in (await rig.phases(nodes)).items() if p == "Rebooting")
-    await rig.wait_phases([first], {"Completed"}, timeout=until_close + 60)
-    assert datetime.datetime.now(datetime.UTC) > closes, "the window closed while the first node was rebooting"
-    await asyncio.sleep(2)
-    others = [n for n in nodes if n != first]
+    async with recording(rig.api) as record:
+        rig.start_operator()
+        for node in nodes:
+            rig.sim.require_reboot(node)
+        async with asyncio.timeout(30):
+            while "Rebooting" not in (await rig.phases(nodes)).values():
+                await asyncio.sleep(0.1)
+        first = next(n for n, p in (await rig.phases(nodes)).items() if p == "Rebooting")
+        await rig.wait_phases([first], {"Completed"}, timeout=until_close + 60)
+        assert datetime.datetime.now(datetime.UTC) > closes, "the window closed while the first node was rebooting"
+        others = [n for n in nodes if n != first]
+        # A positive sign, not a pause: the operator says the others wait for the window (decided after it closed).
+        async with asyncio.timeout(30):
+            while not all("window closed" in m for m in await _messages(rig, others)):
+                await asyncio.sleep(0.1)
+    assert record.replay(set(nodes)).starts == {first: 1}, "only the node started in the window ran"
     requests = await rig.requests()
     assert {requests[n]["status"]["phase"] for n in others} == {"Waiting"}
     assert all("window closed" in requests[n]["status"]["message"] for n in others)

@@ -58,3 +58,34 @@ def test_a_policys_drain_keeps_the_pods_to_evict_last() -> None:
     last = frozenset({("rollboot-system", "rollboot-operator-abc")})
     assert drain_options(DrainSpec(), evict_last=last).evict_last == last
     assert drain_options(DrainSpec()).evict_last == frozenset()
+
+
+@pytest.mark.parametrize(
+    "edge",
+    [
+        pytest.param({"grace_period_seconds": 0}, id="grace-period-zero-deletes-at-once"),
+        pytest.param({"grace_period_seconds": 1}, id="grace-period-one"),
+        pytest.param({"timeout": 0.5}, id="timeout-under-a-second"),
+        pytest.param({"timeout": 1}, id="timeout-one-second"),
+        pytest.param({"skip_wait_for_delete_timeout": 0}, id="skip-timeout-zero-waits-for-all"),
+        pytest.param({"relist_interval": 1}, id="relist-interval-one"),
+        pytest.param({"relist_interval": 600}, id="relist-interval-ten-minutes"),
+        pytest.param({"eviction_retry_delay": 5}, id="retry-delay-five"),
+    ],
+)
+def test_options_at_the_edge_of_what_is_allowed_are_accepted(edge: dict[str, Any]) -> None:
+    options = DrainOptions(**edge)
+    assert getattr(options, next(iter(edge))) == next(iter(edge.values()))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param({"relist_interval": 0.5}, id="relist-interval-under-a-second"),
+        pytest.param({"relist_interval": 601}, id="relist-interval-over-ten-minutes"),
+        pytest.param({"timeout": -1}, id="negative-timeout"),
+    ],
+)
+def test_options_just_past_the_edge_are_refused(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        DrainOptions(**bad)

@@ -175,8 +175,9 @@ async def test_a_watch_gone_silent_is_abandoned_after_its_timeout_and_the_pods_l
     loop = asyncio.get_running_loop()
     started = loop.time()
     await run_until(watch, lambda: len(source.watched_from) == 2)
-    # relist_interval 1 s (the server-side time-out) plus the 0.1 s grace
-    assert 1.0 <= loop.time() - started < 2.0
+    # The hanging watch was abandoned (it would never end by itself), and not before relist_interval (1 s, the
+    # server-side time-out) had passed. No upper bound: a slow machine only takes longer.
+    assert loop.time() - started >= 1.0
     assert source.listed == 2
 
 
