@@ -98,7 +98,16 @@ class ArgoCD:
 
     def install(self) -> None:
         self.kubectl("apply", "--server-side", "-f", str(self.tools.crds))
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(self.tools.crds))
+        names = [
+            f"crd/{yaml.safe_load(path.read_text())['metadata']['name']}"
+            for path in sorted(self.tools.crds.glob("*.yaml"))
+        ]
+        # A CRD just created has no status yet, which `kubectl wait` reports as an error rather than waiting.
+        deadline = time.monotonic() + 60
+        while self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names, check=False).returncode:
+            if time.monotonic() > deadline:
+                raise ArgoCDError(f"Argo CD's CRDs not established: {names}")
+            time.sleep(0.5)
         self.apply(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
             {

@@ -122,6 +122,10 @@ class ConfigRepo:
         assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
         return result.stdout.strip()
 
+    def init(self) -> None:
+        self.path.mkdir()
+        self.git("init", "-q", "-b", "main")
+
     def commit(self, files: dict[str, str], message: str) -> str:
         for name, content in files.items():
             target = self.path / name
@@ -131,6 +135,12 @@ class ConfigRepo:
         self.git("add", "-A")
         self.git("commit", "-q", "-m", message)
         return self.git("rev-parse", "HEAD")
+
+
+def chart_source_of(application: dict[str, Any]) -> dict[str, Any]:
+    sources: list[dict[str, Any]] = application["spec"]["sources"]
+    [source] = [s for s in sources if s.get("path") == "manifests/chart"]
+    return source
 
 
 def _values(documented: Documented, values_path: str, cluster: RealCluster) -> dict[str, Any]:
@@ -232,15 +242,22 @@ class Observed:
 
 
 async def _stream(list_call: Any, handle: Callable[[Any], None], *args: Any, **kwargs: Any) -> None:
+    """Every object as it changes; each watch starts with every object as it is, so a restart loses no state."""
     while True:
+        served = True
         try:
             async with watch.Watch().stream(list_call, *args, timeout_seconds=120, **kwargs) as stream:
                 async for event in stream:
+                    if not isinstance(event, dict):  # not JSON: a kind whose CRD is not served yet
+                        served = False
+                        break
                     if event["type"] != "DELETED":
                         handle(event["object"])
         except client.ApiException as error:  # a CRD just installed answers 404/429 for a moment
             if error.status not in (404, 429):
                 raise
+            served = False
+        if not served:
             await asyncio.sleep(1)
 
 
@@ -321,7 +338,9 @@ def _argocd_writes(audit_log: Path) -> dict[tuple[str, str], str]:
     for line in audit_log.read_text().splitlines():
         event = json.loads(line)
         ref = event.get("objectRef") or {}
-        if "argocd-application-controller" not in event.get("userAgent", ""):
+        # The controller's own client says argocd-application-controller/...; the one it builds for the in-cluster
+        # destination, client-go's default, argocd/... (the binary's name). Dry runs write nothing.
+        if not event.get("userAgent", "").startswith("argocd") or "dryRun=" in event.get("requestURI", ""):
             continue
         if event.get("verb") not in ("create", "patch", "update") or ref.get("subresource"):
             continue
@@ -388,23 +407,27 @@ async def test_argo_cd_syncs_the_chart_and_the_policies_onto_real_nodes(
     policy_path = f"{policies_source['path']}/{POLICY}.yaml"
     annotations = yaml.safe_load(documented.files[f"{policies_source['path']}/*.yaml"])["annotations"]
 
+    # Two repositories, as on the page: rollboot's (the chart, at its release tag) and the cluster configuration's.
+    # (Argo CD refuses a `$ref` to another revision of the repository a source already uses.)
+    chart_repo = ConfigRepo(path=tmp_path / "rollboot.git", check=lambda tree: None)
+    chart_repo.init()
+    shutil.copytree(REPO / "manifests" / "chart", chart_repo.path / "manifests" / "chart")
+    chart_repo.commit({}, "rollboot: the chart")
+    chart_repo.git("tag", CHART_TAG)
     repo = ConfigRepo(
-        path=tmp_path / "config.git",
-        check=lambda tree: _guard(cluster, tree / "manifests" / "chart", tree / values_path),
+        path=tmp_path / "cluster-config.git",
+        check=lambda tree: _guard(cluster, chart_repo.path / "manifests" / "chart", tree / values_path),
     )
-    repo.path.mkdir()
-    repo.git("init", "-q", "-b", "main")
-    shutil.copytree(REPO / "manifests" / "chart", repo.path / "manifests" / "chart")
+    repo.init()
     values = _values(documented, values_path, cluster)
     first = repo.commit(
         {values_path: yaml.safe_dump(values), policy_path: _policy_file(annotations, maxConcurrent=1)},
-        "rollboot: the chart, its values and a policy",
+        "rollboot: its values and a policy",
     )
-    repo.git("tag", CHART_TAG)
 
     application = json.loads(json.dumps(documented.application))
     for source in application["spec"]["sources"]:
-        source["repoURL"] = repo.url
+        source["repoURL"] = chart_repo.url if source is chart_source_of(application) else repo.url
 
     # The user's own workload: three replicas over the nodes, a budget that lets one go at a time.
     cluster.kubectl(
@@ -505,8 +528,7 @@ async def _run(
     }, assessed
     assert any(phase in ("Draining", "Rebooting", "Verifying") for phase, _ in by_phase), assessed
     for name in nodes:
-        health = [h for n, p, h in assessed if n == name]
-        assert health[-1:] == ["Healthy"] or (name, "Completed", "Healthy") in assessed, (name, assessed)
+        assert (name, "Completed", "Healthy") in assessed, (name, assessed)
 
     # 3. A commit pauses the policy: Argo CD syncs it, and shows it Suspended.
     paused = repo.commit({policy_path: _policy_file(annotations, maxConcurrent=1, paused=True)}, "pause reboots")
@@ -533,10 +555,16 @@ async def _run(
     cluster.kubectl(
         "patch", "pdb", "-n", WORKLOAD_NAMESPACE, WORKLOAD, "--type=merge", "-p", '{"spec":{"maxUnavailable":0}}'
     )
-    scenario.require_reboot(cluster, nodes[0])
+    pods = json.loads(
+        cluster.kubectl("get", "pods", "-n", WORKLOAD_NAMESPACE, "-l", f"app={WORKLOAD}", "-o", "json").stdout
+    )
+    hosting = sorted({pod["spec"]["nodeName"] for pod in pods["items"] if pod["status"].get("phase") == "Running"})
+    assert hosting, "the workload runs somewhere"
+    stuck = hosting[0]
+    scenario.require_reboot(cluster, stuck)
     await until("the policy Degraded", lambda: observed.healths(*policy_key)[-1:] == ["Degraded"], argocd)
     assert "Halted" in observed.health[policy_key][-1][1]
-    failed = [r for (node, phase, _, _), r in observed.requests.items() if node == nodes[0] and phase == "Failed"]
+    failed = [r for (node, phase, _, _), r in observed.requests.items() if node == stuck and phase == "Failed"]
     assert failed, "the node's request Failed"
     [(_, _, failed_health)] = _request_health(argocd, failed[-1:], tmp_path / "health-failed")
     assert failed_health == "Degraded"
