@@ -7,9 +7,11 @@ Then it runs redis (Debian's redis-server, loopback only, nothing saved), the re
 controller, each a role of the one ``argocd`` binary (``ARGOCD_BINARY_NAME``). No argocd-server, Dex or UI: the test
 reads what the controller writes into each Application.
 
-Two settings differ from Argo CD's defaults, both controller flags a user can set too: ``--persist-resource-health``
-(each managed resource's health is kept in ``status.resources``, where the test reads it) and a short
-``--app-resync``, so a new commit is noticed within seconds.
+Three settings differ from Argo CD's defaults, all flags a user can set too: the controller's
+``--persist-resource-health`` (each managed resource's health is kept in ``status.resources``, where the test reads
+it), and a poll of a few seconds instead of minutes: the controller's ``--app-resync`` (``timeout.reconciliation``)
+and the repo server's ``--revision-cache-expiration`` (how long it trusts a branch's last commit), so a new commit is
+found within seconds without a webhook.
 """
 
 from __future__ import annotations
@@ -194,6 +196,8 @@ class ArgoCD:
                 f"--redis={redis_address}",
                 "--disable-tls",
                 "--client-ca-path=",
+                # How long a branch's commit is cached; with --app-resync, how soon a new commit is found.
+                f"--revision-cache-expiration={self.resync_seconds}s",
                 # kustomize, helm and Argo CD's git-verify-wrapper.sh are what the repo server runs.
                 env={"PATH": f"{self.tools.bin}:{self.tools.extras}:/usr/bin:/bin"},
             )
@@ -235,15 +239,3 @@ class ArgoCD:
         result = self.kubectl("get", "applications.argoproj.io", "-n", NAMESPACE, name, "-o", "json")
         document: dict[str, Any] = json.loads(result.stdout)
         return document
-
-    def refresh(self, name: str) -> None:
-        """What Argo CD's git webhook handler does on a push: ask for a refresh that re-reads the repository."""
-        self.kubectl(
-            "annotate",
-            "applications.argoproj.io",
-            "-n",
-            NAMESPACE,
-            name,
-            "argocd.argoproj.io/refresh=normal",
-            "--overwrite",
-        )

@@ -11,8 +11,8 @@ What is asserted comes from Argo CD (the health it keeps for each resource in th
 server's audit log (the order Argo CD wrote in): the sync waves; each policy's health through a kernel-update
 rollout (Progressing, then Healthy), after a commit that pauses it (Suspended) and when a drain that cannot finish
 spends its failure budget (Degraded); the NodeRebootRequests' health through a rollout, evaluated by Argo CD's own
-code on the real objects; and a commit changing ``maxConcurrent`` that takes effect with nobody touching the cluster
-(the refresh annotation a git webhook sets is the only nudge).
+code on the real objects; and a commit changing ``maxConcurrent`` that takes effect with nobody touching the cluster:
+Argo CD polls git every few seconds here (``hack/argocd/server.py``), and finds each commit by itself.
 """
 
 from __future__ import annotations
@@ -532,13 +532,11 @@ async def _run(
 
     # 3. A commit pauses the policy: Argo CD syncs it, and shows it Suspended.
     paused = repo.commit({policy_path: _policy_file(annotations, maxConcurrent=1, paused=True)}, "pause reboots")
-    argocd.refresh("rollboot")
     await until("the pause synced", lambda: _synced(observed.application, paused), argocd)
     await until("the policy Suspended", lambda: observed.healths(*policy_key)[-1:] == ["Suspended"], argocd)
 
-    # 4. A commit resumes it with maxConcurrent 2: two nodes at once, and nobody touched the cluster.
+    # 4. A commit resumes it with maxConcurrent 2: two nodes at once. Nobody touches the cluster: Argo CD finds it.
     wider = repo.commit({policy_path: _policy_file(annotations, maxConcurrent=2)}, "two nodes at a time")
-    argocd.refresh("rollboot")
     await until("maxConcurrent 2 synced", lambda: _synced(observed.application, wider), argocd)
     await until("the policy Healthy once resumed", lambda: observed.healths(*policy_key)[-1:] == ["Healthy"], argocd)
     observed.most_cordoned = len(observed.cordoned)
