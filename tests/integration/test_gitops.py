@@ -394,6 +394,8 @@ def _print_state(cluster: RealCluster, argocd: ArgoCD, observed: Observed) -> No
 # -- the test ----------------------------------------------------------------------------------------------------------
 
 
+# Three rollouts and a drain that must time out: about 4 minutes once the nodes are up, more on a busy machine.
+@pytest.mark.timeout(900)
 async def test_argo_cd_syncs_the_chart_and_the_policies_onto_real_nodes(
     real_cluster: RealCluster, tmp_path: Path
 ) -> None:
