@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv controlplane prometheus images-deps images realnodes-deps lint types unit integration test cluster crds chart bench mutants demo clean
+.PHONY: help venv controlplane prometheus images-deps images realnodes-deps argocd-deps argocd lint types unit integration test cluster crds chart bench mutants demo clean
 
 # Extra arguments for `make demo`, e.g. make demo DEMO_ARGS="--nodes 20 --max-concurrent 4 --reboot-seconds 2"
 DEMO_ARGS ?=
@@ -65,6 +65,18 @@ realnodes-deps: images-deps
 		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
 			apt-get install -y -qq --no-install-recommends $$missing; }
 
+# The GitOps test (tests/integration/test_gitops.py): Argo CD and kustomize built from their Go modules (Argo CD
+# fetches Go 1.27 for its own build; ~6 min the first time on 2 cores), and Debian's redis-server, Argo CD's cache.
+argocd-deps:
+	@command -v redis-server >/dev/null || { \
+		echo "installing Debian's redis-server (needed by Argo CD in tests/integration/test_gitops.py)"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
+			apt-get install -y -qq --no-install-recommends redis-server; }
+
+argocd: controlplane argocd-deps
+	$(BIN)/python -m hack.argocd build
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -77,10 +89,10 @@ types: $(STAMP)
 unit: controlplane prometheus images
 	$(BIN)/pytest tests --ignore=tests/integration
 
-integration: controlplane prometheus images realnodes-deps
+integration: controlplane prometheus images realnodes-deps argocd
 	$(BIN)/pytest tests/integration
 
-test: lint types controlplane prometheus images realnodes-deps
+test: lint types controlplane prometheus images realnodes-deps argocd
 	$(BIN)/pytest tests
 
 cluster: controlplane

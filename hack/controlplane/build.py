@@ -23,12 +23,21 @@ REPO = HERE.parent.parent
 
 @dataclass(frozen=True)
 class GoModule:
-    """One Go module folder under hack/controlplane and the commands built from it."""
+    """One Go module folder (under hack/controlplane unless ``root`` says otherwise) and the commands built from it."""
 
     folder: str
     packages: tuple[str, ...]
     binaries: tuple[str, ...]
     ldflags: str = "-s -w"
+    root: Path = HERE
+    toolchain: str | None = None
+    """A Go release (e.g. ``go1.27.3``) this module needs, fetched by ``GOTOOLCHAIN`` for its build only."""
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ, GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false"))
+        if self.toolchain is not None:
+            env["GOTOOLCHAIN"] = self.toolchain
+        return env
 
 
 KUBERNETES_VERSION = "v1.37.2"
@@ -106,12 +115,12 @@ def _go() -> str:
 
 def _stamp_of(module: GoModule, go: str) -> str:
     digest = hashlib.sha256(module.ldflags.encode())
-    folder = HERE / module.folder
+    folder = module.root / module.folder
     for path in sorted(folder.iterdir()):
         if path.suffix in {".mod", ".sum", ".go"}:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
-    version = subprocess.run([go, "version"], capture_output=True, text=True, check=True).stdout
+    version = subprocess.run([go, "version"], capture_output=True, text=True, check=True, env=module.env()).stdout
     digest.update(version.encode())
     return digest.hexdigest()
 
@@ -129,11 +138,11 @@ def ensure_built(*, force: bool = False) -> Path:
     with (target / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for module in MODULES:
-            _build_if_stale(module, go=go, target=target, force=force)
+            build_if_stale(module, go=go, target=target, force=force)
     return target
 
 
-def _build_if_stale(module: GoModule, *, go: str, target: Path, force: bool) -> None:
+def build_if_stale(module: GoModule, *, go: str, target: Path, force: bool) -> None:
     stamp_file = target / f".stamp-{module.folder}"
     stamp = _stamp_of(module, go)
     present = all((target / name).exists() for name in module.binaries)
@@ -141,15 +150,16 @@ def _build_if_stale(module: GoModule, *, go: str, target: Path, force: bool) -> 
         return
     _log(f"building {', '.join(module.binaries)} (the first build takes several minutes on 2 cores)")
     started = time.monotonic()
-    env = dict(os.environ, GOFLAGS=os.environ.get("GOFLAGS", "-buildvcs=false"))
+    # One package builds into the one binary's name (Argo CD's is its package folder, cmd); several into the folder.
+    output = str(target / module.binaries[0]) if len(module.packages) == 1 else str(target) + "/"
     result = subprocess.run(
-        [go, "build", "-trimpath", f"-ldflags={module.ldflags}", "-o", str(target) + "/", *module.packages],
-        cwd=HERE / module.folder,
-        env=env,
+        [go, "build", "-trimpath", f"-ldflags={module.ldflags}", "-o", output, *module.packages],
+        cwd=module.root / module.folder,
+        env=module.env(),
         capture_output=True,
         text=True,
     )
     if result.returncode != 0:
-        raise BuildError(f"go build in hack/controlplane/{module.folder} failed:\n{result.stderr[-4000:]}")
+        raise BuildError(f"go build in {module.root / module.folder} failed:\n{result.stderr[-4000:]}")
     stamp_file.write_text(stamp)
     _log(f"built {', '.join(module.binaries)} in {time.monotonic() - started:.0f}s")

@@ -85,7 +85,7 @@ POLICY_CASES = [
     ),
     pytest.param(
         _policy(Halted=("True", Reason.BUDGET_EXHAUSTED, "1 of 1 allowed failures; change the resetToken to resume")),
-        "Suspended",
+        "Degraded",
         "Halted: 1 of 1 allowed failures",
         id="halted-by-the-failure-budget",
     ),

@@ -1,7 +1,8 @@
 -- Argo CD health of a rollboot.dev RebootPolicy (argocd-cm key resource.customizations.health.rollboot.dev_RebootPolicy).
 --   Progressing: the operator has not yet seen this generation, or nodes are rebooting now.
---   Degraded:    the spec is invalid (Ready=False), or nodes are selected by two policies of the same priority.
---   Suspended:   spec.paused, or the failure budget is spent (Halted=True: change spec.failureBudget.resetToken).
+--   Degraded:    the spec is invalid (Ready=False), nodes are selected by two policies of the same priority,
+--                or the failure budget is spent (Halted=True: change spec.failureBudget.resetToken).
+--   Suspended:   spec.paused.
 --   Healthy:     otherwise, including while waiting for a maintenance window (the message says why).
 local hs = {}
 
@@ -55,7 +56,7 @@ end
 
 local halted = condition("Halted")
 if is_true(halted) then
-  hs.status = "Suspended"
+  hs.status = "Degraded"
   hs.message = "Halted: " .. text(halted, "the failure budget is spent")
   return hs
 end
