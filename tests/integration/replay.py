@@ -119,16 +119,17 @@ class Recorder:
         return True
 
     def replay(self, nodes: set[str] | frozenset[str] | None = None) -> Replay:
-        """The history replayed; cordons counted among ``nodes`` (default: every simulated node)."""
+        """The history replayed, of ``nodes`` and their requests only (default: every node and request recorded):
+        other tests' objects live in the same cluster, and a leftover request of theirs is none of this test's."""
         found = Replay(changes=len(self.changes))
         phase: dict[str, str | None] = {}
         policy: dict[str, str | None] = {}
         approval: dict[str, tuple[Any, Any] | None] = {}
         cordoned: set[str] = set()
         for change in sorted(self.changes, key=lambda c: c.revision):
+            if nodes is not None and change.name not in nodes:
+                continue
             if change.kind == "node":
-                if nodes is not None and change.name not in nodes:
-                    continue
                 if change.type != "DELETED" and (change.body.get("spec") or {}).get("unschedulable"):
                     cordoned.add(change.name)
                 else:
