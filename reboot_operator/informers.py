@@ -26,6 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from kubernetes_asyncio import client
 
 from reboot_operator.aiotasks import cancel_and_wait
+from reboot_operator.api.controls import DEFAULT_NAMESPACE, STOP_CONFIGMAP, stop_reason
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.kube.apicalls import (
     OUTAGE_BACKOFF,
@@ -163,9 +164,11 @@ class Informer(Generic[V]):
 
 class WatchedState:
     """Nodes, NodeRebootRequests and RebootPolicies as the coordinator reads them (its ``State``), kept by three
-    informers. ``listen`` wires their changes to the coordinator; ``wait_listed`` is the first decision's barrier."""
+    informers, and the cluster-wide stop (the ConfigMap ``rollboot-stop`` in ``namespace``, watched by name alone)
+    by a fourth. ``listen`` wires their changes to the coordinator; ``wait_listed`` is the first decision's barrier:
+    so the first decision knows whether everything is stopped."""
 
-    def __init__(self, api: client.ApiClient, listener: Listener) -> None:
+    def __init__(self, api: client.ApiClient, listener: Listener, *, namespace: str = DEFAULT_NAMESPACE) -> None:
         core = client.CoreV1Api(api)
         custom = client.CustomObjectsApi(api)
         self._nodes: Informer[NodeView] = Informer(
@@ -186,18 +189,26 @@ class WatchedState:
             policy_view,
             lambda name, _, version: listener.changed(POLICIES, name, version),
         )
+        self._stop: Informer[str] = Informer(
+            "configmaps",
+            functools.partial(
+                core.list_namespaced_config_map, namespace, field_selector=f"metadata.name={STOP_CONFIGMAP}"
+            ),
+            stop_reason,
+            lambda name, _, version: listener.changed("configmaps", name, version),
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         if not self._tasks:
             self._tasks = [
                 asyncio.create_task(informer.run(), name=f"informer-{informer.kind}")
-                for informer in (self._policies, self._nodes, self._requests)
+                for informer in (self._stop, self._policies, self._nodes, self._requests)
             ]
 
     async def wait_listed(self) -> None:
         """Until each kind has been listed in full once."""
-        for informer in (self._policies, self._nodes, self._requests):
+        for informer in (self._stop, self._policies, self._nodes, self._requests):
             await informer.listed.wait()
 
     def counts(self) -> dict[str, int]:
@@ -217,6 +228,10 @@ class WatchedState:
 
     def policy(self, name: str) -> PolicyView | None:
         return self._policies.views.get(name)
+
+    def stopped(self) -> str | None:
+        """Why everything is stopped, or None: the stop ConfigMap's reason."""
+        return self._stop.views.get(STOP_CONFIGMAP)
 
     # Copies: a decision pass awaits between reading these and using them, while the watch goes on.
     def nodes(self) -> Mapping[str, NodeView]:
