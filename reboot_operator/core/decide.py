@@ -20,12 +20,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from reboot_operator.api.controls import CANCEL, STOP_CONFIGMAP
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, CANCELLABLE_PHASES, TERMINAL_PHASES, Phase, WaitReason
 from reboot_operator.core.budget import Budget, evaluate_budget
+from reboot_operator.core.clock import policy_zone, stamp
 from reboot_operator.core.decisions import Action, Counts, Decisions, PolicyDecision, RequestDecision
 from reboot_operator.core.duration import parse_duration
 from reboot_operator.core.facts import NodeFacts, PolicyFacts, RequestFacts
@@ -62,6 +63,8 @@ class _Policy:
     window: ScheduleState | None
     budget: Budget
     min_interval: timedelta
+    zone: str
+    """The zone its times are told in (``clock.policy_zone``)."""
 
 
 @dataclass(slots=True)
@@ -140,6 +143,7 @@ def _compile(facts: PolicyFacts, now: datetime) -> _Policy:
         budget=evaluate_budget(facts, now),
         # A spec with problems starts nothing, and its durations may be what is wrong with it.
         min_interval=timedelta(0) if problems else parse_duration(facts.spec.min_interval_between_reboots),
+        zone="UTC" if problems else policy_zone([w.time_zone for w in facts.spec.maintenance_windows]),
     )
 
 
@@ -331,6 +335,7 @@ def _blocked(
     """Why no request of the policy may start now, if there is such a reason (``past_window``: but a closed
     window, for a node an admin asked to reboot now)."""
     name, spec, budget, window = policy.facts.name, policy.facts.spec, policy.budget, policy.window
+    zone = policy.zone
     if stop is not None:
         return _Block(WaitReason.STOPPED, f"rollboot is stopped cluster-wide (ConfigMap {STOP_CONFIGMAP}): {stop}")
     if window is None:  # the spec has problems, so its windows were not evaluated
@@ -347,15 +352,17 @@ def _blocked(
         opening = window.next_opening
         if window.blackout is not None:
             why = f" ({window.blackout.reason})" if window.blackout.reason else ""
-            then = f"next opening {_stamp(opening)}" if opening else "no opening within 8 years"
-            return _Block(WaitReason.BLACKOUT, f"blackout{why} until {_stamp(window.blackout.end)}; {then}", opening)
-        then = f" until {_stamp(opening)}" if opening else ", no opening within 8 years"
+            then = f"next opening {stamp(opening, zone)}" if opening else "no opening within 8 years"
+            return _Block(
+                WaitReason.BLACKOUT, f"blackout{why} until {stamp(window.blackout.end, zone)}; {then}", opening
+            )
+        then = f" until {stamp(opening, zone)}" if opening else ", no opening within 8 years"
         return _Block(WaitReason.WINDOW_CLOSED, f"maintenance window closed{then}", opening)
     if tally.last_finish is not None and policy.min_interval:
         ready_at = tally.last_finish + policy.min_interval
         if ready_at > now:
             message = f"minIntervalBetweenReboots {spec.min_interval_between_reboots} since the last finish"
-            return _Block(WaitReason.MIN_INTERVAL, f"{message}: next start at {_stamp(ready_at)}", ready_at)
+            return _Block(WaitReason.MIN_INTERVAL, f"{message}: next start at {stamp(ready_at, zone)}", ready_at)
     if blocker is not None:
         return _Block(_BLOCKED, f"policy {name} is blocked: {blocker}")
     return None
@@ -365,8 +372,3 @@ def _latest(current: datetime | None, other: datetime | None) -> datetime | None
     if current is None or other is None:
         return current or other
     return max(current, other)
-
-
-def _stamp(t: datetime) -> str:
-    """RFC 3339 in UTC, to the second: 2025-11-29T02:00:00Z."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
