@@ -252,6 +252,8 @@ def _schedule(
         if held is not None and held.reason is WaitReason.MIN_INTERVAL and held.until is not None:
             wakeups.append(held.until)
 
+    holds = [block, forced_block] if forced_block is not block else [block]
+    consults = bool(queue) and any(held is None or held.reason is _BLOCKED for held in holds)
     running = len(tally.running)
     free = slots - running
     started: list[str] = []
@@ -326,6 +328,7 @@ def _schedule(
         last_completion_at=tally.last_finish,
         started=tuple(started),
         slots=tuple(sorted([*tally.running, *started])),
+        consults_blockers=consults,
     )
 
 

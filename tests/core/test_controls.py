@@ -222,3 +222,32 @@ def test_a_cancelled_running_node_keeps_its_slot_until_handed_back() -> None:
     cluster = {"a": controlled("a", cancel=True), "b": node("b")}
     decisions = run([policy(maxConcurrent=1)], [request("a", phase=Phase.DRAINING, policy="p"), request("b")], cluster)
     assert summary(decisions) == {"a": (X, None), "b": (W, WaitReason.QUEUED)}
+
+
+@pytest.mark.parametrize(
+    ("spec", "cluster", "blocker", "consults"),
+    [
+        pytest.param({}, nodes("a"), None, True, id="open-window"),
+        pytest.param({}, nodes("a"), "alert", True, id="blocked-by-its-alerts"),
+        pytest.param({"maintenanceWindows": CLOSED}, nodes("a"), None, False, id="closed-window"),
+        pytest.param({"paused": True}, nodes("a"), None, False, id="paused"),
+        pytest.param(
+            {"maintenanceWindows": CLOSED}, {"a": controlled("a", reboot_now=True)}, None, True, id="closed-but-now"
+        ),
+        pytest.param(
+            {"maintenanceWindows": CLOSED}, {"a": controlled("a", reboot_now=True)}, "alert", True, id="now-and-alert"
+        ),
+    ],
+)
+def test_the_alerts_are_asked_about_whenever_they_may_change_who_starts(
+    spec: dict[str, Any], cluster: dict[str, NodeFacts], blocker: str | None, consults: bool
+) -> None:
+    # Issue 14: a reboot-now in a closed window started once the alerts' verdict had been forgotten.
+    decisions = decide(
+        policies=[policy(**spec)],
+        requests=[request("a")],
+        nodes=cluster,
+        now=NOW,
+        blocked_policies={"p": blocker} if blocker else {},
+    )
+    assert decisions.policies["p"].consults_blockers is consults
