@@ -12,6 +12,7 @@ import uuid
 
 import kopf
 
+from reboot_operator.api.controls import DEFAULT_NAMESPACE
 from reboot_operator.leadership import LeaseTiming
 from reboot_operator.logs import configure_logging
 
@@ -51,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         default=float(os.environ.get("ROLLBOOT_ORPHANED_CORDON_GRACE", "300")),
         help="a node left cordoned by a cycle whose request was deleted is uncordoned after it has been Ready, "
         "without a reboot, this long (default: 300)",
+    )
+    parser.add_argument(
+        "--namespace",
+        metavar="NAMESPACE",
+        default=os.environ.get("POD_NAMESPACE") or DEFAULT_NAMESPACE,
+        help="the operator's namespace, where the ConfigMap rollboot-stop stops every rollout while it exists "
+        f"(default: $POD_NAMESPACE, else {DEFAULT_NAMESPACE})",
     )
     election = parser.add_argument_group("leader election (one replica drives the cycles; the others stand by)")
     election.add_argument(
@@ -101,6 +109,7 @@ async def _run(args: argparse.Namespace) -> None:
     handlers.COORDINATOR.blocker_ttl = args.blocker_ttl
     handlers.COORDINATOR.orphan_grace = datetime.timedelta(seconds=args.orphaned_cordon_grace)
     handlers.START_AT_ONCE = args.peering is None
+    handlers.CONTROL_NAMESPACE = args.namespace
     if args.leader_elect:
         identity = f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
         handlers.LEADER_ELECTION = (args.leader_elect_namespace, identity, args.lease_timing)

@@ -62,7 +62,9 @@ class Announcer:
         is_blocked = after[0] == "True" and after[1] == WaitReason.BLOCKED
         if is_blocked and not was_blocked:
             told.append(("Blocked", after[2], EventType.WARNING, NotificationEvent.BLOCKED))
-        elif was_blocked and not is_blocked:
+        elif was_blocked and after[0] == "False":
+            # Only when nothing holds the policy any more: a pause, the stop or a closed window taking over says
+            # nothing about the blockers, which are not even asked then (issue 14: pausing told "Unblocked").
             told.append(("Unblocked", "no blocker holds the policy back any more", EventType.NORMAL, None))
         before, after = (
             _condition(policy.status, PolicyConditionType.HALTED),
@@ -87,10 +89,13 @@ class Announcer:
     # -- nodes ---------------------------------------------------------------------------------------------
 
     def request_conditions(
-        self, request: RequestView, *, blocked: bool, why: str, now: datetime
+        self, request: RequestView, *, blocked: bool | None, why: str, now: datetime
     ) -> tuple[list[Condition], AfterWrite | None]:
-        """The waiting request's conditions (Blocked while its node is held back), and what to tell once written."""
+        """The waiting request's conditions (Blocked while its node is held back), and what to tell once written.
+        ``blocked`` None: unknown (something else holds the node first), so the Blocked condition stays as it is."""
         current = request.status
+        if blocked is None:
+            return list(current.conditions), None
         before = request_blocked_condition(current)
         others = [c for c in current.conditions if c.type != RequestConditionType.BLOCKED]
         if not blocked:

@@ -10,7 +10,10 @@ on a polling tick. Each pass reads the watched state, asks the pure decision cor
 - tells waiting requests why they wait, cancels withdrawn ones, cleans up those whose node is gone;
 - keeps each policy's status (conditions, counts, window, queue) current;
 - asks the blockers (``blockers/gate.py``) only where a decision depends on them, and puts the reboot-pending taint
-  on waiting nodes of policies that want it (``taints.py``).
+  on waiting nodes of policies that want it (``taints.py``);
+- carries out an admin's controls (``api/controls.py``, ``interventions.py``): the cluster-wide stop (cycles hold
+  before authorizing a reboot, through ``stopped``/``resumed``), a cancel (the cycle is stopped and its node handed
+  back), a reboot-now (its annotation removed once the cycle started, a request created for a node without one).
 
 Blockers are the one thing that changes with no Kubernetes event (alerts): while something is blocked, the loop
 also wakes up to look again (``BlockerGate.next_check``).
@@ -35,10 +38,11 @@ from typing import Any, Protocol, TypeVar
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator import metrics, statuses
+from reboot_operator import interventions, metrics, statuses
 from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.announce import Announcer, request_blocked_condition
 from reboot_operator.api.common import ConditionStatus
+from reboot_operator.api.controls import CANCEL, REBOOT_NOW
 from reboot_operator.api.meta import API_VERSION
 from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestStatus
@@ -99,6 +103,8 @@ class State(Protocol):
     def requests(self) -> Mapping[str, RequestView]: ...
 
     def policies(self) -> Mapping[str, PolicyView]: ...
+
+    def stopped(self) -> str | None: ...
 
 
 class _Writer:
@@ -198,6 +204,9 @@ class Coordinator:
     orphan_grace: datetime.timedelta = ORPHAN_GRACE
     _orphaned: dict[str, tuple[str, str, datetime.datetime]] = field(default_factory=dict)
     """Nodes cordoned under a mark no running cycle owns: the mark, the boot ID and when that was first seen."""
+    _resumed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while nothing is stopped: cycles holding before a reboot wait on it."""
+    _stop: str | None = None
 
     # -- wiring --------------------------------------------------------------------------------------------
 
@@ -247,7 +256,17 @@ class Coordinator:
         """A node event: wake waiters and the loop only if something the decisions use has changed."""
         facts = view.facts
         labels = tuple(sorted(facts.labels.items()))
-        key = (facts.ready, facts.boot_id, facts.unschedulable, labels, view.kernel, view.cordon_mark)
+        key = (
+            facts.ready,
+            facts.boot_id,
+            facts.unschedulable,
+            labels,
+            view.kernel,
+            view.cordon_mark,
+            facts.skip,
+            view.reboot_now,
+            facts.cancel,
+        )
         if self._node_seen.get(view.name) == key:
             return
         self._node_seen[view.name] = key
@@ -329,6 +348,14 @@ class Coordinator:
         assert self.state is not None
         return self.state.policy(name)
 
+    def stopped(self) -> str | None:
+        """Why everything is stopped (the ConfigMap rollboot-stop), as the last decision saw it; None when not."""
+        return self._stop
+
+    async def resumed(self) -> None:
+        """Until nothing is stopped."""
+        await self._resumed.wait()
+
     async def node_changed(self, name: str, timeout: float) -> None:
         signal = self._node_signals.setdefault(name, asyncio.Event())
         signal.clear()
@@ -386,6 +413,11 @@ class Coordinator:
     async def _pass(self) -> None:
         assert self.state is not None
         now = self.clock()
+        self._stop = stop = self.state.stopped()
+        if stop is None:
+            self._resumed.set()
+        else:
+            self._resumed.clear()
         with self._compute():
             nodes = self.state.nodes()
             requests = self._freshest(REQUESTS, self.state.requests())
@@ -406,10 +438,15 @@ class Coordinator:
                     blocked_policies=blocked_policies,
                     blocked_nodes=blocked_nodes,
                     queued_since=queued_since,
+                    stop=stop,
                 )
 
         if self._gate is not None:
-            waiting = (r.name for r in request_facts if r.phase not in ACTIVE_PHASES and r.wants_reboot)
+            waiting = (
+                r.name
+                for r in request_facts
+                if r.phase not in ACTIVE_PHASES and (r.wants_reboot or (r.name in nodes and nodes[r.name].reboot_now))
+            )
             self.decisions = await self._gate.decide(decide_with, policies, waiting)
         else:
             self.decisions = decide_with({}, {})
@@ -428,6 +465,7 @@ class Coordinator:
             )
         )
         await self._sweep_orphaned_cordons(nodes, requests, now)
+        await self._tidy_controls(nodes, requests)
         with self._compute():
             for decision in self.decisions.requests.values():
                 request = requests.get(decision.name)
@@ -579,6 +617,8 @@ class Coordinator:
             self._run_cycle(request.name, decision.policy, starting=False)
         elif action is Action.WAIT:
             self._wait(request, decision)
+        elif action is Action.CANCEL and request.status.phase in ACTIVE_PHASES:
+            await self._cancel_started(request, decision, now)
         elif action is Action.CANCEL and request.status.phase is not Phase.CANCELLED:
             status = NodeRebootRequestStatus.model_validate(
                 {
@@ -589,7 +629,9 @@ class Coordinator:
                     "observed_generation": request.generation,
                 }
             )
-            self._writer.put(REQUESTS, _body(request.name, request.resource_version), status.to_api())
+            self._writer.put(
+                REQUESTS, _body(request.name, request.resource_version), status.to_api(), self._free_claim(decision)
+            )
         elif action is Action.CLEANUP:
             await self._clean_up(request, decision)
 
@@ -618,7 +660,13 @@ class Coordinator:
         base = {} if decision.new_cycle or current.phase is not Phase.WAITING else current.model_dump()
         # A node held back by its own blockers (not its policy's) carries a Blocked condition: Events mark changes.
         policy = self.decisions.policies.get(decision.policy or "") if self.decisions is not None else None
-        node_blocked = decision.reason is WaitReason.BLOCKED and policy is not None and policy.blocked is None
+        # Whether its own blockers hold it: known only when nothing else holds it first (a pause, the stop, a closed
+        # window, a skip: then its Blocked condition is kept as it was, and no "Unblocked" is told, issue 14).
+        node_blocked: bool | None = None
+        if decision.reason is WaitReason.BLOCKED and policy is not None and policy.blocked is None:
+            node_blocked = True
+        elif decision.reason is WaitReason.QUEUED:
+            node_blocked = False
         conditions, after = (
             self._announcer.request_conditions(request, blocked=node_blocked, why=decision.note, now=self.clock())
             if self._announcer is not None
@@ -659,6 +707,64 @@ class Coordinator:
         except ApiException as error:
             if error.status != 404:
                 log.warning("could not delete request %s: %s", request.name, error.reason)
+
+    # -- an admin's controls -------------------------------------------------------------------------------
+
+    async def _cancel_started(self, request: RequestView, decision: RequestDecision, now: datetime.datetime) -> None:
+        """An admin's cancel of a cycle cordoning or draining: written first, then the cycle stopped, then the node
+        handed back (``interventions``). A cycle that authorized the reboot meanwhile wins, and finishes."""
+        assert self.api is not None
+        try:
+            cancelled = await interventions.cancel_started(self.api, request, note=decision.message, now=now)
+        except Conflict:
+            self._kick.set()
+            return
+        if cancelled is None:
+            return
+        task = self._cycles.pop(request.name, None)
+        if task is not None:
+            await cancel_and_wait([task], quiet=True)
+        policy = self.state.policy(decision.policy) if self.state is not None and decision.policy else None
+        labels = policy.spec.node_labels if policy is not None and policy.spec is not None else None
+        try:
+            await interventions.hand_back(
+                self.api, cancelled, policy=decision.policy, labels=labels, note=decision.message
+            )
+        except KubeEffectError as error:
+            log.warning("could not hand node %s back after its cancel; trying again: %s", request.name, error)
+            self._kick.set()
+
+    def _free_claim(self, decision: RequestDecision) -> AfterWrite | None:
+        """For a request cancelled after its slot was claimed, before its cycle began: free the claim once the
+        cancel is written (then no cycle can start on the version the claim was made for)."""
+        policy = self.state.policy(decision.policy) if self.state is not None and decision.policy else None
+        if policy is None or decision.name not in policy.status.slots or self.api is None:
+            return None
+        api, name = self.api, decision.name
+
+        async def free() -> None:
+            with contextlib.suppress(Conflict):
+                await release_slot(api, policy.name, name, completed_at=None)
+
+        return free
+
+    async def _tidy_controls(self, nodes: Mapping[str, NodeView], requests: Mapping[str, RequestView]) -> None:
+        """A cancel with nothing (left) to cancel is removed; a reboot-now is removed once its node's cycle has
+        started (written by the cycle, so no race with its start), or gets a request if the node has none."""
+        assert self.api is not None and self.decisions is not None
+        for name, node in nodes.items():
+            if not (node.facts.cancel or node.reboot_now is not None):
+                continue
+            decision = self.decisions.requests.get(name)
+            try:
+                if node.facts.cancel and (decision is None or decision.action is Action.NONE):
+                    await node_effects.ensure_annotation_gone(self.api, name, CANCEL)
+                elif node.reboot_now is not None and name not in requests:
+                    await interventions.create_request(self.api, name)
+                elif node.reboot_now is not None and requests[name].status.phase in ACTIVE_PHASES:
+                    await node_effects.ensure_annotation_gone(self.api, name, REBOOT_NOW, node.reboot_now)
+            except (KubeEffectError, ApiException) as error:
+                log.warning("node %s: could not act on an admin's control: %s", name, error)
 
     # -- cycles --------------------------------------------------------------------------------------------
 

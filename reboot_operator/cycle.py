@@ -76,6 +76,10 @@ class World(Protocol):
 
     def notify(self, notice: Notice) -> None: ...
 
+    def stopped(self) -> str | None: ...
+
+    async def resumed(self) -> None: ...
+
 
 NOTIFIED = {
     "Started": NotificationEvent.STARTED,
@@ -157,11 +161,13 @@ class Cycle:
                 # meanwhile): start nothing. The claim stays; the next decision resumes or releases it.
                 log.info("request %s changed since it was chosen to start; deciding again", self.name)
                 return True
-            if not starting or not view.spec.reasons:
+            node = self.world.node(self.name)
+            asked = bool(view.spec.reasons) or (node is not None and node.reboot_now is not None)
+            if not starting or not asked:
                 # Fail-closed: only a decision starts a node (it checked windows, the budget, maxConcurrent). A
                 # cycle resumed for a request in progress that finds it not in progress (it ended, or was deleted
-                # and made again meanwhile), or a request withdrawn before its claim was acted on: a claim left
-                # behind, freed.
+                # and made again meanwhile), or a request withdrawn (no reason, no reboot-now) before its claim was
+                # acted on: a claim left behind, freed.
                 await release_slot(self.api, self.policy, self.name, completed_at=None)
                 return True
             try:
@@ -263,6 +269,8 @@ class Cycle:
                 why = "drain timed out (onTimeout Abort)" if result.timed_out else "drain failed"
                 await self._give_back(view, spec.node_labels, f"{why}: {result.error}")
                 return
+            if await self._held():
+                return  # resumed: the step runs again from the request as stored, and finds the node drained
             facts = await node_effects.read_node_facts(self.api, self.name)
             if facts.unschedulable:
                 note = (
@@ -381,6 +389,8 @@ class Cycle:
                 "cordoning and draining again before the next reboot",
             )
             return
+        if await self._held():
+            return
         now = self.clock()
         await self._transition(
             fresh,
@@ -470,6 +480,28 @@ class Cycle:
             completed_at=self.clock(),
             approval=None,
         )
+        return True
+
+    async def _held(self) -> bool:
+        """The cluster-wide stop: no reboot is authorized while it lasts. The cycle holds here, at its safe point
+        (cordoned and drained, or back from a reboot, before the next approval), says so, and waits for the
+        resume; True when it held, so the caller starts its step again from the stored request."""
+        why = self.world.stopped()
+        if why is None:
+            return False
+        message = f"holding before its reboot: rollboot is stopped cluster-wide ({why}); the node stays cordoned"
+
+        def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+            current = request_view(fresh)
+            if current is None or current.status.phase not in ACTIVE_PHASES or current.status.message == message:
+                return None
+            return with_fields(current.status, message=message)
+
+        await update_status(self.api, REQUESTS, self.name, change)
+        log.warning("node %s: %s", self.name, message)
+        await self.event("Held", message)
+        await self.world.resumed()
+        self._written = None
         return True
 
     # -- helpers -------------------------------------------------------------------------------------------

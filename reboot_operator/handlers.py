@@ -26,6 +26,7 @@ import kopf
 from kubernetes_asyncio import client
 
 from reboot_operator.aiotasks import cancel_and_wait
+from reboot_operator.api.controls import DEFAULT_NAMESPACE
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.connection import connection_info, load_configuration
 from reboot_operator.coordinator import Coordinator
@@ -38,6 +39,8 @@ COORDINATOR = Coordinator()
 START_AT_ONCE = True
 """False under Kopf peering: the coordinator then waits for Kopf to deliver an event to this replica."""
 LEADER_ELECTION: tuple[str, str, LeaseTiming] | None = None
+CONTROL_NAMESPACE = DEFAULT_NAMESPACE
+"""Where the stop ConfigMap (``rollboot-stop``) is looked for: the operator's namespace."""
 """Namespace, identity and timing of the Lease to hold before leading (``--leader-elect``), or None."""
 _RUNTIME: dict[str, Any] = {}
 
@@ -70,7 +73,7 @@ async def _watch(api: client.ApiClient) -> None:
     half-listed state would see requests in progress whose policy is not listed yet and take the policy for deleted
     (on the real nodes, a new leader cancelled the drain its predecessor had begun)."""
     began = time.monotonic()
-    watched = WatchedState(api, COORDINATOR)
+    watched = WatchedState(api, COORDINATOR, namespace=CONTROL_NAMESPACE)
     watched.start()
     try:
         await watched.wait_listed()

@@ -16,6 +16,7 @@ tries again, never crashing the loop. Nothing is ever written by an informer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -26,6 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from kubernetes_asyncio import client
 
 from reboot_operator.aiotasks import cancel_and_wait
+from reboot_operator.api.controls import DEFAULT_NAMESPACE, STOP_CONFIGMAP, stop_reason
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.kube.apicalls import (
     OUTAGE_BACKOFF,
@@ -47,6 +49,8 @@ PAGE_SIZE = 500
 """Objects per page of a listing: bounds the raw JSON held at once while the views are built."""
 SERVER_TIMEOUT = 270
 """Seconds the API server keeps one watch open; the informer then re-watches from where it was."""
+STOP_LISTING_GRACE = 10.0
+"""How long the first decision waits for the stop ConfigMap to be listed before taking it as unreadable (stopped)."""
 READ_TIMEOUT = 330.0
 """Seconds without a byte (not even a bookmark) after which a watch connection is taken as dead."""
 
@@ -81,6 +85,10 @@ class Informer(Generic[V]):
     """Seconds from ``run`` to the end of the first listing."""
     failing: bool = False
     """Whether the last attempt to list or watch failed (an outage is logged when it begins and when it ends)."""
+    last_error: str = ""
+    """Why the last listing or watch failed, if one did."""
+    on_listed: Callable[[], None] | None = None
+    """Told after each full listing (even one that found nothing)."""
 
     async def run(self) -> None:
         """List, then watch for ever; cancel the task to stop. Run again, it resumes from where it was watching."""
@@ -103,6 +111,7 @@ class Informer(Generic[V]):
                 log.info("%s: the watch's resourceVersion expired (410 Gone); listing again", self.kind)
                 need_list = True
             except Exception as error:
+                self.last_error = describe(error)
                 delay = self.backoff.next()
                 if self.failing:  # an outage is logged once, and its end
                     log.debug("%s: watch failed again (%s); again in %.1fs", self.kind, describe(error), delay)
@@ -137,6 +146,8 @@ class Informer(Generic[V]):
         for name, view in fresh.items():
             if old.get(name) != view:
                 self.on_change(name, view, versions[name])
+        if self.on_listed is not None:
+            self.on_listed()
 
     # -- watching --------------------------------------------------------------------------------------------------
 
@@ -177,9 +188,12 @@ class Informer(Generic[V]):
 
 class WatchedState:
     """Nodes, NodeRebootRequests and RebootPolicies as the coordinator reads them (its ``State``), kept by three
-    informers. ``listen`` wires their changes to the coordinator; ``wait_listed`` is the first decision's barrier."""
+    informers, and the cluster-wide stop (the ConfigMap ``rollboot-stop`` in ``namespace``, watched by name alone)
+    by a fourth. ``listen`` wires their changes to the coordinator; ``wait_listed`` is the first decision's barrier:
+    so the first decision knows whether everything is stopped. A stop that cannot be read (RBAC, an outage) counts
+    as a stop, saying why, after ``STOP_LISTING_GRACE``: nothing starts that an admin may have meant to stop."""
 
-    def __init__(self, api: client.ApiClient, listener: Listener) -> None:
+    def __init__(self, api: client.ApiClient, listener: Listener, *, namespace: str = DEFAULT_NAMESPACE) -> None:
         core = client.CoreV1Api(api)
         custom = client.CustomObjectsApi(api)
         self._nodes: Informer[NodeView] = Informer(
@@ -200,19 +214,31 @@ class WatchedState:
             policy_view,
             lambda name, _, version: listener.changed(POLICIES, name, version),
         )
+        self._stop: Informer[str] = Informer(
+            "configmaps",
+            functools.partial(
+                core.list_namespaced_config_map, namespace, field_selector=f"metadata.name={STOP_CONFIGMAP}"
+            ),
+            stop_reason,
+            lambda name, _, version: listener.changed("configmaps", name, version),
+            on_listed=lambda: listener.changed("configmaps", STOP_CONFIGMAP, ""),
+        )
+        self._namespace = namespace
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         if not self._tasks:
             self._tasks = [
                 asyncio.create_task(informer.run(), name=f"informer-{informer.kind}")
-                for informer in (self._policies, self._nodes, self._requests)
+                for informer in (self._stop, self._policies, self._nodes, self._requests)
             ]
 
     async def wait_listed(self) -> None:
         """Until each kind has been listed in full once."""
         for informer in (self._policies, self._nodes, self._requests):
             await informer.listed.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.listed.wait(), STOP_LISTING_GRACE)
 
     def counts(self) -> dict[str, int]:
         return {i.kind: len(i.views) for i in (self._nodes, self._requests, self._policies)}
@@ -231,6 +257,15 @@ class WatchedState:
 
     def policy(self, name: str) -> PolicyView | None:
         return self._policies.views.get(name)
+
+    def stopped(self) -> str | None:
+        """Why everything is stopped, or None: the stop ConfigMap's reason, or that it cannot be read."""
+        if not self._stop.listed.is_set():
+            why = self._stop.last_error or "not listed yet"
+            return (
+                f"the ConfigMap {self._namespace}/{STOP_CONFIGMAP} cannot be read ({why}); nothing starts until it can"
+            )
+        return self._stop.views.get(STOP_CONFIGMAP)
 
     # Copies: a decision pass awaits between reading these and using them, while the watch goes on.
     def nodes(self) -> Mapping[str, NodeView]:

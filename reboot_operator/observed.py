@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from reboot_operator.api.controls import CANCEL, REBOOT_NOW, SKIP, parse_skip
 from reboot_operator.api.policy import RebootPolicySpec
 from reboot_operator.api.policy_status import RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestSpec, NodeRebootRequestStatus
@@ -39,6 +40,8 @@ class NodeView:
     """Whether it has annotations (real nodes do): how our cordon mark is added without reading the node first."""
     cordon_mark: str | None = None
     """Our cordon mark (``rollboot.dev/cordoned-by``: the uid of the request whose cycle cordoned it), if any."""
+    reboot_now: str | None = None
+    """The value of an admin's ``rollboot.dev/reboot-now``: the removal once its cycle started pins it."""
 
     @property
     def name(self) -> str:
@@ -51,6 +54,7 @@ def node_view(body: Mapping[str, Any]) -> NodeView:
     status = body.get("status") or {}
     info = status.get("nodeInfo") or {}
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    annotations = metadata.get("annotations") or {}
     return NodeView(
         facts=NodeFacts(
             name=metadata.get("name", ""),
@@ -58,11 +62,15 @@ def node_view(body: Mapping[str, Any]) -> NodeView:
             ready=ready,
             unschedulable=bool(spec.get("unschedulable")),
             boot_id=info.get("bootID", ""),
+            skip=parse_skip(annotations.get(SKIP)),
+            reboot_now=REBOOT_NOW in annotations,
+            cancel=CANCEL in annotations,
         ),
         kernel=info.get("kernelVersion", ""),
         uid=metadata.get("uid", ""),
-        annotated=bool(metadata.get("annotations")),
-        cordon_mark=(metadata.get("annotations") or {}).get(CORDON_MARK),
+        annotated=bool(annotations),
+        cordon_mark=annotations.get(CORDON_MARK),
+        reboot_now=annotations.get(REBOOT_NOW),
         pending_taint=any(
             t.get("key") == PENDING_TAINT.key and t.get("effect") == str(PENDING_TAINT.effect)
             for t in spec.get("taints") or []

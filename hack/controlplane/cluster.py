@@ -38,7 +38,8 @@ SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 # Only what the tests need: PDB status computed for real (disruption), pods recreated by their ReplicaSets,
-# default service accounts in new namespaces, namespace deletion and owner-reference garbage collection.
+# default service accounts in new namespaces, namespace deletion and owner-reference garbage collection, and the
+# aggregation of ClusterRoles (rollboot-viewer into view).
 CONTROLLERS = (
     "disruption-controller",
     "replicaset-controller",
@@ -46,6 +47,7 @@ CONTROLLERS = (
     "serviceaccount-controller",
     "namespace-controller",
     "garbage-collector-controller",
+    "clusterrole-aggregation-controller",
 )
 
 # What real pods and real kubelets need on top of CONTROLLERS.

@@ -215,8 +215,9 @@ class RebootPolicySpec(ApiModel):
     max_concurrent: int | str = Field(
         default=1,
         json_schema_extra=validations(_MAX_CONCURRENT_RULE),
-        description="Nodes that may be between start and finish at once: a number (at least 1) or a percentage "
-        'of the selected nodes such as "25%", rounded down, at least 1.',
+        description="Integer or string (kubectl explain shows <Object> for any custom resource's int-or-string "
+        "field). Nodes that may be between start and finish at once: a number (at least 1) such as 2, or a "
+        'percentage of the selected nodes such as "25%", rounded down, at least 1.',
     )
     paused: bool = Field(default=False, description="No new node starts while true; started nodes finish.")
     maintenance_windows: list[MaintenanceWindow] = Field(

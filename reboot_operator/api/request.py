@@ -122,7 +122,7 @@ class NodeRebootRequestStatus(ApiModel):
     kernel_before: KernelVersion | None = Field(default=None, description="Kernel version before the reboot.")
     kernel_after: KernelVersion | None = Field(default=None, description="Kernel version after the reboot.")
     kernel: Annotated[str, Field(max_length=520)] | None = Field(
-        default=None, description="Kernel before → after, for kubectl get -o wide (see kernel_transition)."
+        default=None, description='Kernel before → after ("?" until the node is back), for kubectl get -o wide.'
     )
     queued_at: AwareDatetime | None = Field(
         default=None, description="When this cycle joined its policy's queue; the oldest starts first."

@@ -23,6 +23,25 @@ REBOOT_POLICY = Resource(
         PrinterColumn("Pending", ".status.counts.pending", "Requests waiting to start.", type="integer"),
         PrinterColumn("In-Progress", ".status.counts.inProgress", "Nodes between start and finish.", type="integer"),
         PrinterColumn("Window", ".status.window.state", "Always, Open, Closed or Blackout."),
+        PrinterColumn("Paused", ".spec.paused", "Whether spec.paused holds new starts.", type="boolean", priority=1),
+        PrinterColumn(
+            "Blocked",
+            '.status.conditions[?(@.type=="Blocked")].reason',
+            "Why nothing starts (Stopped, Paused, Halted, WindowClosed, Blocked, …) or NotBlocked.",
+            priority=1,
+        ),
+        PrinterColumn(
+            "Halted",
+            '.status.conditions[?(@.type=="Halted")].status',
+            "Whether the failure budget is spent.",
+            priority=1,
+        ),
+        PrinterColumn(
+            "Conflict",
+            '.status.conditions[?(@.type=="Conflict")].status',
+            "Whether another policy of the same priority selects some of its nodes.",
+            priority=1,
+        ),
         PrinterColumn(
             "Ready", '.status.conditions[?(@.type=="Ready")].status', "Whether the spec is valid.", priority=1
         ),
@@ -50,7 +69,7 @@ NODE_REBOOT_REQUEST = Resource(
         _AGE,
         PrinterColumn("Kernel", ".status.kernel", "Kernel before → after.", priority=1),
         PrinterColumn("Attempts", ".status.attempts", "Reboots approved this cycle.", type="integer", priority=1),
-        PrinterColumn("Message", ".status.message", "What is happening or why it waits.", priority=1),
+        PrinterColumn("Message", ".status.message", "What is happening or why it waits."),
     ),
     selectable_fields=(".spec.nodeName",),
     root_validations=(

@@ -25,8 +25,12 @@ class Phase(StrEnum):
     COMPLETED = "Completed"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
-    """Withdrawn by the agent (no reasons left) before it started."""
+    """Withdrawn by the agent (no reasons left) before it started, or cancelled by an admin
+    (``rollboot.dev/cancel``) before its reboot was authorized."""
 
+
+CANCELLABLE_PHASES = frozenset({Phase.CORDONING, Phase.DRAINING})
+"""Started phases an admin's cancel hands back; from the reboot's authorization on, a cycle finishes by itself."""
 
 ACTIVE_PHASES = frozenset({Phase.CORDONING, Phase.DRAINING, Phase.REBOOTING, Phase.VERIFYING, Phase.UNCORDONING})
 """Phases between start and finish: a request in one of them holds a slot of its policy's maxConcurrent."""
@@ -53,6 +57,10 @@ class PolicyConditionType(StrEnum):
 class WaitReason(StrEnum):
     """Why a request that needs a reboot does not start now (also the reason of a policy's Blocked condition)."""
 
+    STOPPED = "Stopped"
+    """The ConfigMap rollboot-stop exists: nothing starts anywhere, no reboot is authorized."""
+    SKIPPED = "Skipped"
+    """Its node carries the annotation rollboot.dev/skip."""
     NO_POLICY = "NoPolicy"
     CONFLICT = "Conflict"
     INVALID_SPEC = "InvalidSpec"

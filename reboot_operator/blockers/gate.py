@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Mapping
 import aiohttp
 from kubernetes_asyncio import client
 
-from reboot_operator.api.vocabulary import WaitReason
 from reboot_operator.blockers import NodeBlocker, PolicyBlocker
 from reboot_operator.blockers.cache import DEFAULT_TTL, BlockerCache
 from reboot_operator.blockers.pods import BlockingPods
@@ -51,9 +50,8 @@ class BlockerGate:
         needed: dict[str, tuple[object, PolicyBlocker]] = {}
         for name, decision in decisions.policies.items():
             spec = policies[name].spec
-            if spec is None or spec.blockers.prometheus is None or not (decision.queue or decision.started):
-                continue
-            if decision.blocked not in (None, WaitReason.BLOCKED, WaitReason.QUEUED):
+            # A closed window needs no query, unless a node may start all the same (an admin's reboot-now).
+            if spec is None or spec.blockers.prometheus is None or not decision.consults_blockers:
                 continue
             needed[name] = (spec.blockers.prometheus, PrometheusAlerts(spec.blockers.prometheus, self._http()))
         verdicts = await self.cache.policy_verdicts(needed)

@@ -41,3 +41,18 @@ def to_instant(local: datetime, tz: ZoneInfo) -> datetime:
         else:
             before = middle
     return after
+
+
+def policy_zone(zones: list[str]) -> str:
+    """The time zone a policy's times are told in: that of its windows when they all share one, else UTC."""
+    distinct = set(zones)
+    return distinct.pop() if len(distinct) == 1 else "UTC"
+
+
+def stamp(instant: datetime, zone_name: str = "UTC") -> str:
+    """An instant, to the second, as RFC 3339 in ``zone_name``: ``2025-11-29T02:00:00Z`` in UTC,
+    ``2025-11-29T03:00:00+01:00 (Europe/Berlin)`` elsewhere."""
+    if zone_name == "UTC":
+        return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    local = instant.astimezone(zone(zone_name)).isoformat(timespec="seconds")
+    return f"{local} ({zone_name})"

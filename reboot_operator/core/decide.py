@@ -1,10 +1,15 @@
 """The decision: given policies, requests, nodes and ``now``, which requests start, which wait and why, each
 policy's window and queue, and when to decide again. Pure: no I/O, no clock, same input, same output.
 
-The checks for a policy's waiting requests, in order (the first that applies is the reason given): invalid spec,
-paused, failure budget spent, blackout or window closed, minimum interval since the last finish, a blocker of the
-whole policy (firing alerts); then per request, in queue order: node not Ready or node blocked (blocking pods; either
-way it is passed over and holds no slot, kured #792), no free slot (queued).
+The checks for a policy's waiting requests, in order (the first that applies is the reason given): the node is
+skipped by an admin (``rollboot.dev/skip``); the cluster-wide stop, invalid spec, paused, failure budget spent,
+blackout or window closed, minimum interval since the last finish, a blocker of the whole policy (firing alerts);
+then per request, in queue order: node not Ready or node blocked (blocking pods; either way it is passed over and
+holds no slot, kured #792), no free slot (queued). A node an admin asked to reboot now (``rollboot.dev/reboot-now``)
+goes first in its queue and is not held by a closed window, by nothing else.
+
+An admin's cancel (``rollboot.dev/cancel``) cancels a request that waits or is cordoning or draining; later phases
+finish, since the reboot is authorized already.
 
 Blockers are looked up by the operator (they are I/O) and arrive as plain text per policy and per node: the core
 only decides what they mean for the queue.
@@ -15,11 +20,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from reboot_operator.api.vocabulary import ACTIVE_PHASES, TERMINAL_PHASES, Phase, WaitReason
+from reboot_operator.api.controls import CANCEL, STOP_CONFIGMAP
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, CANCELLABLE_PHASES, TERMINAL_PHASES, Phase, WaitReason
 from reboot_operator.core.budget import Budget, evaluate_budget
+from reboot_operator.core.clock import policy_zone, stamp
 from reboot_operator.core.decisions import Action, Counts, Decisions, PolicyDecision, RequestDecision
 from reboot_operator.core.duration import parse_duration
 from reboot_operator.core.facts import NodeFacts, PolicyFacts, RequestFacts
@@ -43,8 +50,10 @@ _START, _WAIT, _CONTINUE, _CANCEL, _CLEANUP, _NONE = (
 )
 _COMPLETED, _FAILED = Phase.COMPLETED, Phase.FAILED
 _QUEUED, _NODE_NOT_READY, _BLOCKED = WaitReason.QUEUED, WaitReason.NODE_NOT_READY, WaitReason.BLOCKED
+_SKIPPED = WaitReason.SKIPPED
 _NOTHING_BLOCKED: Mapping[str, str] = MappingProxyType({})
 _NOTHING_QUEUED: Mapping[str, datetime] = MappingProxyType({})
+_CANCELLED_NOTE = f"cancelled by an admin (annotation {CANCEL} on the node)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,8 @@ class _Policy:
     window: ScheduleState | None
     budget: Budget
     min_interval: timedelta
+    zone: str
+    """The zone its times are told in (``clock.policy_zone``)."""
 
 
 @dataclass(slots=True)
@@ -84,6 +95,7 @@ def decide(
     blocked_policies: Mapping[str, str] = _NOTHING_BLOCKED,
     blocked_nodes: Mapping[str, str] = _NOTHING_BLOCKED,
     queued_since: Mapping[str, datetime] = _NOTHING_QUEUED,
+    stop: str | None = None,
 ) -> Decisions:
     """Decides every request and policy at instant ``now`` (an aware datetime).
 
@@ -91,7 +103,8 @@ def decide(
     ``blocked_nodes`` maps a node to why it may not start (e.g. the blocking pods on it). A blocked node is passed
     over: the next one in the queue may take the free slot. ``queued_since`` maps a request entering the queue to
     when an earlier decision put it there, while its status does not say so yet: its place and its status stay the
-    same from one decision to the next (else ``now``)."""
+    same from one decision to the next (else ``now``). ``stop``, when set, is why everything is stopped (the
+    cluster-wide stop): nothing starts."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     compiled = {p.name: _compile(p, now) for p in sorted(policies, key=lambda p: p.name)}
@@ -111,7 +124,7 @@ def decide(
         tally.last_finish = _latest(tally.last_finish, policy.facts.last_completion_at)
         queue = sorted(candidates.get(name, ()))
         results[name] = _schedule(
-            policy, queue, tally, governance, decided, wakeups, now, blocked_policies.get(name), blocked_nodes
+            policy, queue, tally, governance, decided, wakeups, now, blocked_policies.get(name), blocked_nodes, stop
         )
     return Decisions(
         now=now,
@@ -130,6 +143,7 @@ def _compile(facts: PolicyFacts, now: datetime) -> _Policy:
         budget=evaluate_budget(facts, now),
         # A spec with problems starts nothing, and its durations may be what is wrong with it.
         min_interval=timedelta(0) if problems else parse_duration(facts.spec.min_interval_between_reboots),
+        zone="UTC" if problems else policy_zone([w.time_zone for w in facts.spec.maintenance_windows]),
     )
 
 
@@ -156,27 +170,34 @@ def _classify(
         if phase in ACTIVE_PHASES:
             if policy is not None:
                 tallies[policy].running.append(name)
-            decided[name] = RequestDecision(name, _CONTINUE, policy)
+            if node.cancel and phase in CANCELLABLE_PHASES:
+                decided[name] = RequestDecision(name, _CANCEL, policy, note=f"{_CANCELLED_NOTE}; handed back")
+            else:
+                decided[name] = RequestDecision(name, _CONTINUE, policy)
             continue
+        wants = request.wants_reboot or node.reboot_now
         new_cycle = phase in TERMINAL_PHASES
         if new_cycle:
             if policy is not None and phase in _FINISHED:
                 tally = tallies[policy]
                 tally.last_finish = _latest(tally.last_finish, request.completed_at)
-            if not _starts_again(request, compiled):
+            if not _starts_again(request, compiled, wants=wants, forced=node.reboot_now):
                 if policy is not None and phase is _COMPLETED:
                     tallies[policy].completed += 1
                 elif policy is not None and phase is _FAILED:
                     tallies[policy].failed += 1
                 decided[name] = RequestDecision(name, _NONE, policy)
                 continue
-        elif not request.wants_reboot:
+        elif not wants:
             decided[name] = RequestDecision(name, _CANCEL, policy, note="withdrawn by the agent: no reasons left")
+            continue
+        if node.cancel:
+            decided[name] = RequestDecision(name, _CANCEL, policy, note=_CANCELLED_NOTE)
             continue
         queued_at = queued_since.get(name, now) if new_cycle or request.queued_at is None else request.queued_at
         governing = governing_of(name)
         if governing is not None:
-            rank = 0 if name in compiled[governing].facts.slots else 1
+            rank = 0 if name in compiled[governing].facts.slots else 1 if node.reboot_now else 2
             candidates[governing].append(Candidate(rank, queued_at, name, node, new_cycle))
         else:
             decided[name] = _ungoverned(name, governance.conflicts.get(name), queued_at, new_cycle)
@@ -193,11 +214,12 @@ def _ungoverned(name: str, tied: tuple[str, ...] | None, queued_at: datetime, ne
     return RequestDecision(name, _WAIT, None, reason, note, queued_at=queued_at, new_cycle=new_cycle)
 
 
-def _starts_again(request: RequestFacts, compiled: Mapping[str, _Policy]) -> bool:
-    """Whether an ended request begins a new cycle: a new need (spec generation), or a retry after a reset."""
-    if not request.wants_reboot:
+def _starts_again(request: RequestFacts, compiled: Mapping[str, _Policy], *, wants: bool, forced: bool) -> bool:
+    """Whether an ended request begins a new cycle: a new need (spec generation), a retry after a reset, or an
+    admin's reboot-now (removed once its cycle starts, so it asks for one cycle)."""
+    if not wants:
         return False
-    if request.generation != request.observed_generation:
+    if forced or request.generation != request.observed_generation:
         return True
     policy = compiled.get(request.policy) if request.policy is not None else None
     return request.phase is _FAILED and policy is not None and policy.budget.retries(request.completed_at)
@@ -213,6 +235,7 @@ def _schedule(
     now: datetime,
     blocker: str | None,
     blocked_nodes: Mapping[str, str],
+    stop: str | None,
 ) -> PolicyDecision:
     """Starts what may start of a policy's queue, in order, and tells the rest why they wait."""
     name = policy.facts.name
@@ -220,17 +243,34 @@ def _schedule(
     slots = capacity(policy.facts.spec.max_concurrent, selected)
     if policy.window is not None and policy.window.changes_at is not None:
         wakeups.append(policy.window.changes_at)
-    block = _blocked(policy, tally, blocker, now) if queue else None
-    if block is not None and block.reason is WaitReason.MIN_INTERVAL and block.until is not None:
-        wakeups.append(block.until)
+    block = _blocked(policy, tally, blocker, now, stop) if queue else None
+    # A node an admin asked to reboot now is held by everything but a closed window.
+    forced_block = block
+    if block is not None and block.reason is WaitReason.WINDOW_CLOSED and any(c.node.reboot_now for c in queue):
+        forced_block = _blocked(policy, tally, blocker, now, stop, past_window=True)
+    for held in (block, forced_block):
+        if held is not None and held.reason is WaitReason.MIN_INTERVAL and held.until is not None:
+            wakeups.append(held.until)
 
+    holds = [block, forced_block] if forced_block is not block else [block]
+    consults = bool(queue) and any(held is None or held.reason is _BLOCKED for held in holds)
     running = len(tally.running)
-    free = 0 if block is not None else slots - running
+    free = slots - running
     started: list[str] = []
     waiting: list[Candidate] = []
     for candidate in queue:
         node = candidate.node
-        if free > 0 and node.ready and candidate.name not in blocked_nodes:
+        held = forced_block if node.reboot_now else block
+        skip = node.skip
+        if skip is not None and skip.until is not None and skip.until > now:
+            wakeups.append(skip.until)
+        if (
+            free > 0
+            and held is None
+            and node.ready
+            and candidate.name not in blocked_nodes
+            and (skip is None or not skip.active(now))
+        ):
             free -= 1
             started.append(candidate.name)
             decided[candidate.name] = RequestDecision(
@@ -246,21 +286,24 @@ def _schedule(
             waiting.append(candidate)
 
     total = len(waiting)
-    if block is not None:
-        reason, note, until = block.reason, block.message, block.until
-    else:
-        reason, note, until = _QUEUED, f"{running + len(started)} of {slots} slots of policy {name} in use", None
-    shared = (reason, note, until)
+    queued = (_QUEUED, f"{running + len(started)} of {slots} slots of policy {name} in use", None)
     not_ready = (_NODE_NOT_READY, "node is not Ready", None)
     node_blocks: list[tuple[str, str]] = []
     for position, candidate in enumerate(waiting, start=1):
-        why, what, when = shared
-        if block is None:
-            if not candidate.node.ready:
-                why, what, when = not_ready
-            elif candidate.name in blocked_nodes:
-                why, what, when = _BLOCKED, blocked_nodes[candidate.name], None
-                node_blocks.append((candidate.name, what))
+        node = candidate.node
+        held = forced_block if node.reboot_now else block
+        skip = node.skip
+        if skip is not None and skip.active(now):
+            why, what, when = _SKIPPED, f"skipped by an admin {skip.note}", skip.until
+        elif held is not None:
+            why, what, when = held.reason, held.message, held.until
+        elif not node.ready:
+            why, what, when = not_ready
+        elif candidate.name in blocked_nodes:
+            why, what, when = _BLOCKED, blocked_nodes[candidate.name], None
+            node_blocks.append((candidate.name, what))
+        else:
+            why, what, when = queued
         decided[candidate.name] = RequestDecision(
             candidate.name, _WAIT, name, why, what, when, position, total, candidate.queued_at, candidate.new_cycle
         )
@@ -285,12 +328,19 @@ def _schedule(
         last_completion_at=tally.last_finish,
         started=tuple(started),
         slots=tuple(sorted([*tally.running, *started])),
+        consults_blockers=consults,
     )
 
 
-def _blocked(policy: _Policy, tally: _Tally, blocker: str | None, now: datetime) -> _Block | None:
-    """Why no request of the policy may start now, if there is such a reason."""
+def _blocked(
+    policy: _Policy, tally: _Tally, blocker: str | None, now: datetime, stop: str | None, *, past_window: bool = False
+) -> _Block | None:
+    """Why no request of the policy may start now, if there is such a reason (``past_window``: but a closed
+    window, for a node an admin asked to reboot now)."""
     name, spec, budget, window = policy.facts.name, policy.facts.spec, policy.budget, policy.window
+    zone = policy.zone
+    if stop is not None:
+        return _Block(WaitReason.STOPPED, f"rollboot is stopped cluster-wide (ConfigMap {STOP_CONFIGMAP}): {stop}")
     if window is None:  # the spec has problems, so its windows were not evaluated
         return _Block(WaitReason.INVALID_SPEC, f"policy {name} has an invalid spec: {'; '.join(policy.problems)}")
     if spec.paused:
@@ -301,19 +351,21 @@ def _blocked(policy: _Policy, tally: _Tally, blocker: str | None, now: datetime)
             f"policy {name} halted after {budget.failures} failed nodes (maxFailures {budget.max_failures}); "
             "change spec.failureBudget.resetToken to resume",
         )
-    if not window.open:
+    if not window.open and (window.blackout is not None or not past_window):
         opening = window.next_opening
         if window.blackout is not None:
             why = f" ({window.blackout.reason})" if window.blackout.reason else ""
-            then = f"next opening {_stamp(opening)}" if opening else "no opening within 8 years"
-            return _Block(WaitReason.BLACKOUT, f"blackout{why} until {_stamp(window.blackout.end)}; {then}", opening)
-        then = f" until {_stamp(opening)}" if opening else ", no opening within 8 years"
+            then = f"next opening {stamp(opening, zone)}" if opening else "no opening within 8 years"
+            return _Block(
+                WaitReason.BLACKOUT, f"blackout{why} until {stamp(window.blackout.end, zone)}; {then}", opening
+            )
+        then = f" until {stamp(opening, zone)}" if opening else ", no opening within 8 years"
         return _Block(WaitReason.WINDOW_CLOSED, f"maintenance window closed{then}", opening)
     if tally.last_finish is not None and policy.min_interval:
         ready_at = tally.last_finish + policy.min_interval
         if ready_at > now:
             message = f"minIntervalBetweenReboots {spec.min_interval_between_reboots} since the last finish"
-            return _Block(WaitReason.MIN_INTERVAL, f"{message}: next start at {_stamp(ready_at)}", ready_at)
+            return _Block(WaitReason.MIN_INTERVAL, f"{message}: next start at {stamp(ready_at, zone)}", ready_at)
     if blocker is not None:
         return _Block(_BLOCKED, f"policy {name} is blocked: {blocker}")
     return None
@@ -323,8 +375,3 @@ def _latest(current: datetime | None, other: datetime | None) -> datetime | None
     if current is None or other is None:
         return current or other
     return max(current, other)
-
-
-def _stamp(t: datetime) -> str:
-    """RFC 3339 in UTC, to the second: 2025-11-29T02:00:00Z."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -99,6 +99,10 @@ class PolicyDecision:
     slots: tuple[str, ...]
     """Requests holding a slot once the starts are made (running ones and started ones), sorted: the operator
     records them in status.slots by compare-and-swap before cordoning anything. Claims missing here are released."""
+    consults_blockers: bool = True
+    """Whether the policy's blockers (alerts) can change who starts: some request waits and nothing else holds it
+    first (a closed window holds everyone but a node an admin asked to reboot now). The blockers are asked only
+    then."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from reboot_operator.api.controls import Skip
 from reboot_operator.api.policy import RebootPolicySpec
 from reboot_operator.api.policy_status import RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestSpec, NodeRebootRequestStatus
@@ -25,6 +26,12 @@ class NodeFacts:
     ready: bool = True
     unschedulable: bool = False
     boot_id: str = ""
+    skip: Skip | None = None
+    """An admin's ``rollboot.dev/skip``: the node starts no cycle while it holds."""
+    reboot_now: bool = False
+    """An admin's ``rollboot.dev/reboot-now``: first in its queue, past closed windows, needed or not."""
+    cancel: bool = False
+    """An admin's ``rollboot.dev/cancel``: hand the node back, unless its reboot is authorized already."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,8 @@ cannot: a node found already cordoned when its cycle comes to cordon it was cord
 on, and uncordon it at the end) or by someone else just before the cycle began, unseen by the watch yet (unmarked:
 it stays cordoned afterwards). Any mark is ours, whichever request it names: only rollboot writes it, and a cordon
 left by a cycle whose request was deleted and recreated since names the old request's uid (issue 13: such a cordon
-was taken for an admin's and kept for good). Nothing else is written to a Node.
+was taken for an admin's and kept for good). Nothing else is written to a Node, but for removing an admin's
+control annotation (``api/controls.py``) once it has been acted on.
 """
 
 from __future__ import annotations
@@ -305,6 +306,20 @@ async def ensure_unmarked_cordon_gone(api: client.ApiClient, node: str, mark: st
         return uncordon_patch(raw)
 
     return await _converge(api, node, decide, what="uncordon")
+
+
+async def ensure_annotation_gone(api: client.ApiClient, node: str, key: str, value: str | None = None) -> bool:
+    """Remove annotation ``key`` (an admin's control the operator has acted on), only while it still has ``value``
+    when one is given: an admin who set it anew meanwhile is not overruled. False when there was nothing to remove."""
+
+    def decide(raw: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        annotations = (raw.get("metadata") or {}).get("annotations") or {}
+        if key not in annotations or (value is not None and annotations[key] != value):
+            return None
+        path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+        return [{"op": "test", "path": path, "value": annotations[key]}, {"op": "remove", "path": path}]
+
+    return await _converge(api, node, decide, what=f"remove annotation {key} from")
 
 
 async def ensure_taint(api: client.ApiClient, node: str, taint: Taint = REBOOT_PENDING_TAINT) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,36 @@ def test_request_name_must_equal_node_name_and_node_name_is_selectable() -> None
     assert document["spec"]["scope"] == "Cluster"
 
 
+def test_no_description_names_a_python_identifier() -> None:
+    """kubectl explain is read by people: no internal name (issue 14: "see kernel_transition") may leak into it."""
+
+    def descriptions(node: Any) -> Any:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "description" and isinstance(value, str):
+                    yield value
+                else:
+                    yield from descriptions(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from descriptions(item)
+
+    for resource in (NODE_REBOOT_REQUEST, REBOOT_POLICY):
+        for text in descriptions(crd(resource)):
+            # {kernel_before} and the like are the notification template's placeholders, written as users write them.
+            leaked = [w for w in re.findall(r"(?<![{\w])[a-z]+_[a-z_]+(?![}\w])", text)]
+            assert not leaked, f"{resource.kind}: {leaked} in {text!r}"
+
+
 @pytest.mark.parametrize(
     ("resource", "columns", "wide"),
     [
-        (NODE_REBOOT_REQUEST, ["Node", "Phase", "Policy", "Reason", "Age"], ["Kernel", "Message"]),
-        (REBOOT_POLICY, ["Selected", "Pending", "In-Progress", "Window", "Age"], ["Next-Opening"]),
+        (NODE_REBOOT_REQUEST, ["Node", "Phase", "Policy", "Reason", "Age", "Message"], ["Kernel"]),
+        (
+            REBOOT_POLICY,
+            ["Selected", "Pending", "In-Progress", "Window", "Age"],
+            ["Next-Opening", "Paused", "Blocked", "Halted", "Conflict"],
+        ),
     ],
     ids=["noderebootrequest", "rebootpolicy"],
 )

@@ -474,3 +474,29 @@ def test_a_policy_that_cannot_be_parsed_holds_its_nodes_instead_of_leaving_them_
     assert decisions.requests["a1"].policy == "broken"
     assert "alertFilterRegexp" in decisions.requests["a1"].message
     assert decisions.policies["catch-all"].started == ("b1",)
+
+
+@pytest.mark.parametrize(
+    ("windows", "told"),
+    [
+        pytest.param([{"start": "22:00", "end": "04:00"}], "until 2025-12-01T22:00:00Z", id="utc"),
+        pytest.param(
+            [{"start": "22:00", "end": "04:00", "timeZone": "Europe/Berlin"}],
+            "until 2025-12-01T22:00:00+01:00 (Europe/Berlin)",
+            id="the-windows-zone",
+        ),
+        pytest.param(
+            [
+                {"start": "22:00", "end": "04:00", "timeZone": "Europe/Berlin"},
+                {"start": "23:00", "end": "04:00", "timeZone": "America/New_York"},
+            ],
+            "until 2025-12-01T21:00:00Z",
+            id="several-zones-in-utc",
+        ),
+    ],
+)
+def test_a_closed_window_is_told_in_the_zone_its_windows_are_written_in(
+    windows: list[dict[str, str]], told: str
+) -> None:
+    decisions = run([policy(maintenanceWindows=windows)], [request("a")], nodes("a"))
+    assert f"maintenance window closed {told}; position 1 of 1" == decisions.requests["a"].message

@@ -200,3 +200,24 @@ async def test_pods_outside_the_namespace_selector_never_block(rig: Rig, namespa
     rig.start_operator(*TTL)
     rig.sim.require_reboot(node)
     await rig.wait_phases([node], {"Completed"}, timeout=90)
+
+
+async def test_reboot_now_passes_a_closed_window_but_not_a_prometheus_blocker(rig: Rig, unique: str) -> None:
+    # The window is closed, so without a reboot-now nobody would ask Prometheus; a reboot-now must be asked about.
+    node = f"nowprom-{unique}"
+    await rig.add_nodes([node], labels={"pool": unique})
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there: blocked, and says why
+    closed = [{"schedule": "@yearly", "duration": "1m"}]
+    await rig.apply_policy(unique, _spec(unique, maintenanceWindows=closed, blockers={"prometheus": {"url": url}}))
+    await client.CoreV1Api(rig.api).patch_node(node, {"metadata": {"annotations": {"rollboot.dev/reboot-now": ""}}})
+    rig.start_operator(*TTL)
+    rig.sim.require_reboot(node)
+
+    async def says_why() -> bool:
+        status = (await rig.requests()).get(node, {}).get("status", {})
+        return "cannot query Prometheus" in str(status.get("message"))
+
+    await _wait(rig, says_why, "the reboot-now to wait for the blocker")
+    await asyncio.sleep(3)
+    assert (await rig.phases([node]))[node] == "Waiting"
+    assert rig.sim.reboot_count(node) == 0

@@ -143,8 +143,9 @@ def test_kubectl_get_shows_the_printer_columns(kubectl: Kubectl, objects: dict[s
     )  # fmt: skip
 
     table = _retry(kubectl, "get", "nrr", request_name).stdout.splitlines()
-    assert table[0].split() == ["NAME", "NODE", "PHASE", "POLICY", "REASON", "AGE"]
+    assert table[0].split() == ["NAME", "NODE", "PHASE", "POLICY", "REASON", "AGE", "MESSAGE"]
     assert table[1].split()[:5] == [request_name, request_name, "Waiting", policy_name, "sentinel-file"]
+    assert f"policy {policy_name} is paused" in table[1], "the message shows without -o wide (issue 14)"
 
     wide = kubectl("get", "noderebootrequests", request_name, "-o", "wide").stdout
     header = wide.splitlines()[0].split()
@@ -158,6 +159,7 @@ def test_kubectl_get_shows_the_printer_columns(kubectl: Kubectl, objects: dict[s
     assert policies[1].split()[:5] == [policy_name, "1", "1", "0", "Closed"]
     wide_policies = kubectl("get", "rbp", policy_name, "-o", "wide").stdout
     assert "NEXT-OPENING" in wide_policies
+    assert {"PAUSED", "BLOCKED", "HALTED", "CONFLICT"} <= set(wide_policies.splitlines()[0].split())
     assert "2025-11-29T21:00:00Z" in wide_policies
 
     selected = kubectl("get", "nrr", "--field-selector", f"spec.nodeName={request_name}", "-o", "name").stdout

@@ -42,6 +42,12 @@ class LaggingWorld:
     def notify(self, notice: Notice) -> None:
         pass
 
+    def stopped(self) -> str | None:
+        return None
+
+    async def resumed(self) -> None:
+        pass
+
 
 async def _request(rig: Rig, node: str) -> dict[str, Any]:
     body = {

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,7 @@ def test_the_api_server_grants_the_operator_exactly_its_role(cluster: Cluster, i
         **OPERATOR_RULES,
         ("", "secrets"): {"get"},
         leases: {"create", "get", "update"},
+        ("", "configmaps"): {"get", "list", "watch"},
     }
 
 
@@ -193,6 +195,7 @@ OPERATOR_MAY = [
     ("list", "noderebootrequests"),
     ("watch", "noderebootrequests"),
     ("delete", "noderebootrequests"),
+    ("create", "noderebootrequests"),
     ("update", "noderebootrequests", "--subresource=status"),
     ("patch", "rebootpolicies", "--subresource=status"),
     ("watch", "rebootpolicies"),
@@ -213,9 +216,14 @@ OPERATOR_MAY = [
     ("create", "leases.coordination.k8s.io", "-n", NAMESPACE),
     ("get", "leases.coordination.k8s.io/rollboot-operator", "-n", NAMESPACE),
     ("update", "leases.coordination.k8s.io/rollboot-operator", "-n", NAMESPACE),
+    ("get", "configmaps/rollboot-stop", "-n", NAMESPACE),
+    ("watch", "configmaps/rollboot-stop", "-n", NAMESPACE),
 ]
 OPERATOR_MAY_NOT = [
-    ("create", "noderebootrequests"),
+    ("get", "configmaps/kube-root-ca.crt", "-n", NAMESPACE),
+    ("list", "configmaps", "-n", NAMESPACE),
+    ("delete", "configmaps/rollboot-stop", "-n", NAMESPACE),
+    ("get", "configmaps/rollboot-stop", "-n", "kube-system"),
     ("patch", "noderebootrequests"),
     ("update", "noderebootrequests"),
     ("patch", "rebootpolicies"),
@@ -441,3 +449,91 @@ def test_the_agent_may_write_the_spec_of_its_request_but_not_its_metadata(
     cluster.kubectl("patch", "noderebootrequest", a, MERGE, "-p", patch)
     assert _patch_spec(cluster, a, *as_agent(a)).returncode == 0, "metadata set by others does not lock the agent out"
     cluster.kubectl("patch", "noderebootrequest", a, MERGE, "-p", '{"metadata":{"finalizers":null}}')  # for clean-up
+
+
+# -- roles for people (manifests/base/user-roles.yaml) ---------------------------------------------------------
+
+VIEWER, ONCALL, EDITOR = "viewer@example.com", "oncall@example.com", "editor@example.com"
+
+
+@pytest.fixture(scope="module")
+def people(cluster: Cluster, installed: list[Object]) -> Iterator[None]:
+    """A viewer bound to the built-in view role cluster-wide (rollboot-viewer reaches it by aggregation), an on-call
+    engineer bound to rollboot-oncall and rollboot-oncall-stop as docs/runbooks.md says, and an editor bound to the
+    built-in edit role in one namespace only, as edit usually is."""
+    bindings = [
+        ("create", "clusterrolebinding", "rbac-test-viewer", "--clusterrole=view", f"--user={VIEWER}"),
+        ("create", "clusterrolebinding", "rbac-test-oncall", "--clusterrole=rollboot-oncall", f"--user={ONCALL}"),
+        (
+            "create",
+            "rolebinding",
+            "rbac-test-oncall-stop",
+            "-n",
+            NAMESPACE,
+            "--role=rollboot-oncall-stop",
+            f"--user={ONCALL}",
+        ),
+        ("create", "rolebinding", "rbac-test-editor", "-n", NAMESPACE, "--clusterrole=edit", f"--user={EDITOR}"),
+    ]
+    for binding in bindings:
+        cluster.kubectl(*binding)
+    # kube-controller-manager aggregates rollboot-viewer into view a moment after it is applied.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        view = json.loads(cluster.kubectl("get", "clusterrole", "view", "-o", "json").stdout)
+        if any("rollboot.dev" in rule.get("apiGroups", []) for rule in view.get("rules") or []):
+            break
+        time.sleep(0.5)
+    try:
+        yield
+    finally:
+        cluster.kubectl("delete", "clusterrolebinding", "rbac-test-viewer", "rbac-test-oncall", "--ignore-not-found")
+        cluster.kubectl(
+            "delete", "rolebinding", "-n", NAMESPACE, "rbac-test-oncall-stop", "rbac-test-editor", "--ignore-not-found"
+        )
+
+
+PEOPLE = [
+    (VIEWER, ("list", "rebootpolicies"), "yes"),
+    (VIEWER, ("watch", "noderebootrequests"), "yes"),
+    (VIEWER, ("patch", "rebootpolicies"), "no"),
+    (VIEWER, ("patch", "nodes"), "no"),
+    (VIEWER, ("create", "configmaps", "-n", NAMESPACE), "no"),
+    (ONCALL, ("list", "noderebootrequests"), "yes"),
+    (ONCALL, ("patch", "rebootpolicies"), "yes"),
+    (ONCALL, ("patch", "nodes"), "yes"),
+    (ONCALL, ("list", "events", "-n", "default"), "yes"),
+    (ONCALL, ("create", "configmaps", "-n", NAMESPACE), "yes"),
+    (ONCALL, ("delete", "configmaps/rollboot-stop", "-n", NAMESPACE), "yes"),
+    (ONCALL, ("delete", "configmaps/kube-root-ca.crt", "-n", NAMESPACE), "no"),
+    (ONCALL, ("create", "configmaps", "-n", "kube-system"), "no"),
+    (ONCALL, ("patch", "noderebootrequests"), "no"),
+    (ONCALL, ("delete", "nodes"), "no"),
+    (ONCALL, ("patch", "noderebootrequests", "--subresource=status"), "no"),
+    # edit handed out in one namespace reaches no cluster-scoped object: not the policies, not the nodes.
+    (EDITOR, ("list", "rebootpolicies"), "no"),
+    (EDITOR, ("patch", "nodes"), "no"),
+]
+
+
+@pytest.mark.parametrize(("who", "check", "answer"), PEOPLE, ids=lambda v: v if isinstance(v, str) else " ".join(v))
+def test_the_roles_for_people(cluster: Cluster, people: None, who: str, check: tuple[str, ...], answer: str) -> None:
+    result = cluster.kubectl("auth", "can-i", *check, f"--as={who}", check=False)
+    assert result.stdout.strip() == answer, result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("annotate", "node", "{node}", "rollboot.dev/reboot-now="), id="reboot-now"),
+        pytest.param(("annotate", "node", "{node}", "rollboot.dev/skip-"), id="unskip"),
+        pytest.param(("annotate", "node", "{node}", "rollboot.dev/cancel="), id="cancel"),
+        pytest.param(("create", "configmap", "rollboot-stop", "-n", NAMESPACE), id="stop"),
+        pytest.param(("delete", "configmap", "rollboot-stop", "-n", NAMESPACE), id="resume"),
+    ],
+)
+def test_the_agent_is_refused_every_admin_control(
+    cluster: Cluster, nodes: tuple[str, str], args: tuple[str, ...]
+) -> None:
+    a, _ = nodes
+    _forbidden(cluster.kubectl(*(arg.replace("{node}", a) for arg in args), *as_agent(a), check=False))

@@ -31,8 +31,11 @@ def _spec(pool: str, **extra: object) -> dict[str, object]:
 
 
 def _operator_rules(*, without_node_patch: bool) -> list[dict[str, Any]]:
-    """The operator's ClusterRole rules as shipped, optionally without the right to patch Nodes."""
-    rules: list[dict[str, Any]] = copy.deepcopy(one(kustomize(), "ClusterRole", "rollboot-operator")["rules"])
+    """The operator's ClusterRole rules as shipped, optionally without the right to patch Nodes, and the rules of
+    its Role for the stop ConfigMap (granted cluster-wide here: the operator runs without a namespace of its own)."""
+    shipped = kustomize()
+    rules: list[dict[str, Any]] = copy.deepcopy(one(shipped, "ClusterRole", "rollboot-operator")["rules"])
+    rules += copy.deepcopy(one(shipped, "Role", "rollboot-operator-stop")["rules"])
     if without_node_patch:
         for rule in rules:
             if "nodes" in rule.get("resources", []):
@@ -153,3 +156,34 @@ async def test_a_node_cordoned_by_a_cycle_whose_request_was_deleted_is_handed_ba
     assert rig.sim.reboot_count(node) == 1
     assert (await core.read_node(admins)).spec.unschedulable, "an admin's cordon was undone"
     assert "cordoned by a cycle whose request is gone" in rig.operators[0].log()
+
+
+async def test_a_stop_configmap_the_operator_cannot_read_stops_everything_and_says_why(
+    rig: Rig, cluster: Cluster, namespace: str, unique: str, tmp_path: Path
+) -> None:
+    """Issue 14: the stop is a brake; an operator that cannot read it (its Role missing) must not take it as released,
+    nor wait for it silently: it starts nothing and says why, and goes on once it can read it."""
+    node = f"nostop-{unique}"
+    identity = f"rollboot-operator-{unique}"
+    shipped = copy.deepcopy(one(kustomize(), "ClusterRole", "rollboot-operator")["rules"])
+    await _operator_identity(rig.api, identity, namespace, shipped)
+    rbac = client.RbacAuthorizationV1Api(rig.api)
+    try:
+        kubeconfig = kubeconfig_for(cluster, token_for(cluster, identity, namespace=namespace), tmp_path / "op.json")
+        await rig.add_nodes([node], labels={"pool": unique})
+        await rig.apply_policy(unique, _spec(unique))
+        rig.operators.append(processes.operator(kubeconfig, rig.logs / "operator-0.log").start())
+        rig.sim.require_reboot(node)
+
+        request = await _request_until(rig, node, lambda s: "cannot be read" in (s.get("message") or ""))
+        assert request["status"]["phase"] == "Waiting", request["status"]
+        assert "forbidden" in request["status"]["message"].lower(), request["status"]["message"]
+        assert not (await client.CoreV1Api(rig.api).read_node(node)).spec.unschedulable
+
+        await rbac.patch_cluster_role(identity, {"rules": _operator_rules(without_node_patch=False)})
+        await rig.wait_phases([node], {"Completed"}, timeout=120)
+        assert rig.sim.reboot_count(node) == 1
+    finally:
+        await rig.stop()
+        await rbac.delete_cluster_role_binding(identity)
+        await rbac.delete_cluster_role(identity)

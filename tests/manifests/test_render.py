@@ -67,7 +67,9 @@ def test_the_base_holds_the_expected_objects() -> None:
     kinds = sorted((kind, name) for kind, _, name in by_key(kustomize()))
     assert kinds == [
         ("ClusterRole", "rollboot-agent"),
+        ("ClusterRole", "rollboot-oncall"),
         ("ClusterRole", "rollboot-operator"),
+        ("ClusterRole", "rollboot-viewer"),
         ("ClusterRoleBinding", "rollboot-agent"),
         ("ClusterRoleBinding", "rollboot-operator"),
         ("CustomResourceDefinition", "noderebootrequests.rollboot.dev"),
@@ -75,10 +77,13 @@ def test_the_base_holds_the_expected_objects() -> None:
         ("DaemonSet", "rollboot-agent"),
         ("Deployment", "rollboot-operator"),
         ("Namespace", NAMESPACE),
+        ("Role", "rollboot-oncall-stop"),
         ("Role", "rollboot-operator-lease"),
         ("Role", "rollboot-operator-secrets"),
+        ("Role", "rollboot-operator-stop"),
         ("RoleBinding", "rollboot-operator-lease"),
         ("RoleBinding", "rollboot-operator-secrets"),
+        ("RoleBinding", "rollboot-operator-stop"),
         ("ServiceAccount", "rollboot-agent"),
         ("ServiceAccount", "rollboot-operator"),
         ("ValidatingAdmissionPolicy", "rollboot-agent-own-node"),

@@ -20,7 +20,7 @@ AGENT_RULES = [
 ]
 
 OPERATOR_RULES = {
-    ("rollboot.dev", "noderebootrequests"): {"get", "list", "watch", "delete"},
+    ("rollboot.dev", "noderebootrequests"): {"get", "list", "watch", "create", "delete"},
     ("rollboot.dev", "rebootpolicies"): {"get", "list", "watch"},
     ("rollboot.dev", "noderebootrequests/status"): {"get", "update", "patch"},
     ("rollboot.dev", "rebootpolicies/status"): {"get", "update", "patch"},
@@ -89,6 +89,39 @@ def test_the_operator_holds_one_lease_in_its_own_namespace_only(rendered: list[O
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "rollboot-operator", "namespace": "rollboot-system"}
     ]
+
+
+def test_the_operator_reads_only_the_stop_configmap_in_its_own_namespace(rendered: list[Object]) -> None:
+    role = one(rendered, "Role", "rollboot-operator-stop")
+    assert role["metadata"]["namespace"] == "rollboot-system"
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["rollboot-stop"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    binding = one(rendered, "RoleBinding", "rollboot-operator-stop")
+    assert binding["roleRef"]["name"] == "rollboot-operator-stop"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rollboot-operator", "namespace": "rollboot-system"}
+    ]
+
+
+def test_the_roles_for_people_are_bound_to_nobody(rendered: list[Object]) -> None:
+    names = {"rollboot-viewer", "rollboot-oncall", "rollboot-oncall-stop"}
+    bound = {d["roleRef"]["name"] for d in rendered if d["kind"] in ("ClusterRoleBinding", "RoleBinding")}
+    assert not names & bound
+    assert (
+        one(rendered, "ClusterRole", "rollboot-viewer")["metadata"]["labels"][
+            "rbac.authorization.k8s.io/aggregate-to-view"
+        ]
+        == "true"
+    )
+    # Patching Nodes must never reach the built-in edit role, which is handed out per namespace.
+    labels = one(rendered, "ClusterRole", "rollboot-oncall")["metadata"]["labels"]
+    assert not any(key.startswith("rbac.authorization.k8s.io/aggregate-to") for key in labels)
 
 
 def test_each_role_is_bound_to_its_own_service_account_only(rendered: list[Object]) -> None:
