@@ -383,3 +383,10 @@ class MemoryWorld:
 
     def notify(self, notice: Notice) -> None:
         self.notices.append(notice)
+
+    def stopped(self) -> str | None:
+        """Why everything is stopped (issue 14's switch); these tests run with nothing stopped."""
+        return None
+
+    async def resumed(self) -> None:
+        return None
