@@ -235,7 +235,7 @@ CASES: list[Any] = [
                 "expression"
             ],
         ),
-        ([], "ops", "nodes", ["nodes", "ops", "ops", "ops"], True),
+        ([], "ops", "nodes", ["nodes", "ops", "ops", "ops", "ops"], True),
         id="serviceAccount.create-false-uses-the-named-accounts-everywhere",
     ),
     pytest.param(
@@ -293,7 +293,11 @@ def test_every_name_derives_from_the_release_or_the_overrides(
         f"{prefix}-operator",
         f"{prefix}-operator-secrets",
         f"{prefix}-operator-lease",
+        f"{prefix}-operator-stop",
         f"{prefix}-operator-test",
+        f"{prefix}-viewer",
+        f"{prefix}-oncall",
+        f"{prefix}-oncall-stop",
         f"{prefix}-agent",
         f"{prefix}-agent-own-node",
     }
