@@ -147,7 +147,8 @@ EVERYTHING_ON: dict[str, Any] = {
     },
     "agent": {
         "rebootMethod": "command",
-        "rebootCommand": "/usr/bin/systemctl reboot",
+        # Rendered and dry-run only (no pod is ever made of it); an inert command, never a reboot path here.
+        "rebootCommand": "/bin/true --example-reboot-command",
         "sentinelCommand": "needs-restarting -r",
         "extraEnv": [{"name": "TZ", "value": "UTC"}],
         "extraVolumes": [{"name": "os", "hostPath": {"path": "/etc/os-release", "type": "File"}}],

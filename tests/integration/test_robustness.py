@@ -57,6 +57,17 @@ async def _operator_identity(api: client.ApiClient, name: str, namespace: str, r
     )
 
 
+async def _one_node_under_an_operator_as(
+    rig: Rig, cluster: Cluster, identity: str, namespace: str, tmp_path: Path, node: str, pool: str
+) -> None:
+    """A node of a one-node policy needing a reboot, and the real operator running as service account ``identity``."""
+    kubeconfig = kubeconfig_for(cluster, token_for(cluster, identity, namespace=namespace), tmp_path / "op.json")
+    await rig.add_nodes([node], labels={"pool": pool})
+    await rig.apply_policy(pool, _spec(pool))
+    rig.operators.append(processes.operator(kubeconfig, rig.logs / "operator-0.log").start())
+    rig.sim.require_reboot(node)
+
+
 async def _request_until(rig: Rig, node: str, test: Any, timeout: float = 60) -> dict[str, Any]:
     """The request once ``test`` holds for its status."""
     async with asyncio.timeout(timeout):
@@ -86,11 +97,7 @@ async def test_an_unexpected_error_in_a_cycle_shows_on_the_request_and_in_events
     await _operator_identity(rig.api, identity, namespace, _operator_rules(without_node_patch=True))
     rbac = client.RbacAuthorizationV1Api(rig.api)
     try:
-        kubeconfig = kubeconfig_for(cluster, token_for(cluster, identity, namespace=namespace), tmp_path / "op.json")
-        await rig.add_nodes([node], labels={"pool": unique})
-        await rig.apply_policy(unique, _spec(unique))
-        rig.operators.append(processes.operator(kubeconfig, rig.logs / "operator-0.log").start())
-        rig.sim.require_reboot(node)
+        await _one_node_under_an_operator_as(rig, cluster, identity, namespace, tmp_path, node, unique)
 
         request = await _request_until(rig, node, lambda s: "unexpected error" in (s.get("message") or ""))
         message = request["status"]["message"]
@@ -169,11 +176,7 @@ async def test_a_stop_configmap_the_operator_cannot_read_stops_everything_and_sa
     await _operator_identity(rig.api, identity, namespace, shipped)
     rbac = client.RbacAuthorizationV1Api(rig.api)
     try:
-        kubeconfig = kubeconfig_for(cluster, token_for(cluster, identity, namespace=namespace), tmp_path / "op.json")
-        await rig.add_nodes([node], labels={"pool": unique})
-        await rig.apply_policy(unique, _spec(unique))
-        rig.operators.append(processes.operator(kubeconfig, rig.logs / "operator-0.log").start())
-        rig.sim.require_reboot(node)
+        await _one_node_under_an_operator_as(rig, cluster, identity, namespace, tmp_path, node, unique)
 
         request = await _request_until(rig, node, lambda s: "cannot be read" in (s.get("message") or ""))
         assert request["status"]["phase"] == "Waiting", request["status"]
