@@ -263,7 +263,7 @@ class Cycle:
         self, view: RequestView, spec: RebootPolicySpec, options: DrainOptions, reporter: DrainReporter
     ) -> None:
         for _ in range(MAX_RECORDONS):
-            result = await drain_node(self.api, self.name, options, on_progress=reporter.report)
+            result = await drain_node(self.api, self.name, options, on_progress=reporter.report, clock=self.clock)
             reboot_on_timeout = spec.drain.on_timeout is OnDrainTimeout.REBOOT
             if after_drain(result.outcome, reboot_on_timeout=reboot_on_timeout) is not AfterDrain.REBOOT:
                 why = "drain timed out (onTimeout Abort)" if result.timed_out else "drain failed"

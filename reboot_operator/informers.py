@@ -58,10 +58,6 @@ Parse = Callable[[Mapping[str, Any]], V | None]
 Call = Callable[..., Awaitable[Any]]
 
 
-Gone = WatchExpired
-"""The resourceVersion to resume from is too old (410): list again."""
-
-
 @dataclass
 class Informer(Generic[V]):
     """Keeps ``views`` (name → view) in step with one kind; ``on_change`` hears every change, listing or watch."""
@@ -107,7 +103,7 @@ class Informer(Generic[V]):
                 self.backoff.reset()
             except asyncio.CancelledError:
                 raise
-            except Gone:
+            except WatchExpired:
                 log.info("%s: the watch's resourceVersion expired (410 Gone); listing again", self.kind)
                 need_list = True
             except Exception as error:

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 
 from reboot_operator.api.common import LabelSelector
 from reboot_operator.api.policy import DrainSpec, NodeLabels
-from reboot_operator.api.vocabulary import Phase
 from reboot_operator.core.duration import parse_duration
 from reboot_operator.kube.drain_types import DrainOptions
 
@@ -71,12 +70,3 @@ def labels_after_reboot(labels: NodeLabels) -> Mapping[str, str | None]:
 def labels_given_back(labels: NodeLabels) -> Mapping[str, str | None]:
     """After an aborted attempt: remove the preReboot labels, as if the cycle never started."""
     return {key: None for key in labels.pre_reboot}
-
-
-PHASE_VERBS: Mapping[Phase, str] = {
-    Phase.CORDONING: "cordoning",
-    Phase.DRAINING: "draining",
-    Phase.REBOOTING: "rebooting",
-    Phase.VERIFYING: "verifying",
-    Phase.UNCORDONING: "uncordoning",
-}

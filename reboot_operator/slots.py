@@ -59,13 +59,6 @@ async def claim_slots(
     return won
 
 
-async def claim_slot(
-    api: client.ApiClient, policy: PolicyView, request: str, *, capacity: int, running: Set[str]
-) -> bool:
-    """Take one of ``policy``'s slots for ``request``; True if it holds one now (also when it already did)."""
-    return request in await claim_slots(api, policy, [request], capacity=capacity, running=running)
-
-
 async def release_slot(
     api: client.ApiClient,
     policy: str,

@@ -128,9 +128,6 @@ class BlockerCache:
                 self._nodes.pop(name, None)
         return {name: verdict for (name, _, _), verdict in zip(asked, verdicts, strict=True)}
 
-    def forget_node(self, name: str) -> None:
-        self._nodes.pop(name, None)
-
     # -- timing --------------------------------------------------------------------------------------------
 
     def next_check(self) -> float | None:

@@ -55,6 +55,7 @@ from reboot_operator.kube.pod_filters import (
     needs_daemonset_lookup,
     refusal_error,
 )
+from reboot_operator.runtime.clock import Clock, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class _Drain:
     options: DrainOptions
     on_progress: ProgressCallback | None
     deadline: float | None
+    clock: Clock = utcnow
     tracked: dict[str, _Tracked] = field(default_factory=dict)
     last_progress: DrainProgress | None = None
     report_failing: bool = False
@@ -117,7 +119,7 @@ class _Drain:
             f"list pods on node {self.node}", lambda: source.list(self.node, label_selector=self.options.pod_selector)
         )
         pods = list(listing.pods.values())
-        now = datetime.datetime.now(datetime.UTC)
+        now = self.clock()
         lookups: dict[tuple[str, str], bool | str] = {}
         for pod in pods:
             key = _daemonset_key(pod, self.options, now)
@@ -234,7 +236,7 @@ class _Drain:
             self.raise_unexpected()
             if watching.done():
                 watching.result()  # it only ends by a bug: let it surface
-            now = datetime.datetime.now(datetime.UTC)
+            now = self.clock()
             if watch.pods is not None:
                 self.settle(watch.pods, now)
             await self.report()
@@ -318,12 +320,15 @@ async def drain_node(
     options: DrainOptions | None = None,
     *,
     on_progress: ProgressCallback | None = None,
+    clock: Clock = utcnow,
 ) -> DrainResult:
-    """Evict every pod the options allow from ``node`` and wait until they are gone. See the module docstring."""
+    """Evict every pod the options allow from ``node`` and wait until they are gone. See the module docstring.
+
+    ``clock`` tells the time pods are judged at (a DaemonSet pod's owner lookup depends on its age)."""
     options = options or DrainOptions()
     loop = asyncio.get_running_loop()
     deadline = None if options.timeout is None else loop.time() + options.timeout
-    drain = _Drain(api=api, node=node, options=options, on_progress=on_progress, deadline=deadline)
+    drain = _Drain(api=api, node=node, options=options, on_progress=on_progress, deadline=deadline, clock=clock)
 
     try:
         async with asyncio.timeout_at(deadline):

@@ -10,7 +10,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.observed import PolicyView, policy_view
-from reboot_operator.slots import claim_slot, claim_slots, release_slot
+from reboot_operator.slots import claim_slots, release_slot
 from tests.integration.rollout import Rig
 
 
@@ -41,15 +41,17 @@ async def _view(rig: Rig, name: str) -> PolicyView:
 async def test_a_claim_from_a_stale_view_never_takes_a_slot_claimed_since(rig: Rig, unique: str) -> None:
     await _apply_policy(rig, unique)
     stale = await _view(rig, unique)
-    assert await claim_slot(rig.api, stale, "first", capacity=1, running=set()) is True
-    assert await claim_slot(rig.api, stale, "second", capacity=1, running=set()) is False
+    assert await claim_slots(rig.api, stale, ["first"], capacity=1, running=set()) == ["first"]
+    assert await claim_slots(rig.api, stale, ["second"], capacity=1, running=set()) == []
     assert (await _view(rig, unique)).status.slots == ["first"]
-    assert await claim_slot(rig.api, stale, "first", capacity=1, running=set()) is True  # already held: still ours
+    assert await claim_slots(rig.api, stale, ["first"], capacity=1, running=set()) == [
+        "first"
+    ]  # already held: still ours
 
 
 async def test_a_claim_from_a_fresh_view_takes_the_slot(rig: Rig, unique: str) -> None:
     await _apply_policy(rig, unique)
-    assert await claim_slot(rig.api, await _view(rig, unique), "first", capacity=1, running=set()) is True
+    assert await claim_slots(rig.api, await _view(rig, unique), ["first"], capacity=1, running=set()) == ["first"]
     assert (await _view(rig, unique)).status.slots == ["first"]
 
 
@@ -58,8 +60,8 @@ async def test_a_release_from_a_stale_view_frees_the_slot_and_keeps_what_was_wri
 ) -> None:
     await _apply_policy(rig, unique)
     stale = await _view(rig, unique)
-    assert await claim_slot(rig.api, stale, "first", capacity=2, running=set()) is True
-    assert await claim_slot(rig.api, stale, "second", capacity=2, running=set()) is True
+    assert await claim_slots(rig.api, stale, ["first"], capacity=2, running=set()) == ["first"]
+    assert await claim_slots(rig.api, stale, ["second"], capacity=2, running=set()) == ["second"]
     finished = datetime.datetime(2026, 11, 28, 1, 2, 3, tzinfo=datetime.UTC)
     await release_slot(rig.api, unique, "first", completed_at=finished, failed=True, seen=stale)
     status = (await _view(rig, unique)).status
@@ -70,7 +72,7 @@ async def test_a_release_from_a_stale_view_frees_the_slot_and_keeps_what_was_wri
 
 async def test_a_release_from_a_fresh_view_frees_the_slot(rig: Rig, unique: str) -> None:
     await _apply_policy(rig, unique)
-    assert await claim_slot(rig.api, await _view(rig, unique), "first", capacity=1, running=set()) is True
+    assert await claim_slots(rig.api, await _view(rig, unique), ["first"], capacity=1, running=set()) == ["first"]
     await release_slot(rig.api, unique, "first", completed_at=None, seen=await _view(rig, unique))
     assert (await _view(rig, unique)).status.slots == []
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.informers import Gone, Informer
+from reboot_operator.informers import Informer
+from reboot_operator.kube.apicalls import WatchExpired
 
 
 async def never(**_: Any) -> Any:
@@ -79,7 +80,7 @@ def test_watch_events(
 
 def test_an_error_event_of_410_means_list_again() -> None:
     subject, _ = informer()
-    with pytest.raises(Gone):
+    with pytest.raises(WatchExpired):
         subject._event({"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}})
 
 
