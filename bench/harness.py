@@ -33,11 +33,12 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from hack import processes
 from hack.controlplane import ControlPlane
 from hack.controlplane.build import bin_dir, ensure_built
+from reboot_operator.api.meta import GROUP as GROUP  # re-exported: the benchmarks take them from here
+from reboot_operator.api.meta import VERSION as VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
 CRDS = REPO / "crds"
-GROUP, VERSION = "rollboot.dev", "v1alpha1"
 OPERATOR_USER = "rollboot-operator"
 """The operator's own user on a control plane we own, so that its requests can be told apart in the audit log."""
 

@@ -28,8 +28,8 @@ from kubernetes_asyncio import client, config
 from hack import processes
 from hack.controlplane import ControlPlane
 from hack.nodesim.simulator import NodeBehaviour, NodeSimulator
+from reboot_operator.api.meta import GROUP, VERSION
 
-GROUP, VERSION = "rollboot.dev", "v1alpha1"
 REPO = Path(__file__).resolve().parent.parent
 
 

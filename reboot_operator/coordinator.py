@@ -43,7 +43,7 @@ from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.announce import Announcer, request_blocked_condition
 from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.controls import CANCEL, REBOOT_NOW
-from reboot_operator.api.meta import API_VERSION
+from reboot_operator.api.meta import API_VERSION, GROUP, VERSION
 from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestStatus
 from reboot_operator.api.vocabulary import (
@@ -702,7 +702,7 @@ class Coordinator:
                 await release_slot(self.api, policy, request.name, completed_at=None)
         custom = client.CustomObjectsApi(self.api)
         try:
-            await custom.delete_cluster_custom_object("rollboot.dev", "v1alpha1", REQUESTS, request.name)
+            await custom.delete_cluster_custom_object(GROUP, VERSION, REQUESTS, request.name)
             log.info("request %s deleted: its node no longer exists", request.name)
         except ApiException as error:
             if error.status != 404:

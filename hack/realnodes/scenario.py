@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hack.realnodes.cluster import RealCluster
+from reboot_operator.api.meta import API_VERSION
 
 SYSTEM_NAMESPACE = "rollboot-system"
 RELEASE = "rollboot"
@@ -85,7 +86,7 @@ def workload(*, image: str, replicas: int, max_unavailable: int) -> list[dict[st
 def policy(*, max_concurrent: int = 1, soak: str = "5s") -> dict[str, Any]:
     key, value = POOL_LABEL
     return {
-        "apiVersion": "rollboot.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "RebootPolicy",
         "metadata": {"name": POLICY},
         "spec": {

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from reboot_operator.api.meta import API_VERSION
 from sentinel_agent.errors import ModelError
 from sentinel_agent.model import Approval, Reason, Spec, parse_request, request_document, rfc3339, spec_document
 
 FULL = {
-    "apiVersion": "rollboot.dev/v1alpha1",
+    "apiVersion": API_VERSION,
     "kind": "NodeRebootRequest",
     "metadata": {"name": "n1", "resourceVersion": "42", "uid": "u"},
     "spec": {
@@ -82,7 +83,7 @@ def test_a_new_request_is_named_after_its_node() -> None:
     document = request_document(spec)
 
     assert document["metadata"] == {"name": "n1"}
-    assert document["apiVersion"] == "rollboot.dev/v1alpha1"
+    assert document["apiVersion"] == API_VERSION
     assert document["kind"] == "NodeRebootRequest"
     assert document["spec"] == {"nodeName": "n1", "reasons": [], "bootID": "b"}
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from reboot_operator.api.meta import API_VERSION
 from sentinel_agent.kube.backoff import Backoff
 from sentinel_agent.kube.client import ApiClient
 from sentinel_agent.kube.credentials import Credentials
@@ -24,7 +25,7 @@ NODE = "n1"
 
 def request_object(version: str, *, phase: str | None = None, name: str = NODE) -> dict[str, Any]:
     document: dict[str, Any] = {
-        "apiVersion": "rollboot.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "NodeRebootRequest",
         "metadata": {"name": name, "resourceVersion": version},
         "spec": {"nodeName": name, "reasons": [{"source": "sentinel-file", "detail": "x", "packages": []}]},

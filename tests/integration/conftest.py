@@ -23,6 +23,7 @@ from kubernetes_asyncio import client, config
 from hack.controlplane import ControlPlane
 from hack.controlplane.build import bin_dir, ensure_built
 from hack.nodesim.simulator import NodeSimulator
+from reboot_operator.api.meta import GROUP, VERSION
 from tests.integration.rollout import Rig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,6 +145,6 @@ async def rig(api: client.ApiClient, cluster: Cluster, simulator: NodeSimulator,
     await harness.stop()
     custom = client.CustomObjectsApi(api)
     for plural in ("noderebootrequests", "rebootpolicies"):
-        listing = await custom.list_cluster_custom_object("rollboot.dev", "v1alpha1", plural)
+        listing = await custom.list_cluster_custom_object(GROUP, VERSION, plural)
         for item in listing["items"]:
-            await custom.delete_cluster_custom_object("rollboot.dev", "v1alpha1", plural, item["metadata"]["name"])
+            await custom.delete_cluster_custom_object(GROUP, VERSION, plural, item["metadata"]["name"])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from reboot_operator.api.meta import API_VERSION
 from tests.integration.conftest import Cluster
 from tests.manifests.render import NAMESPACE, Object, kustomize
 
@@ -54,7 +55,7 @@ def as_agent(node: str | None) -> list[str]:
 def request_body(node: str) -> str:
     return json.dumps(
         {
-            "apiVersion": "rollboot.dev/v1alpha1",
+            "apiVersion": API_VERSION,
             "kind": "NodeRebootRequest",
             "metadata": {"name": node},
             "spec": {"nodeName": node, "reasons": [{"source": "sentinel-file", "detail": "test"}]},

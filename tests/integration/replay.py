@@ -19,7 +19,8 @@ from typing import Any
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-GROUP, VERSION = "rollboot.dev", "v1alpha1"
+from reboot_operator.api.meta import GROUP, VERSION
+
 IN_PROGRESS = frozenset({"Cordoning", "Draining", "Rebooting", "Verifying", "Uncordoning"})
 """The phases between a cycle's start and its end, as docs/operator.md lists them."""
 SIMULATED = "rollboot.dev/simulated=true"

@@ -13,8 +13,7 @@ from kubernetes_asyncio import client
 
 from hack import processes
 from hack.nodesim.simulator import NodeSimulator
-
-GROUP, VERSION = "rollboot.dev", "v1alpha1"
+from reboot_operator.api.meta import GROUP, VERSION
 
 
 @dataclass

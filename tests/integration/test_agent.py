@@ -15,8 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,10 +27,12 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from hack.nodesim import files
 from hack.nodesim.simulator import NodeBehaviour, NodeSimulator
+from reboot_operator.api.meta import GROUP, VERSION
+from sentinel_agent.model import PLURAL
 from tests.integration.conftest import Cluster
+from tests.integration.polling import eventually
 
 REPO = Path(__file__).resolve().parents[2]
-GROUP, VERSION, PLURAL = "rollboot.dev", "v1alpha1", "noderebootrequests"
 MERGE_PATCH = "application/merge-patch+json"
 CHECK_INTERVAL = "1s"
 AGENT_RBAC = """
@@ -174,18 +175,6 @@ async def get_request(api: client.ApiClient, name: str) -> dict[str, Any] | None
             return None
         raise
     return found
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, what: str, timeout: float = 30.0) -> Any:
-    """Poll until ``check`` returns something truthy; fail saying ``what`` did not happen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"within {timeout:g}s: {what}")
-        await asyncio.sleep(0.1)
 
 
 async def request_where(

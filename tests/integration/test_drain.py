@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -33,18 +33,10 @@ from reboot_operator.kube import (
 from reboot_operator.kube.eviction import EvictionOutcome, evict_until_accepted
 from reboot_operator.kube.node_pods import ApiPodSource, NodePodWatch
 from reboot_operator.kube.pod_filters import PodInfo
+from tests.integration.polling import eventually
 
 IMAGE = "registry.k8s.io/pause:3.10"
 Nodes = tuple[str, str]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, what: str, timeout: float = 30) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not await check():
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"gave up after {timeout} s waiting for {what}") from None
 
 
 async def pods_on(api: client.ApiClient, node: str, namespace: str) -> list[Any]:
