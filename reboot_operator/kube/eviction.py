@@ -20,10 +20,10 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from reboot_operator.core.selector import parse_selector
 from reboot_operator.kube.apicalls import OUTAGE_BACKOFF, ApiStatus, Backoff, describe, read_json
 from reboot_operator.kube.drain_types import BlockingPod, BlockReason, DrainOptions
 from reboot_operator.kube.pod_filters import PodInfo
-from reboot_operator.kube.selectors import selector_matches
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def matching_budgets(api: client.ApiClient, pod: PodInfo) -> list[str]:
     return sorted(
         (item.get("metadata") or {}).get("name", "")
         for item in listing.get("items") or []
-        if selector_matches((item.get("spec") or {}).get("selector"), pod.labels)
+        if parse_selector((item.get("spec") or {}).get("selector")).matches(pod.labels)
     )
 
 

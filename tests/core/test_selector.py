@@ -6,7 +6,7 @@ import pytest
 
 from reboot_operator.api.common import LabelSelector
 from reboot_operator.core.governance import Claim, govern
-from reboot_operator.core.selector import compile_selector
+from reboot_operator.core.selector import compile_selector, parse_selector
 
 
 def selector(**fields: Any) -> LabelSelector:
@@ -83,3 +83,51 @@ def test_governance_decides_each_label_combination_once_and_counts_selected_node
     assert result.selected == {"blue": 5, "rest": 5}
     assert result.governing["n1"] == "blue"
     assert result.conflicts == {}
+
+
+POD_LABELS = {"app": "web", "tier": "front"}
+
+
+@pytest.mark.parametrize(
+    ("selector", "matches"),
+    [
+        pytest.param(None, False, id="a-null-selector-matches-nothing"),
+        pytest.param({}, True, id="an-empty-selector-matches-everything"),
+        pytest.param({"matchLabels": {"app": "web"}}, True, id="match-labels"),
+        pytest.param({"matchLabels": {"app": "web", "tier": "back"}}, False, id="every-label-must-match"),
+        pytest.param({"matchExpressions": [{"key": "app", "operator": "In", "values": ["db", "web"]}]}, True, id="in"),
+        pytest.param(
+            {"matchExpressions": [{"key": "app", "operator": "In", "values": ["db"]}]}, False, id="not-in-set"
+        ),
+        pytest.param({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db"]}]}, True, id="notin"),
+        pytest.param(
+            {"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}, True, id="notin-missing-key"
+        ),
+        pytest.param({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, True, id="exists"),
+        pytest.param({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, False, id="does-not-exist"),
+        pytest.param(
+            {"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]},
+            False,
+            id="labels-and-expressions-must-both-match",
+        ),
+        pytest.param(
+            {"matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}]},
+            False,
+            id="an-unknown-operator-selects-nothing",
+        ),
+        pytest.param(
+            {"matchExpressions": [{"key": "tier", "operator": "Exists"}, {"key": "app", "operator": "Bogus"}]},
+            False,
+            id="an-unknown-operator-beside-a-holding-one-still-selects-nothing",
+        ),
+        pytest.param(
+            {"matchExpressions": [{"key": "zone", "operator": "DoesNotExist"}, {"key": "x", "operator": "Bogus"}]},
+            False,
+            id="an-unknown-operator-is-not-taken-for-does-not-exist",
+        ),
+    ],
+)
+def test_a_selector_read_from_json_matches_as_the_api_server_would(
+    selector: dict[str, Any] | None, matches: bool
+) -> None:
+    assert parse_selector(selector).matches(POD_LABELS) is matches
