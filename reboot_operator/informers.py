@@ -30,8 +30,6 @@ from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.controls import DEFAULT_NAMESPACE, STOP_CONFIGMAP, stop_reason
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.kube.apicalls import (
-    OUTAGE_BACKOFF,
-    Backoff,
     WatchExpired,
     describe,
     list_each,
@@ -39,6 +37,7 @@ from reboot_operator.kube.apicalls import (
     watch_events,
 )
 from reboot_operator.observed import NodeView, PolicyView, RequestView, node_view, policy_view, request_view
+from reboot_operator.runtime.backoff import OUTAGE_BACKOFF, Backoff
 from reboot_operator.statuses import POLICIES, REQUESTS
 
 log = logging.getLogger(__name__)

@@ -10,23 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.kube.errors import ApiUnavailable
+from reboot_operator.runtime.backoff import Backoff
 
 T = TypeVar("T")
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 
-OUTAGE_BACKOFF = 4.0
-"""Seconds: the longest wait between two tries while the API server is away. A control plane restart takes a few
-seconds; waiting longer than this only delays the resumption (issue 13: evictions resumed 13 s after the API server
-was back, with a 30 s cap)."""
 
 # 409 is transient only where a caller knows it means "lost a race"; it is not in this set.
 TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
@@ -196,26 +193,6 @@ def describe(error: BaseException) -> str:
     if isinstance(error, ApiException):
         return ApiStatus.of(error).summary()
     return f"{type(error).__name__}: {error}".rstrip(": ")
-
-
-@dataclass
-class Backoff:
-    """Exponential delays: ``initial``, doubled on every call up to ``maximum``. Never zero, so never a busy loop."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    _current: float | None = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        if self.initial <= 0 or self.maximum < self.initial:
-            raise ValueError(f"backoff needs 0 < initial <= maximum, got {self.initial}, {self.maximum}")
-
-    def next(self) -> float:
-        self._current = self.initial if self._current is None else min(self._current * 2, self.maximum)
-        return self._current
-
-    def reset(self) -> None:
-        self._current = None
 
 
 async def retry_transient(operation: Callable[[], Awaitable[T]], *, what: str, attempts: int = 5) -> T:

@@ -29,7 +29,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.kube.apicalls import OUTAGE_BACKOFF, Backoff, describe, is_transient, read_json
+from reboot_operator.kube.apicalls import describe, is_transient, read_json
 from reboot_operator.kube.drain_types import (
     BlockingPod,
     BlockReason,
@@ -55,6 +55,7 @@ from reboot_operator.kube.pod_filters import (
     needs_daemonset_lookup,
     refusal_error,
 )
+from reboot_operator.runtime.backoff import OUTAGE_BACKOFF, Backoff
 from reboot_operator.runtime.clock import Clock, utcnow
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,10 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.core.selector import parse_selector
-from reboot_operator.kube.apicalls import OUTAGE_BACKOFF, ApiStatus, Backoff, describe, read_json
+from reboot_operator.kube.apicalls import ApiStatus, describe, read_json
 from reboot_operator.kube.drain_types import BlockingPod, BlockReason, DrainOptions
 from reboot_operator.kube.pod_filters import PodInfo
+from reboot_operator.runtime.backoff import OUTAGE_BACKOFF, Backoff
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.kube.apicalls import (
-    Backoff,
     WatchError,
     WatchExpired,
     describe,
@@ -41,6 +40,7 @@ from reboot_operator.kube.apicalls import (
     watch_events,
 )
 from reboot_operator.kube.pod_filters import PodInfo
+from reboot_operator.runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from reboot_operator.kube.apicalls import ApiStatus, Backoff, is_transient
+from reboot_operator.kube.apicalls import ApiStatus, is_transient
 from reboot_operator.kube.eviction import is_budget_refusal
 
 
@@ -77,15 +77,3 @@ def test_a_status_without_a_json_body_still_has_its_code() -> None:
 )
 def test_transient_failures_are_those_that_say_nothing_about_the_request(error: Exception, transient: bool) -> None:
     assert is_transient(error) is transient
-
-
-def test_backoff_doubles_up_to_its_maximum_and_starts_over_after_reset() -> None:
-    backoff = Backoff(initial=1.0, maximum=5.0)
-    assert [backoff.next() for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
-    backoff.reset()
-    assert backoff.next() == 1.0
-
-
-def test_a_zero_backoff_is_refused() -> None:
-    with pytest.raises(ValueError, match="initial"):
-        Backoff(initial=0)

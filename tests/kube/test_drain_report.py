@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 from kubernetes_asyncio import client
 
-from reboot_operator.kube.apicalls import OUTAGE_BACKOFF, Backoff
 from reboot_operator.kube.drain import _Drain
 from reboot_operator.kube.drain_types import DrainOptions, DrainProgress
 from reboot_operator.kube.errors import ApiUnavailable
+from reboot_operator.runtime.backoff import OUTAGE_BACKOFF, Backoff
 
 
 class FlakyStatus:
