@@ -63,13 +63,13 @@ from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
 from reboot_operator.cycle import Cycle, utcnow
 from reboot_operator.kube import nodes as node_effects
-from reboot_operator.kube.errors import KubeEffectError
 from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.notify import Notice, Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
 from reboot_operator.observed import NodeView, PolicyView, RequestView, policy_view, request_view
+from reboot_operator.runtime.errors import Conflict, KubeEffectError
 from reboot_operator.slots import claim_slots, release_slot
-from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status, with_fields
+from reboot_operator.statuses import POLICIES, REQUESTS, replace_status, with_fields
 from reboot_operator.taints import PendingTaints
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class _Writer:
                     await after()
             except Conflict:
                 pass  # newer than what we decided on: the watch event brings a new decision
-            except Exception as error:
+            except Exception as error:  # the writer outlives any one write (and its ``after`` callback)
                 log.warning("could not write the status of %s/%s: %s", key[0], key[1], error)
             finally:
                 self._busy -= 1
@@ -384,7 +384,7 @@ class Coordinator:
                 await self._pass()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # the loop outlives a failed pass, whatever failed: the next pass decides afresh
                 log.exception("decision pass failed; retrying shortly")
                 await asyncio.sleep(1.0)
                 self._kick.set()

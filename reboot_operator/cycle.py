@@ -41,7 +41,6 @@ from reboot_operator.drain_progress import DrainReporter
 from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.drain import drain_node
 from reboot_operator.kube.drain_types import AfterDrain, DrainOptions, DrainProgress, after_drain
-from reboot_operator.kube.errors import NodeGone
 from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.kube.nodes import Cordon
 from reboot_operator.notify import Notice
@@ -54,8 +53,9 @@ from reboot_operator.options import (
     own_pod,
     seconds,
 )
+from reboot_operator.runtime.errors import Conflict, NodeGone
 from reboot_operator.slots import release_slot
-from reboot_operator.statuses import REQUESTS, Conflict, read, replace_status, update_status, with_fields
+from reboot_operator.statuses import REQUESTS, read, replace_status, update_status, with_fields
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,7 @@ class Cycle:
         self, view: RequestView, spec: RebootPolicySpec, options: DrainOptions, reporter: DrainReporter
     ) -> None:
         for _ in range(MAX_RECORDONS):
-            result = await drain_node(self.api, self.name, options, on_progress=reporter.report, clock=self.clock)
+            result = await drain_node(self.api, self.name, options, on_progress=reporter.report)
             reboot_on_timeout = spec.drain.on_timeout is OnDrainTimeout.REBOOT
             if after_drain(result.outcome, reboot_on_timeout=reboot_on_timeout) is not AfterDrain.REBOOT:
                 why = "drain timed out (onTimeout Abort)" if result.timed_out else "drain failed"

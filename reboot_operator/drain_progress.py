@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from reboot_operator.api.vocabulary import Phase
 from reboot_operator.kube.drain_types import DrainProgress
 from reboot_operator.observed import request_view
-from reboot_operator.statuses import REQUESTS, Conflict, update_status, with_fields
+from reboot_operator.runtime.errors import Conflict
+from reboot_operator.statuses import REQUESTS, update_status, with_fields
 
 if TYPE_CHECKING:
     from reboot_operator.cycle import Cycle

@@ -30,7 +30,6 @@ from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.controls import DEFAULT_NAMESPACE, STOP_CONFIGMAP, stop_reason
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.kube.apicalls import (
-    WatchExpired,
     describe,
     list_each,
     watch_event,
@@ -38,6 +37,7 @@ from reboot_operator.kube.apicalls import (
 )
 from reboot_operator.observed import NodeView, PolicyView, RequestView, node_view, policy_view, request_view
 from reboot_operator.runtime.backoff import OUTAGE_BACKOFF, Backoff
+from reboot_operator.runtime.errors import WatchExpired
 from reboot_operator.statuses import POLICIES, REQUESTS
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Informer(Generic[V]):
             except WatchExpired:
                 log.info("%s: the watch's resourceVersion expired (410 Gone); listing again", self.kind)
                 need_list = True
-            except Exception as error:
+            except Exception as error:  # the watch must outlive any failure, even a parser's bug: it retries
                 self.last_error = describe(error)
                 delay = self.backoff.next()
                 if self.failing:  # an outage is logged once, and its end

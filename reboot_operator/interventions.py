@@ -26,10 +26,10 @@ from reboot_operator.api.meta import API_VERSION, GROUP, VERSION
 from reboot_operator.api.policy import NodeLabels
 from reboot_operator.api.vocabulary import CANCELLABLE_PHASES, Phase
 from reboot_operator.kube import nodes as node_effects
-from reboot_operator.kube.errors import NodeGone
 from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.observed import RequestView, request_view
 from reboot_operator.options import labels_given_back
+from reboot_operator.runtime.errors import NodeGone
 from reboot_operator.slots import release_slot
 from reboot_operator.statuses import REQUESTS, update_status, with_fields
 

@@ -35,6 +35,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.kube.apicalls import describe, read_json
+from reboot_operator.runtime.errors import API_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -204,5 +205,5 @@ class Leadership:
                 {"metadata": lease["metadata"], "spec": released},
             )
             log.info("gave up lease %s/%s", self.namespace, self.name)
-        except Exception as error:  # stopping goes on whatever the API says
+        except API_FAILURES as error:  # stopping goes on whatever the API says
             log.warning("could not give up lease %s/%s: %s", self.namespace, self.name, describe(error))

@@ -16,7 +16,8 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from reboot_operator.observed import PolicyView
-from reboot_operator.statuses import POLICIES, Conflict, update_status
+from reboot_operator.runtime.errors import Conflict
+from reboot_operator.statuses import POLICIES, update_status
 
 
 async def claim_slots(

@@ -17,6 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.api.request import NodeRebootRequestStatus
 from reboot_operator.kube.apicalls import read_json, retry_transient
+from reboot_operator.runtime.errors import Conflict
 
 REQUESTS = "noderebootrequests"
 POLICIES = "rebootpolicies"
@@ -35,10 +36,6 @@ def listen(listener: WriteListener) -> Callable[[], None]:
     """
     _listeners.append(listener)
     return lambda: _listeners.remove(listener)
-
-
-class Conflict(Exception):
-    """The object changed since it was read (409), or it is gone (404): the write did not happen."""
 
 
 async def read(api: client.ApiClient, plural: str, name: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ import aiohttp
 from reboot_operator.api.policy import PrometheusBlocker
 from reboot_operator.api.regexp import compile_re2
 from reboot_operator.blockers import CLEAR, Verdict
+from reboot_operator.runtime.errors import AlertQueryError
 
 QUERY_TIMEOUT = 10.0
 SHOWN = 10
@@ -28,10 +29,6 @@ class Alert(NamedTuple):
     name: str
     state: str
     """firing or pending."""
-
-
-class AlertQueryError(Exception):
-    """The alerts could not be read: the server was unreachable, answered an error, or answered nonsense."""
 
 
 def parse_alerts(payload: Mapping[str, Any]) -> list[Alert]:

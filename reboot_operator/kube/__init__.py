@@ -1,7 +1,7 @@
 """The operator's effects on Kubernetes: node cordon/labels/taints, draining, and Events.
 
 Independent of Kopf and of the API models: callers pass plain values (node names, ``DrainOptions``) and get plain
-frozen dataclasses back. Errors are in ``reboot_operator.kube.errors``.
+frozen dataclasses back. Errors are in ``reboot_operator.runtime.errors``.
 """
 
 from reboot_operator.kube.drain import drain_node
@@ -18,7 +18,6 @@ from reboot_operator.kube.drain_types import (
     SkippedPod,
     SkipReason,
 )
-from reboot_operator.kube.errors import ApiRejected, ApiUnavailable, KubeEffectError, NodeGone
 from reboot_operator.kube.events import EventQueue, EventType, ObjectRef, background, post_event
 from reboot_operator.kube.nodes import (
     CORDON_MARK,
@@ -35,6 +34,7 @@ from reboot_operator.kube.nodes import (
     ensure_uncordoned,
     read_node_facts,
 )
+from reboot_operator.runtime.errors import ApiRejected, ApiUnavailable, KubeEffectError, NodeGone
 
 __all__ = [
     "CORDON_MARK",

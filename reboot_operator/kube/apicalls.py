@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.kube.errors import ApiUnavailable
 from reboot_operator.runtime.backoff import Backoff
+from reboot_operator.runtime.errors import API_FAILURES, ApiUnavailable, WatchError, WatchExpired
 
 T = TypeVar("T")
 
@@ -45,23 +45,6 @@ async def read_json(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: A
         raise error
     parsed: dict[str, Any] = json.loads(data)
     return parsed
-
-
-class WatchExpired(Exception):
-    """410 Gone: the resourceVersion to resume from (a watch's, or a listing's continue token) is no longer
-    available; list again."""
-
-
-class WatchError(ApiException):
-    """An ERROR event of a watch other than 410, carrying the server's Status (``code`` is its ``status``)."""
-
-    def __init__(self, status: Mapping[str, Any]) -> None:
-        self.code = int(status.get("code") or 0)
-        super().__init__(status=self.code, reason=str(status.get("reason") or "WatchError"))
-        self.message = str(status.get("message") or "")
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.reason}: {self.message}".strip()
 
 
 def watch_event(event: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], str | None]:
@@ -204,7 +187,7 @@ async def retry_transient(operation: Callable[[], Awaitable[T]], *, what: str, a
     for attempt in range(1, attempts + 1):
         try:
             return await operation()
-        except Exception as error:
+        except API_FAILURES as error:
             if not is_transient(error):
                 raise
             if attempt == attempts:

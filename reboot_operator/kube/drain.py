@@ -43,7 +43,6 @@ from reboot_operator.kube.drain_types import (
     SkipReason,
 )
 from reboot_operator.kube.drain_wait import next_skip_at, settle
-from reboot_operator.kube.errors import ApiUnavailable
 from reboot_operator.kube.eviction import EvictionOutcome, evict_until_accepted
 from reboot_operator.kube.node_pods import ApiPodSource, NodePodWatch
 from reboot_operator.kube.pod_filters import (
@@ -57,6 +56,7 @@ from reboot_operator.kube.pod_filters import (
 )
 from reboot_operator.runtime.backoff import OUTAGE_BACKOFF, Backoff
 from reboot_operator.runtime.clock import Clock, utcnow
+from reboot_operator.runtime.errors import ApiUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ class _Drain:
             return
         try:
             await self.on_progress(progress)
-        except Exception as error:
+        except Exception as error:  # the caller's callback, whatever it raises:
             # The drain matters more than its status line: the drain goes on, the report is tried again.
             delay = self.report_backoff.next()
             if not self.report_failing:

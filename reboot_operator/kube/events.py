@@ -22,6 +22,7 @@ from enum import StrEnum
 from kubernetes_asyncio import client
 
 from reboot_operator.kube.apicalls import read_json
+from reboot_operator.runtime.errors import API_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ async def post_event(
     }
     try:
         await read_json(client.CoreV1Api(api).create_namespaced_event, namespace, body)
-    except Exception:
+    except API_FAILURES:
         log.warning("could not post %s event %s about %s %s", type, reason, involved.kind, involved.name, exc_info=True)
 
 
@@ -155,7 +156,7 @@ class EventQueue:
                 await self._post(
                     event.api, involved=event.involved, reason=event.reason, message=event.message, type=event.type
                 )
-            except Exception:  # post_event never raises; another poster might
+            except Exception:  # the lane must go on: post_event raises no API failure, but a poster is any callable
                 log.warning("could not post %s event %s", event.type, event.reason, exc_info=True)
 
 

@@ -31,8 +31,6 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.kube.apicalls import (
-    WatchError,
-    WatchExpired,
     describe,
     is_transient,
     list_each,
@@ -41,6 +39,7 @@ from reboot_operator.kube.apicalls import (
 )
 from reboot_operator.kube.pod_filters import PodInfo
 from reboot_operator.runtime.backoff import Backoff
+from reboot_operator.runtime.errors import WatchError, WatchExpired
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.kube.apicalls import JSON_PATCH, MERGE_PATCH, ApiStatus, read_json, retry_transient
-from reboot_operator.kube.errors import ApiRejected, ApiUnavailable, NodeGone
+from reboot_operator.runtime.errors import ApiRejected, ApiUnavailable, NodeGone
 
 # How many times we re-read and re-decide after losing a race before giving up for now.
 RACE_ATTEMPTS = 5

@@ -22,6 +22,7 @@ from reboot_operator.api.meta import API_VERSION, GROUP, VERSION
 from reboot_operator.api.policy import SecretKeyRef
 from reboot_operator.kube.apicalls import ApiStatus, describe, read_json
 from reboot_operator.kube.events import EventType, ObjectRef, post_event
+from reboot_operator.runtime.errors import API_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def policy_events(api: client.ApiClient) -> FailureReporter:
         try:
             policy = await read_json(custom.get_cluster_custom_object, GROUP, VERSION, "rebootpolicies", failure.policy)
             uid = (policy.get("metadata") or {}).get("uid") or ""
-        except Exception as error:  # the Event is still worth posting, found by name only
+        except API_FAILURES as error:  # the Event is still worth posting, found by name only
             log.debug("could not read RebootPolicy %s: %s", failure.policy, describe(error))
         involved = ObjectRef(kind="RebootPolicy", name=failure.policy, uid=uid, api_version=API_VERSION)
         await post_event(api, involved=involved, reason=REASON, message=failure.message(), type=EventType.WARNING)

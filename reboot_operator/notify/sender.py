@@ -130,7 +130,7 @@ class Notifier:
                 await self._deliver(job)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # the worker outlives any one notification: a bug in one is logged, not fatal
                 self._dropped()
                 log.exception("notification %s could not be sent", job.notice.title)
             finally:
@@ -182,7 +182,7 @@ class Notifier:
             return
         try:
             await self.on_failure(failure)
-        except Exception:
+        except Exception:  # a reporter is any callable; its failure must not count as a second drop
             log.warning("could not report the failure of notifications via %s", failure.secret.name, exc_info=True)
 
     def _dropped(self) -> None:

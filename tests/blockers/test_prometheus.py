@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from reboot_operator.api.policy import PrometheusBlocker
-from reboot_operator.blockers.prometheus import Alert, AlertQueryError, blocking_alerts, describe, parse_alerts
+from reboot_operator.blockers.prometheus import Alert, blocking_alerts, describe, parse_alerts
+from reboot_operator.runtime.errors import AlertQueryError
 
 ALERTS = [
     Alert("NodeDown", "firing"),

@@ -12,8 +12,8 @@ from kubernetes_asyncio import client
 
 from reboot_operator.kube.drain import _Drain
 from reboot_operator.kube.drain_types import DrainOptions, DrainProgress
-from reboot_operator.kube.errors import ApiUnavailable
 from reboot_operator.runtime.backoff import OUTAGE_BACKOFF, Backoff
+from reboot_operator.runtime.errors import ApiUnavailable
 
 
 class FlakyStatus:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reboot_operator.kube import nodes
-from reboot_operator.kube.errors import ApiRejected, ApiUnavailable, NodeGone
+from reboot_operator.runtime.errors import ApiRejected, ApiUnavailable, NodeGone
 from tests.operator.memory import MemoryApi, node
 
 NAME = "node-a"

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.kube.node_pods import Listing, NodePodWatch, WatchError, WatchExpired, apply_event
+from reboot_operator.kube.node_pods import Listing, NodePodWatch, apply_event
 from reboot_operator.kube.pod_filters import PodInfo
 from reboot_operator.runtime.backoff import Backoff
+from reboot_operator.runtime.errors import WatchError, WatchExpired
 
 
 def raw(uid: str, *, name: str = "db-0", version: str = "10", deleting: bool = False) -> dict[str, Any]:

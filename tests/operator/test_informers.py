@@ -10,7 +10,7 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.informers import Informer
-from reboot_operator.kube.apicalls import WatchExpired
+from reboot_operator.runtime.errors import WatchExpired
 
 
 async def never(**_: Any) -> Any:
