@@ -12,41 +12,62 @@ stops its coordinator and its watches when it loses it. With Kopf peering (``--p
 RebootPolicy event Kopf delivers, which Kopf does only on the active replica. Safety never depends on either (slots
 are claimed by compare-and-swap).
 
-Run with ``kopf run -m reboot_operator.handlers --all-namespaces`` or the ``rollboot-operator`` command.
+Run with ``kopf run -m reboot_operator.handlers --all-namespaces`` or the ``rollboot-operator`` command. Everything
+one run holds (its settings, coordinator, client, watches) is one ``OperatorRun``, handed to every handler in Kopf's
+``memo``; under ``kopf run`` the settings come from the environment variables alone (``runtime/settings.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
+import os
+import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 from kubernetes_asyncio import client
 
 from reboot_operator.aiotasks import cancel_and_wait
-from reboot_operator.api.controls import DEFAULT_NAMESPACE
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.connection import connection_info, load_configuration
 from reboot_operator.coordinator import Coordinator
 from reboot_operator.informers import WatchedState
-from reboot_operator.leadership import Leadership, LeaseTiming
+from reboot_operator.leadership import Leadership
+from reboot_operator.runtime.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-COORDINATOR = Coordinator()
-START_AT_ONCE = True
-"""False under Kopf peering: the coordinator then waits for Kopf to deliver an event to this replica."""
-LEADER_ELECTION: tuple[str, str, LeaseTiming] | None = None
-CONTROL_NAMESPACE = DEFAULT_NAMESPACE
-"""Where the stop ConfigMap (``rollboot-stop``) is looked for: the operator's namespace."""
-"""Namespace, identity and timing of the Lease to hold before leading (``--leader-elect``), or None."""
-_RUNTIME: dict[str, Any] = {}
+
+@dataclass
+class OperatorRun:
+    """One run of the operator: its settings, its coordinator, and what start-up opens and clean-up closes."""
+
+    settings: Settings
+    coordinator: Coordinator
+    client: client.ApiClient | None = None
+    watched: WatchedState | None = None
+    leadership: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OperatorRun:
+        coordinator = Coordinator(
+            blocker_ttl=settings.blocker_ttl,
+            orphan_grace=datetime.timedelta(seconds=settings.orphaned_cordon_grace),
+        )
+        return cls(settings=settings, coordinator=coordinator)
+
+
+def _run(memo: kopf.Memo) -> OperatorRun:
+    run: OperatorRun = memo["run"]
+    return run
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.enabled = False  # we post our own Events, on the objects they are about
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
@@ -54,33 +75,37 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = f"operator.{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key="last-handled")
-    api = client.ApiClient(await load_configuration())
-    _RUNTIME.update(client=api)
-    if LEADER_ELECTION is not None:
-        namespace, identity, timing = LEADER_ELECTION
-        leadership = Leadership(api, namespace=namespace, identity=identity, timing=timing)
-        _RUNTIME["leadership"] = asyncio.create_task(leadership.run(_lead, _stand_down), name="rollboot-leadership")
+    if "run" not in memo:  # under ``kopf run``: no flags of ours, the environment alone
+        memo["run"] = OperatorRun.from_settings(load_settings((), os.environ, hostname=socket.gethostname()))
+    run = _run(memo)
+    run.client = api = client.ApiClient(await load_configuration(run.settings.kubeconfig))
+    election = run.settings.leader_election
+    if election is not None:
+        leadership = Leadership(api, namespace=election.namespace, identity=election.identity, timing=election.timing)
+        run.leadership = asyncio.create_task(
+            leadership.run(lambda: _lead(run), lambda: _stand_down(run)), name="rollboot-leadership"
+        )
         return
-    await _watch(api)
-    if START_AT_ONCE:
-        _attach()
+    await _watch(run, api)
+    if run.settings.standalone:
+        _attach(run)
 
 
-async def _watch(api: client.ApiClient) -> None:
+async def _watch(run: OperatorRun, api: client.ApiClient) -> None:
     """List and watch nodes, requests and policies; return once each is listed in full.
 
     Only then is the state put where ``_attach`` (and so a Kopf event) finds it: a coordinator started on a
     half-listed state would see requests in progress whose policy is not listed yet and take the policy for deleted
     (on the real nodes, a new leader cancelled the drain its predecessor had begun)."""
     began = time.monotonic()
-    watched = WatchedState(api, COORDINATOR, namespace=CONTROL_NAMESPACE)
+    watched = WatchedState(api, run.coordinator, namespace=run.settings.namespace)
     watched.start()
     try:
         await watched.wait_listed()
-    except BaseException:
+    except BaseException:  # cancelled or failed: the watches it started must not outlive it; re-raised
         await watched.stop()
         raise
-    _RUNTIME["watched"] = watched
+    run.watched = watched
     log.info(
         "watched state listed in %.2fs: %s",
         time.monotonic() - began,
@@ -88,45 +113,51 @@ async def _watch(api: client.ApiClient) -> None:
     )
 
 
-async def _lead() -> None:
-    await _watch(_RUNTIME["client"])
-    _attach()
+async def _lead(run: OperatorRun) -> None:
+    assert run.client is not None
+    await _watch(run, run.client)
+    _attach(run)
 
 
-async def _stand_down() -> None:
+async def _stand_down(run: OperatorRun) -> None:
     """Leadership lost (or stopping): no decision, no cycle, no watch from here on; the next leader resumes from the
     API. The watches go first, so that no policy event can start the coordinator again meanwhile."""
-    watched = _RUNTIME.pop("watched", None)
-    await COORDINATOR.stop()
+    watched, run.watched = run.watched, None
+    await run.coordinator.stop()
     if watched is not None:
         await watched.stop()
 
 
 @kopf.on.login()
-async def login(**_: Any) -> kopf.ConnectionInfo:
-    return connection_info(await load_configuration())
+async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    kubeconfig = _run(memo).settings.kubeconfig if "run" in memo else None
+    return connection_info(await load_configuration(kubeconfig))
 
 
 @kopf.on.cleanup()
-async def shutdown(**_: Any) -> None:
-    leadership = _RUNTIME.pop("leadership", None)
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    if "run" not in memo:
+        return
+    run = _run(memo)
+    leadership, run.leadership = run.leadership, None
     if leadership is not None:
         await cancel_and_wait([leadership], quiet=True)  # stops leading, then gives the Lease up
-    await COORDINATOR.stop()
-    watched = _RUNTIME.pop("watched", None)
+    await run.coordinator.stop()
+    watched, run.watched = run.watched, None
     if watched is not None:
         await watched.stop()
-    api = _RUNTIME.pop("client", None)
+    api, run.client = run.client, None
     if api is not None:
         await api.close()
 
 
-def _attach() -> None:
-    COORDINATOR.start(_RUNTIME["client"], _RUNTIME["watched"])
+def _attach(run: OperatorRun) -> None:
+    assert run.client is not None and run.watched is not None
+    run.coordinator.start(run.client, run.watched)
 
 
 @kopf.on.event(GROUP, VERSION, "rebootpolicies")
-async def policy_event(**_: Any) -> None:
+async def policy_event(memo: kopf.Memo, **_: Any) -> None:
     """Kopf delivers events only while this replica is active (peering): then the coordinator may start."""
-    if "watched" in _RUNTIME:
-        _attach()
+    if "run" in memo and _run(memo).watched is not None:
+        _attach(_run(memo))

@@ -36,6 +36,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.kube.apicalls import describe, read_json
 from reboot_operator.runtime.errors import API_FAILURES
+from reboot_operator.runtime.settings import LeaseTiming
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +44,6 @@ LEASE_NAME = "rollboot-operator"
 UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)
 """What a request raises when the API server cannot be reached at all (an ``ApiException`` is an answer)."""
 Callback = Callable[[], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class LeaseTiming:
-    """Seconds, as kube-controller-manager's defaults: a dead leader is replaced within about ``duration``."""
-
-    duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry: float = 2.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.retry < self.renew_deadline < self.duration:
-            raise ValueError("leader election needs 0 < retry < renew deadline < lease duration")
 
 
 def _now() -> str:

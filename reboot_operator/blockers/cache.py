@@ -20,10 +20,11 @@ from typing import Any
 
 from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.blockers import NodeBlocker, PolicyBlocker, Verdict
+from reboot_operator.runtime.settings import DEFAULT_BLOCKER_TTL
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TTL = 20.0
+DEFAULT_TTL = DEFAULT_BLOCKER_TTL
 
 
 @dataclass

@@ -3,6 +3,7 @@
 ::
 
     RollbootError                  base of every error the operator defines
+    ├── SettingsError              a flag or environment variable cannot be used; the operator does not start
     ├── KubeEffectError            something we asked the API server to do did not happen
     │   ├── NodeGone               the node does not exist (deleted, e.g. by a cluster autoscaler)
     │   ├── ApiUnavailable         a transient failure outlived our short retries; try again later
@@ -35,6 +36,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 class RollbootError(Exception):
     """Base of every error the operator defines."""
+
+
+class SettingsError(RollbootError):
+    """A flag or its environment variable has a value the operator cannot use (the message names both)."""
 
 
 class KubeEffectError(RollbootError):
