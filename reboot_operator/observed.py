@@ -1,7 +1,8 @@
 """What the operator keeps of the objects it watches: slim, parsed snapshots built once per watch event.
 
-The informers (``informers.py``) hold these (never whole Nodes: a cluster has thousands and heartbeats change them
-constantly), and the coordinator hands their facts to the decision core. Parsing happens here, at the adapter
+The informers (``informers.py``) hold these, and the coordinator hands their facts to the decision core. A node's
+view (``NodeView``, ``node_view``) is parsed in ``kube/nodes.py``, where nodes are also read one at a time, so that
+a node is parsed in one place only. Parsing happens here, at the adapter
 boundary; raw dicts go no further.
 """
 
@@ -14,68 +15,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reboot_operator.api.controls import CANCEL, REBOOT_NOW, SKIP, parse_skip
 from reboot_operator.api.policy import RebootPolicySpec
 from reboot_operator.api.policy_status import RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestSpec, NodeRebootRequestStatus
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
-from reboot_operator.core.facts import NodeFacts, PolicyFacts, RequestFacts
+from reboot_operator.core.facts import PolicyFacts, RequestFacts
 from reboot_operator.core.validation import holding_spec, parse_policy
-from reboot_operator.kube.nodes import CORDON_MARK
-from reboot_operator.kube.nodes import REBOOT_PENDING_TAINT as PENDING_TAINT
+from reboot_operator.kube.nodes import NodeView as NodeView  # parsed where nodes are read; kept here beside the others
+from reboot_operator.kube.nodes import node_view as node_view
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class NodeView:
-    """A node as far as reboots go: the decision's facts plus what a cycle records (kernel, uid)."""
-
-    facts: NodeFacts
-    kernel: str
-    uid: str
-    pending_taint: bool = False
-    """Whether the node carries the reboot-pending taint (preferNoScheduleTaint)."""
-    annotated: bool = True
-    """Whether it has annotations (real nodes do): how our cordon mark is added without reading the node first."""
-    cordon_mark: str | None = None
-    """Our cordon mark (``rollboot.dev/cordoned-by``: the uid of the request whose cycle cordoned it), if any."""
-    reboot_now: str | None = None
-    """The value of an admin's ``rollboot.dev/reboot-now``: the removal once its cycle started pins it."""
-
-    @property
-    def name(self) -> str:
-        return self.facts.name
-
-
-def node_view(body: Mapping[str, Any]) -> NodeView:
-    metadata = body.get("metadata") or {}
-    spec = body.get("spec") or {}
-    status = body.get("status") or {}
-    info = status.get("nodeInfo") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-    annotations = metadata.get("annotations") or {}
-    return NodeView(
-        facts=NodeFacts(
-            name=metadata.get("name", ""),
-            labels=dict(metadata.get("labels") or {}),
-            ready=ready,
-            unschedulable=bool(spec.get("unschedulable")),
-            boot_id=info.get("bootID", ""),
-            skip=parse_skip(annotations.get(SKIP)),
-            reboot_now=REBOOT_NOW in annotations,
-            cancel=CANCEL in annotations,
-        ),
-        kernel=info.get("kernelVersion", ""),
-        uid=metadata.get("uid", ""),
-        annotated=bool(annotations),
-        cordon_mark=annotations.get(CORDON_MARK),
-        reboot_now=annotations.get(REBOOT_NOW),
-        pending_taint=any(
-            t.get("key") == PENDING_TAINT.key and t.get("effect") == str(PENDING_TAINT.effect)
-            for t in spec.get("taints") or []
-        ),
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from reboot_operator.api.controls import CANCEL, REBOOT_NOW, SKIP, parse_skip
+from reboot_operator.core.facts import NodeFacts
 from reboot_operator.kube.apicalls import JSON_PATCH, MERGE_PATCH, ApiStatus, read_json, retry_transient
 from reboot_operator.runtime.errors import ApiRejected, ApiUnavailable, NodeGone
 
@@ -74,55 +76,88 @@ _EFFECTS = frozenset(effect.value for effect in TaintEffect)
 
 REBOOT_PENDING_TAINT = Taint(key="rollboot.dev/reboot-pending", effect=TaintEffect.PREFER_NO_SCHEDULE)
 
-
-@dataclass(frozen=True)
-class NodeFacts:
-    """What the operator needs to know about a node, read in one GET."""
-
-    name: str
-    uid: str
-    unschedulable: bool
-    labels: Mapping[str, str]
-    taints: tuple[Taint, ...]
-    ready: bool
-    ready_since: datetime.datetime | None
-    boot_id: str
-    kernel_version: str
-    os_image: str
-    kubelet_version: str
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> NodeFacts:
-        metadata = raw.get("metadata") or {}
-        spec = raw.get("spec") or {}
-        status = raw.get("status") or {}
-        info = status.get("nodeInfo") or {}
-        ready_condition: Mapping[str, Any] = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-        )
-        since = ready_condition.get("lastTransitionTime")
-        return cls(
-            name=metadata.get("name", ""),
-            uid=metadata.get("uid", ""),
-            unschedulable=bool(spec.get("unschedulable")),
-            labels=dict(metadata.get("labels") or {}),
-            taints=tuple(
-                Taint(key=t.get("key", ""), value=t.get("value") or "", effect=TaintEffect(t.get("effect")))
-                for t in spec.get("taints") or []
-                if t.get("effect") in _EFFECTS
-            ),
-            ready=ready_condition.get("status") == "True",
-            ready_since=datetime.datetime.fromisoformat(since) if since else None,
-            boot_id=info.get("bootID", ""),
-            kernel_version=info.get("kernelVersion", ""),
-            os_image=info.get("osImage", ""),
-            kubelet_version=info.get("kubeletVersion", ""),
-        )
-
-
 CORDON_MARK = "rollboot.dev/cordoned-by"
 """The annotation on a node we cordoned: the uid of the request whose cycle did it."""
 _MARK_PATH = "/metadata/annotations/" + CORDON_MARK.replace("~", "~0").replace("/", "~1")
+
+
+@dataclass(frozen=True)  # not slots: on Python 3.11 assigning a property of a frozen slots class is a TypeError
+class NodeView:
+    """A node as far as reboots go: the decision's facts plus what a cycle reads and records. The one parsed form of
+    a Node (``node_view``): the informers keep one per node (never whole Nodes: a cluster has thousands, and
+    heartbeats change them constantly), and ``read_node_facts`` returns one."""
+
+    facts: NodeFacts
+    kernel: str
+    uid: str
+    taints: tuple[Taint, ...] = ()
+    annotated: bool = True
+    """Whether it has annotations (real nodes do): how our cordon mark is added without reading the node first."""
+    cordon_mark: str | None = None
+    """Our cordon mark (``rollboot.dev/cordoned-by``: the uid of the request whose cycle cordoned it), if any."""
+    reboot_now: str | None = None
+    """The value of an admin's ``rollboot.dev/reboot-now``: the removal once its cycle started pins it."""
+    ready_since: datetime.datetime | None = None
+    """When the Ready condition last changed."""
+
+    @property
+    def name(self) -> str:
+        return self.facts.name
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.facts.labels
+
+    @property
+    def unschedulable(self) -> bool:
+        return self.facts.unschedulable
+
+    @property
+    def ready(self) -> bool:
+        return self.facts.ready
+
+    @property
+    def boot_id(self) -> str:
+        return self.facts.boot_id
+
+    @property
+    def pending_taint(self) -> bool:
+        """Whether the node carries the reboot-pending taint (preferNoScheduleTaint)."""
+        return any(REBOOT_PENDING_TAINT.same_slot(taint.to_json()) for taint in self.taints)
+
+
+def node_view(body: Mapping[str, Any]) -> NodeView:
+    """Parse a Node's JSON (from a watch event, a listing or a GET)."""
+    metadata = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    info = status.get("nodeInfo") or {}
+    ready: Mapping[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    since = ready.get("lastTransitionTime")
+    annotations = metadata.get("annotations") or {}
+    return NodeView(
+        facts=NodeFacts(
+            name=metadata.get("name", ""),
+            labels=dict(metadata.get("labels") or {}),
+            ready=ready.get("status") == "True",
+            unschedulable=bool(spec.get("unschedulable")),
+            boot_id=info.get("bootID", ""),
+            skip=parse_skip(annotations.get(SKIP)),
+            reboot_now=REBOOT_NOW in annotations,
+            cancel=CANCEL in annotations,
+        ),
+        kernel=info.get("kernelVersion", ""),
+        uid=metadata.get("uid", ""),
+        taints=tuple(
+            Taint(key=t.get("key", ""), value=t.get("value") or "", effect=TaintEffect(t.get("effect")))
+            for t in spec.get("taints") or []
+            if t.get("effect") in _EFFECTS
+        ),
+        annotated=bool(annotations),
+        cordon_mark=annotations.get(CORDON_MARK),
+        reboot_now=annotations.get(REBOOT_NOW),
+        ready_since=datetime.datetime.fromisoformat(since) if since else None,
+    )
 
 
 class Cordon(StrEnum):
@@ -233,8 +268,9 @@ def no_taint_patch(node: Mapping[str, Any], taint: Taint) -> list[dict[str, Any]
 # -- effects -----------------------------------------------------------------------------------------------------
 
 
-async def read_node_facts(api: client.ApiClient, node: str) -> NodeFacts:
-    return NodeFacts.from_json(await _read_node(client.CoreV1Api(api), node))
+async def read_node_facts(api: client.ApiClient, node: str) -> NodeView:
+    """The node as stored now (one GET), parsed as the informers parse it."""
+    return node_view(await _read_node(client.CoreV1Api(api), node))
 
 
 async def ensure_cordoned(api: client.ApiClient, node: str, *, seen_unschedulable: bool | None = None) -> bool:

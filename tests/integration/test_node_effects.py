@@ -16,8 +16,8 @@ from reboot_operator.kube import (
     ApiRejected,
     Cordon,
     EventType,
-    NodeFacts,
     NodeGone,
+    NodeView,
     ObjectRef,
     Taint,
     TaintEffect,
@@ -45,7 +45,7 @@ async def unlabel(api: client.ApiClient, node: str) -> bool:
     return await ensure_labels(api, node, {PHASE_LABEL: None})
 
 
-def has_pending_taint(facts: NodeFacts) -> bool:
+def has_pending_taint(facts: NodeView) -> bool:
     return REBOOT_PENDING_TAINT in facts.taints
 
 
@@ -72,7 +72,7 @@ async def test_an_effect_changes_the_node_once_and_then_reports_no_change(
     node: str,
     prepare: Effect | None,
     effect: Effect,
-    holds: Callable[[NodeFacts], bool],
+    holds: Callable[[NodeView], bool],
 ) -> None:
     if prepare is not None:
         assert await prepare(api, node) is True
@@ -212,7 +212,7 @@ async def test_node_facts_come_from_the_nodes_status(
     assert facts.ready
     assert facts.ready_since is not None
     assert facts.boot_id == simulator.boot_id(node)
-    assert facts.kernel_version == simulator.kernel(node)
+    assert facts.kernel == simulator.kernel(node)
     assert facts.labels["kubernetes.io/hostname"] == node
     assert not facts.unschedulable
     assert REBOOT_PENDING_TAINT not in facts.taints

@@ -142,7 +142,7 @@ async def test_facts_read_from_the_node(memory: MemoryApi) -> None:
         True,
         "boot-1",
     )
-    assert facts.kernel_version == "6.1.0-1" and facts.labels == {"pool": "a"}
+    assert facts.kernel == "6.1.0-1" and facts.labels == {"pool": "a"}
     with pytest.raises(AttributeError):
         facts.unschedulable = True  # type: ignore[misc]
 

@@ -9,12 +9,12 @@ import pytest
 from reboot_operator.kube.nodes import (
     CORDON_MARK,
     REBOOT_PENDING_TAINT,
-    NodeFacts,
     Taint,
     TaintEffect,
     cordon_patch,
     labels_patch,
     no_taint_patch,
+    node_view,
     taint_patch,
     uncordon_patch,
 )
@@ -109,13 +109,14 @@ def test_node_facts_read_the_status_the_kubelet_reports() -> None:
             "nodeInfo": {"bootID": "b1", "kernelVersion": "6.8", "osImage": "Ubuntu", "kubeletVersion": "v1.37.2"},
         },
     }
-    facts = NodeFacts.from_json(raw)
+    facts = node_view(raw)
     assert facts.unschedulable
     assert facts.ready
     assert facts.ready_since is not None
     assert facts.ready_since.year == 2025
     assert facts.taints == (Taint(key="example.com/other", value="1", effect=TaintEffect.NO_SCHEDULE),)
-    assert (facts.boot_id, facts.kernel_version, facts.os_image) == ("b1", "6.8", "Ubuntu")
+    assert (facts.name, facts.uid, facts.labels) == ("n1", "u", {"a": "b"})
+    assert (facts.boot_id, facts.kernel) == ("b1", "6.8")
 
 
 MARK_PATH = "/metadata/annotations/rollboot.dev~1cordoned-by"
@@ -182,3 +183,26 @@ def test_our_cordon_carries_our_mark_in_the_same_patch(
 )
 def test_uncordon_takes_our_mark_away(before: dict[str, Any], expected: list[dict[str, Any]] | None) -> None:
     assert uncordon_patch(before) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "seen"),
+    [
+        pytest.param({}, {"pending_taint": False, "annotated": False, "cordon_mark": None, "ready": False}, id="bare"),
+        pytest.param({"spec": {"taints": [PENDING]}}, {"pending_taint": True}, id="the-pending-taint"),
+        pytest.param(
+            {"spec": {"taints": [{**PENDING, "effect": "NoSchedule"}, {"key": "x", "effect": "Bogus"}]}},
+            {"pending_taint": False, "taints": (Taint(key=PENDING["key"], effect=TaintEffect.NO_SCHEDULE),)},
+            id="same-key-other-effect-is-not-ours-and-unknown-effects-are-left-out",
+        ),
+        pytest.param(
+            {"metadata": {"annotations": {"rollboot.dev/cordoned-by": "uid-1", "rollboot.dev/reboot-now": "x"}}},
+            {"annotated": True, "cordon_mark": "uid-1", "reboot_now": "x"},
+            id="our-mark-and-an-admins-control",
+        ),
+    ],
+)
+def test_a_node_is_parsed_once_into_what_decisions_and_cycles_read(raw: dict[str, Any], seen: dict[str, Any]) -> None:
+    view = node_view(raw)
+    assert {key: getattr(view, key) for key in seen} == seen
+    assert view.facts.reboot_now is ("rollboot.dev/reboot-now" in (raw.get("metadata") or {}).get("annotations", {}))
