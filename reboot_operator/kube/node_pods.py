@@ -26,7 +26,6 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -39,7 +38,7 @@ from reboot_operator.kube.apicalls import (
 )
 from reboot_operator.kube.pod_filters import PodInfo
 from reboot_operator.runtime.backoff import Backoff
-from reboot_operator.runtime.errors import WatchError, WatchExpired
+from reboot_operator.runtime.errors import API_FAILURES, WatchError, WatchExpired
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,8 @@ WATCH_GRACE = 5.0
 """Seconds past the server-side watch time-out after which we stop waiting for the server to end the watch."""
 MIN_QUIET_WATCH = 1.0
 """A watch the server ends sooner than this with nothing said counts as a failure, so it is not retried in a loop."""
-API_FAILURES = (ApiException, aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError)
+_FAILURES: tuple[type[BaseException], ...] = (*API_FAILURES, ValueError)
+"""What ends one list or watch and is retried: the API's failures, and a pod whose JSON cannot be read."""
 
 __all__ = ["WatchError", "WatchExpired"]  # re-exported: they are this module's outcomes too
 
@@ -173,7 +173,7 @@ class NodePodWatch:
                 await self._watch()
                 expired_in_a_row = 0
                 continue
-            except (WatchExpired, WatchError, *API_FAILURES) as error:
+            except _FAILURES as error:
                 if _expired(error):
                     expired_in_a_row += 1
                     log.info("the watch of pods on node %s expired; listing them again", self.node)
