@@ -6,18 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import json
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client, watch
+from kubernetes_asyncio import client
 
 from bench.harness import GROUP, VERSION
 from reboot_operator.aiotasks import cancel_and_wait
+from reboot_operator.informers import Informer
 
 # -- a clock of what happens ---------------------------------------------------------------------------------
 
@@ -42,16 +43,18 @@ class Timeline:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
+        """Follow nodes and requests with the operator's own informer (list, then watch; list again after 410)."""
         custom = client.CustomObjectsApi(self.api)
-        core = client.CoreV1Api(self.api)
+        nodes: Informer[bool] = Informer("nodes", client.CoreV1Api(self.api).list_node, self._node, self._on_node)
+        requests: Informer[dict[str, Any]] = Informer(
+            "noderebootrequests",
+            functools.partial(custom.list_cluster_custom_object, GROUP, VERSION, "noderebootrequests"),
+            self._request,
+            self._on_request,
+        )
         self._tasks = [
-            asyncio.create_task(self._follow(core.list_node, (), self._on_node), name="timeline-nodes"),
-            asyncio.create_task(
-                self._follow(
-                    custom.list_cluster_custom_object, (GROUP, VERSION, "noderebootrequests"), self._on_request
-                ),
-                name="timeline-requests",
-            ),
+            asyncio.create_task(nodes.run(), name="timeline-nodes"),
+            asyncio.create_task(requests.run(), name="timeline-requests"),
         ]
 
     async def stop(self) -> None:
@@ -72,21 +75,26 @@ class Timeline:
     def phase(self, name: str) -> str | None:
         return ((self.requests.get(name) or {}).get("status") or {}).get("phase")
 
-    def _on_node(self, node: Any, deleted: bool) -> None:
-        name = node.metadata.name
-        if not name.startswith(self.prefix) or deleted:
+    def _ours(self, body: Mapping[str, Any]) -> bool:
+        return str((body.get("metadata") or {}).get("name", "")).startswith(self.prefix)
+
+    def _node(self, body: Mapping[str, Any]) -> bool | None:
+        """A node of ours as whether it is cordoned; others are not followed (None)."""
+        return bool((body.get("spec") or {}).get("unschedulable")) if self._ours(body) else None
+
+    def _request(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        return dict(body) if self._ours(body) else None
+
+    def _on_node(self, name: str, value: bool | None, _version: str) -> None:
+        if value is None:  # deleted
             return
-        value = bool(node.spec.unschedulable)
         if self.unschedulable.get(name, False) != value:
             self.cordons.append((time.monotonic(), name, value))
             self._changed.set()
         self.unschedulable[name] = value
 
-    def _on_request(self, body: dict[str, Any], deleted: bool) -> None:
-        name = body["metadata"]["name"]
-        if not name.startswith(self.prefix):
-            return
-        if deleted:
+    def _on_request(self, name: str, body: dict[str, Any] | None, _version: str) -> None:
+        if body is None:
             self.requests.pop(name, None)
             return
         previous = self.phase(name)
@@ -94,31 +102,6 @@ class Timeline:
         if self.phase(name) != previous:
             self.phases.append((time.monotonic(), name, self.phase(name)))
         self._changed.set()
-
-    async def _follow(self, list_call: Any, args: tuple[Any, ...], on_object: Callable[[Any, bool], None]) -> None:
-        """List, then watch from the listing's version; list again after 410 Gone or any failure."""
-        delay = 0.2
-        while True:
-            try:
-                listing = await list_call(*args)
-                if isinstance(listing, dict):  # custom objects come as dicts, built-in kinds as models
-                    items, version = listing["items"], listing["metadata"]["resourceVersion"]
-                else:
-                    items, version = listing.items, listing.metadata.resource_version
-                for item in items:
-                    on_object(item, False)
-                async with watch.Watch().stream(
-                    list_call, *args, resource_version=version, timeout_seconds=240
-                ) as events:
-                    async for event in events:
-                        on_object(event["object"], event["type"] == "DELETED")
-                delay = 0.2
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                print(f"[timeline] watch restarting after {error!r}", file=sys.stderr)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
 
 # -- the audit log ---------------------------------------------------------------------------------------------
