@@ -70,14 +70,23 @@ class Replay:
     """Changes of the recorded pods after their listing."""
 
     def assert_one_reboot_each(
-        self, policy: str, nodes: Iterable[str], *, limit: int, admin_cordoned: Iterable[str] = (), why: object = ""
+        self,
+        policy: str,
+        nodes: Iterable[str],
+        *,
+        limit: int,
+        cordoned: int | None = None,
+        admin_cordoned: Iterable[str] = (),
+        why: object = "",
     ) -> None:
         """The rules of a rollout in which each of ``nodes`` reboots once, on every change of it: ``limit`` nodes in
-        progress at once, reached and never passed; each node started, approved and rebooted once, approved only
-        while cordoned; an admin's cordon kept and nothing else left cordoned."""
+        progress at once, reached and never passed, and ``cordoned`` (default ``limit``) cordoned at once; each node
+        started, approved and rebooted once, approved only once drained; an admin's cordon kept, nothing else left
+        cordoned."""
         nodes, admin = list(nodes), set(admin_cordoned)
         assert self.most_in_progress == {policy: limit}, (f"{limit} at once, reached and never passed", self, why)
-        assert self.most_cordoned == limit + len(admin), (f"{limit} cordoned at once besides the admin's", self)
+        expected = limit if cordoned is None else cordoned
+        assert self.most_cordoned == expected, (f"{expected} cordoned at once, reached and never passed", self)
         assert self.starts == dict.fromkeys(nodes, 1), ("one cycle per node", self)
         assert self.approvals == dict.fromkeys(nodes, 1), ("one approval per node", self)
         assert self.reboots == dict.fromkeys(nodes, 1), ("one reboot per approval", self)

@@ -158,9 +158,12 @@ async def test_the_chart_reboots_three_real_nodes_one_at_a_time(real_cluster: Re
                 requests = await _wait_completed(api, nodes, ROLLOUT_TIMEOUT)
         replay = record.replay(set(nodes))
 
-        # Every change of the rollout, from the API server's watches: one node at a time, each drained (cordoned,
-        # its workload pods gone) before its approval, approved and rebooted once, the admin's cordon kept.
-        replay.assert_one_reboot_each(scenario.POLICY, nodes, limit=1, admin_cordoned=[admin], why=describe(requests))
+        # Every change of the rollout, from the API server's watches: one node at a time (two cordoned at once: the
+        # admin's and the one rebooting), each drained (cordoned, its workload pods gone) before its approval,
+        # approved and rebooted once, the admin's cordon kept.
+        replay.assert_one_reboot_each(
+            scenario.POLICY, nodes, limit=1, cordoned=2, admin_cordoned=[admin], why=describe(requests)
+        )
         assert replay.pod_changes > REPLICAS, ("the pod watch saw the drains", replay)
         # The PodDisruptionBudget's limit, reached by every eviction and never passed.
         assert replay.fewest_healthy_pods == REPLICAS - MAX_UNAVAILABLE, (

@@ -140,9 +140,12 @@ async def test_a_node_an_admin_cordoned_stays_cordoned_after_its_reboot(rig: Rig
     node = f"precordoned-{unique}"
     await rig.add_nodes([node], labels={"pool": unique}, unschedulable=True)
     await rig.apply_policy(unique, _spec(unique))
-    rig.start_operator()
-    rig.sim.require_reboot(node)
-    status = await _wait_phase(rig, node, "Completed")
+    async with recording(rig.api) as record:
+        rig.start_operator()
+        rig.sim.require_reboot(node)
+        status = await _wait_phase(rig, node, "Completed")
+    # Not lifted for a moment either, on any change of the cycle.
+    record.replay({node}).assert_one_reboot_each(unique, [node], limit=1, cordoned=1, admin_cordoned=[node])
     assert status["wasUnschedulable"] is True
     assert rig.sim.reboot_count(node) == 1
     assert await _unschedulable(rig.api, node), "an admin's cordon must never be undone"
