@@ -182,10 +182,7 @@ async def test_operator_killed_mid_reboot_resumes_and_the_node_reboots_once(rig:
         first = rig.start_operator()
         for node in nodes:
             rig.sim.require_reboot(node)
-        async with asyncio.timeout(60):
-            while "Rebooting" not in (phases := await rig.phases(nodes)).values():
-                await asyncio.sleep(0.1)
-        rebooting = next(n for n, p in phases.items() if p == "Rebooting")
+        rebooting = await rig.first_in(nodes, "Rebooting", timeout=60)
         booted = rig.sim.boot_id(rebooting)
         first.kill()
         async with asyncio.timeout(60):  # the node comes back while no operator runs
@@ -228,9 +225,7 @@ async def test_a_node_that_never_returns_spends_the_failure_budget_and_halts_the
         rig.start_operator()
         for node in nodes:
             rig.sim.require_reboot(node)
-        async with asyncio.timeout(60):
-            while "Failed" not in (await rig.phases(nodes)).values():
-                await asyncio.sleep(0.2)
+        await rig.first_in(nodes, "Failed", timeout=60)
         # A positive sign, not a pause: the two others say they wait because the policy halted.
         async with asyncio.timeout(30):
             while sum("halted" in m for m in await _messages(rig, nodes)) < 2:
@@ -339,10 +334,7 @@ async def test_a_window_that_closes_mid_rollout_lets_the_started_node_finish(rig
         rig.start_operator()
         for node in nodes:
             rig.sim.require_reboot(node)
-        async with asyncio.timeout(30):
-            while "Rebooting" not in (await rig.phases(nodes)).values():
-                await asyncio.sleep(0.1)
-        first = next(n for n, p in (await rig.phases(nodes)).items() if p == "Rebooting")
+        first = await rig.first_in(nodes, "Rebooting", timeout=30)
         await rig.wait_phases([first], {"Completed"}, timeout=until_close + 60)
         assert datetime.datetime.now(datetime.UTC) > closes, "the window closed while the first node was rebooting"
         others = [n for n in nodes if n != first]
