@@ -165,7 +165,7 @@ async def test_the_chart_reboots_three_real_nodes_one_at_a_time(real_cluster: Re
             scenario.POLICY, nodes, limit=1, cordoned=2, admin_cordoned=[admin], why=describe(requests)
         )
         assert replay.pod_changes > REPLICAS, ("the pod watch saw the drains", replay)
-        # The PodDisruptionBudget's limit, reached by every eviction and never passed.
+        # The PodDisruptionBudget's limit, reached (an eviction) and never passed.
         assert replay.fewest_healthy_pods == REPLICAS - MAX_UNAVAILABLE, (
             f"the PodDisruptionBudget allows {MAX_UNAVAILABLE} unavailable of {REPLICAS}",
             replay,
