@@ -78,6 +78,16 @@ class Rig:
         except TimeoutError:
             raise AssertionError(f"timed out waiting for {phases}: {await self.phases(names)}\n{self.dump()}") from None
 
+    async def first_in(self, names: Iterable[str], phase: str, *, timeout: float) -> str:
+        """The first of ``names`` found in ``phase``, waiting until one is."""
+        names = list(names)
+        async with asyncio.timeout(timeout):
+            while True:
+                found = [name for name, current in (await self.phases(names)).items() if current == phase]
+                if found:
+                    return found[0]
+                await asyncio.sleep(0.1)
+
     def dump(self) -> str:
         parts = []
         for child in self.operators:

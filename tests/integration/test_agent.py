@@ -88,8 +88,21 @@ class AgentProcess:
                 found.append({"msg": raw, "level": "raw"})
         return found
 
-    def said(self, message: str) -> int:
-        return sum(1 for line in self.lines() if line.get("msg") == message)
+    def said(self, message: str, **contains: str) -> int:
+        """How many lines say ``message``, with each field named in ``contains`` holding the text given."""
+        return sum(
+            1
+            for line in self.lines()
+            if line.get("msg") == message and all(text in str(line.get(key)) for key, text in contains.items())
+        )
+
+    async def says(self, message: str, *, times: int = 1, timeout: float = 30, **contains: str) -> None:
+        """Wait until the log holds ``times`` such lines: the agent's own word that it has decided."""
+
+        async def enough() -> bool:
+            return self.said(message, **contains) >= times
+
+        await eventually(enough, what=f"the agent logs {message!r} {contains} {times} time(s)", timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -244,7 +257,8 @@ async def test_the_agent_reports_reboots_once_on_approval_and_opens_the_next_cyc
 ) -> None:
     node = f"agent-cycle-{unique}"
     await simulator.add_node(node, behaviour=NodeBehaviour(reboot_seconds=1))
-    agent = agents(node, simulator.root, agent_identity)
+    # At debug level the agent logs each decision not to reboot, and why: the sign to wait for that it has decided.
+    agent = agents(node, simulator.root, agent_identity, "--log-level", "debug")
     first_boot = simulator.boot_id(node)
 
     simulator.require_reboot(node, ["linux-image-6.8.0-1002-azure", "linux-base"])
@@ -256,8 +270,9 @@ async def test_the_agent_reports_reboots_once_on_approval_and_opens_the_next_cyc
     assert "status" not in request
 
     await set_status(api, node, "Draining")
-    await asyncio.sleep(2)
+    await agent.says("no reboot", why="in phase Draining")
     assert simulator.reboot_count(node) == 0
+    assert agent.said("rebooting the node") == 0
 
     await set_status(api, node, "Rebooting", approve_boot=first_boot)
     await simulator.wait_for_reboots(node, 1, timeout=30)
@@ -265,7 +280,7 @@ async def test_the_agent_reports_reboots_once_on_approval_and_opens_the_next_cyc
     assert second_boot != first_boot
 
     # The approval still stands (the operator has not moved on yet): the new boot ID says it was honoured.
-    await asyncio.sleep(3)
+    await agent.says("no reboot", why="the node has rebooted since")
     assert simulator.reboot_count(node) == 1
     after = await get_request(api, node)
     assert after is not None
@@ -292,7 +307,7 @@ async def test_a_killed_and_restarted_agent_does_not_reboot_twice(
 ) -> None:
     node = f"agent-restart-{unique}"
     await simulator.add_node(node, behaviour=NodeBehaviour(reboot_seconds=5))
-    agent = agents(node, simulator.root, admin_identity, "--reboot-guard-interval", "10m")
+    agent = agents(node, simulator.root, admin_identity, "--reboot-guard-interval", "10m", "--log-level", "debug")
     first_boot = simulator.boot_id(node)
     simulator.require_reboot(node)
     await reported(api, node)
@@ -301,19 +316,22 @@ async def test_a_killed_and_restarted_agent_does_not_reboot_twice(
     await eventually(
         lambda: asyncio.sleep(0, result=simulator.reboot_count(node) == 1), what="the approved reboot starts"
     )
-    # Killed while the node is going down: same boot ID, approval still standing.
+    # Killed while the node is going down: same boot ID, approval still standing. Restarted, it finds its own
+    # attempt in this boot (the state file) and waits for the guard interval instead of asking again.
     agent.kill()
+    waited = agent.said("waiting before asking for the reboot again")
     agent.start()
+    await agent.says("waiting before asking for the reboot again", times=waited + 1)
     await simulator.wait_for_reboots(node, 1, timeout=30)
-    await asyncio.sleep(3)
-    # Killed again after the reboot, with the old approval still in the status.
+    await agent.says("no reboot", why="the node has rebooted since")
+    # Killed again after the reboot, with the old approval still in the status: the new boot ID says it was done.
     agent.kill()
+    honoured = agent.said("no reboot", why="the node has rebooted since")
     agent.start()
-    await asyncio.sleep(3)
+    await agent.says("no reboot", times=honoured + 1, why="the node has rebooted since")
 
     assert simulator.reboot_count(node) == 1
     assert agent.said("rebooting the node") == 1
-    assert agent.said("waiting before asking for the reboot again") >= 1
     assert agent.alive()
 
 
@@ -363,7 +381,10 @@ async def test_the_agent_lives_through_an_api_server_outage_without_a_second_reb
     try:
         # While the API server is away, the next kernel update lands.
         simulator.require_reboot(node, ["linux-image-6.8.0-1003-azure"])
-        await asyncio.sleep(30)
+        # A positive sign: the agent found the update, failed to write it (each time after its own retries), and
+        # lived to try again; and its watch failed too.
+        await agent.says("cannot write the request; will try again", times=2, timeout=120)
+        assert agent.said("watch failed") >= 1
         assert agent.alive(), "the agent must not exit while the API server is away"
     finally:
         plane.start_apiserver()

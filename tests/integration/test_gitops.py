@@ -40,6 +40,7 @@ from hack.images import AGENT_IMAGE
 from hack.realnodes import RealCluster, guard, scenario
 from hack.realnodes.images import node_images
 from hack.realnodes.scenario import POLICY, POOL_LABEL, SYSTEM_NAMESPACE, WORKLOAD, WORKLOAD_NAMESPACE
+from tests.integration.replay import in_background
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_DOC = REPO / "docs" / "install.md"
@@ -268,38 +269,25 @@ async def observing(cluster: RealCluster) -> AsyncIterator[Observed]:
     observed = Observed()
     async with client.ApiClient(configuration) as api:
         custom = client.CustomObjectsApi(api)
-        tasks = [
-            asyncio.create_task(
-                _stream(
-                    custom.list_namespaced_custom_object,
-                    observed.on_application,
-                    "argoproj.io",
-                    "v1alpha1",
-                    "argocd",
-                    "applications",
-                )
+        async with in_background(
+            _stream(
+                custom.list_namespaced_custom_object,
+                observed.on_application,
+                "argoproj.io",
+                "v1alpha1",
+                "argocd",
+                "applications",
             ),
-            asyncio.create_task(
-                _stream(
-                    custom.list_cluster_custom_object,
-                    observed.on_request,
-                    "rollboot.dev",
-                    "v1alpha1",
-                    "noderebootrequests",
-                )
+            _stream(
+                custom.list_cluster_custom_object,
+                observed.on_request,
+                "rollboot.dev",
+                "v1alpha1",
+                "noderebootrequests",
             ),
-            asyncio.create_task(
-                _stream(client.CoreV1Api(api).list_node, observed.on_node, label_selector="=".join(POOL_LABEL))
-            ),
-        ]
-        try:
+            _stream(client.CoreV1Api(api).list_node, observed.on_node, label_selector="=".join(POOL_LABEL)),
+        ):
             yield observed
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
 
 async def until(what: str, condition: Callable[[], bool], argocd: ArgoCD, timeout: float = STEP_TIMEOUT) -> None:

@@ -140,9 +140,12 @@ async def test_a_node_an_admin_cordoned_stays_cordoned_after_its_reboot(rig: Rig
     node = f"precordoned-{unique}"
     await rig.add_nodes([node], labels={"pool": unique}, unschedulable=True)
     await rig.apply_policy(unique, _spec(unique))
-    rig.start_operator()
-    rig.sim.require_reboot(node)
-    status = await _wait_phase(rig, node, "Completed")
+    async with recording(rig.api) as record:
+        rig.start_operator()
+        rig.sim.require_reboot(node)
+        status = await _wait_phase(rig, node, "Completed")
+    # Not lifted for a moment either, on any change of the cycle.
+    record.replay({node}).assert_one_reboot_each(unique, [node], limit=1, cordoned=1, admin_cordoned=[node])
     assert status["wasUnschedulable"] is True
     assert rig.sim.reboot_count(node) == 1
     assert await _unschedulable(rig.api, node), "an admin's cordon must never be undone"
@@ -179,10 +182,7 @@ async def test_operator_killed_mid_reboot_resumes_and_the_node_reboots_once(rig:
         first = rig.start_operator()
         for node in nodes:
             rig.sim.require_reboot(node)
-        async with asyncio.timeout(60):
-            while "Rebooting" not in (phases := await rig.phases(nodes)).values():
-                await asyncio.sleep(0.1)
-        rebooting = next(n for n, p in phases.items() if p == "Rebooting")
+        rebooting = await rig.first_in(nodes, "Rebooting", timeout=60)
         booted = rig.sim.boot_id(rebooting)
         first.kill()
         async with asyncio.timeout(60):  # the node comes back while no operator runs
@@ -190,11 +190,8 @@ async def test_operator_killed_mid_reboot_resumes_and_the_node_reboots_once(rig:
                 await asyncio.sleep(0.1)
         rig.start_operator()
         await rig.wait_phases(nodes, {"Completed"}, timeout=90)
-    replay = record.replay(set(nodes))
-    assert replay.most_in_progress == {unique: 1}, replay
-    assert replay.most_cordoned == 1, replay
-    assert replay.starts == dict.fromkeys(nodes, 1), "the cycle in progress was resumed, not started again"
-    assert replay.approvals == dict.fromkeys(nodes, 1), "one approval, one reboot per node"
+    # The cycle in progress was resumed, not started again: one start, one approval, one reboot per node.
+    record.replay(set(nodes)).assert_one_reboot_each(unique, nodes, limit=1)
     for node in nodes:
         assert rig.sim.reboot_count(node) == 1
         assert not await _unschedulable(rig.api, node)
@@ -212,12 +209,8 @@ async def test_two_operator_replicas_never_exceed_max_concurrent(rig: Rig, uniqu
         for node in nodes:
             rig.sim.require_reboot(node)
         await rig.wait_phases(nodes, {"Completed"}, timeout=150)
-    replay = record.replay(set(nodes))
     # Every change of the rollout, in the storage's order: not even a hand-off overlapping for a millisecond.
-    assert replay.most_in_progress == {unique: 2}, (replay, describe(await rig.requests()))
-    assert replay.most_cordoned == 2, replay
-    assert replay.starts == dict.fromkeys(nodes, 1)
-    assert replay.approvals == dict.fromkeys(nodes, 1)
+    record.replay(set(nodes)).assert_one_reboot_each(unique, nodes, limit=2, why=describe(await rig.requests()))
     for node in nodes:
         assert rig.sim.reboot_count(node) == 1
 
@@ -232,9 +225,7 @@ async def test_a_node_that_never_returns_spends_the_failure_budget_and_halts_the
         rig.start_operator()
         for node in nodes:
             rig.sim.require_reboot(node)
-        async with asyncio.timeout(60):
-            while "Failed" not in (await rig.phases(nodes)).values():
-                await asyncio.sleep(0.2)
+        await rig.first_in(nodes, "Failed", timeout=60)
         # A positive sign, not a pause: the two others say they wait because the policy halted.
         async with asyncio.timeout(30):
             while sum("halted" in m for m in await _messages(rig, nodes)) < 2:
@@ -343,10 +334,7 @@ async def test_a_window_that_closes_mid_rollout_lets_the_started_node_finish(rig
         rig.start_operator()
         for node in nodes:
             rig.sim.require_reboot(node)
-        async with asyncio.timeout(30):
-            while "Rebooting" not in (await rig.phases(nodes)).values():
-                await asyncio.sleep(0.1)
-        first = next(n for n, p in (await rig.phases(nodes)).items() if p == "Rebooting")
+        first = await rig.first_in(nodes, "Rebooting", timeout=30)
         await rig.wait_phases([first], {"Completed"}, timeout=until_close + 60)
         assert datetime.datetime.now(datetime.UTC) > closes, "the window closed while the first node was rebooting"
         others = [n for n in nodes if n != first]
