@@ -37,7 +37,8 @@ from hack.images import AGENT_IMAGE
 from hack.realnodes import RealCluster, scenario
 from hack.realnodes.images import node_images
 from hack.realnodes.scenario import POOL_LABEL, SYSTEM_NAMESPACE, WORKLOAD, WORKLOAD_NAMESPACE
-from tests.integration.replay import GROUP, VERSION, list_objects, recording
+from reboot_operator.api.meta import GROUP, VERSION
+from tests.integration.replay import list_objects, recording
 from tests.integration.rollout import describe
 
 REPO = Path(__file__).resolve().parents[2]
