@@ -12,9 +12,14 @@ window (always open). Nothing has a status yet. Then the real operator is starte
 - peak memory: VmHWM (peak resident set) of the operator's process once it has settled: its CPU idle for 3 s
   after the first correct decision (the waiting requests' statuses written; the phases found are printed), or
   ``--settle-timeout`` seconds after that decision;
-- time per decision: with the operator stopped, ``decide`` runs in this process on facts built the way
-  ``Coordinator._pass`` builds them, from the objects listed from the API (median of 21 after one warm-up); the
-  time to build those facts from the operator's parsed views is reported beside it.
+- a restart on the settled cluster: the operator is stopped, started again, and left to settle; every write it
+  makes meanwhile (anything but get, list, watch, from the audit log) is counted: nothing has changed, so the
+  target is none;
+- time per decision: with the operator stopped, decisions run in this process on facts built the way
+  ``Coordinator._pass`` builds them, from the objects listed from the API, with a ``Decider`` kept from one to the
+  next as the operator keeps it: the first decision (from scratch), then one decision after each single change (a
+  node turning NotReady or Ready again: median of 21 after one warm-up); the time to build the facts from the
+  operator's parsed views is reported beside it.
 
 Figures are medians over the repeats, recorded in ``bench/results.json`` (other keys kept) as soon as a size is
 measured, unless ``--no-record`` or ``--quick``. Exits 0 once measured, whether the targets are met or not. A run
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import json
 import math
@@ -45,16 +51,17 @@ from bench import harness, observe
 from bench.harness import GROUP, VERSION
 from hack import processes
 from hack.nodesim.simulator import NodeSimulator
-from reboot_operator.core.decide import decide
+from reboot_operator.core.decide import Decider
 from reboot_operator.observed import node_view, policy_view, request_view
 
 POLICIES = 50
 SLOTS = 2
 RUN_LABEL = "rollboot.dev/bench-run"
 POOL_LABEL = "rollboot.dev/bench-pool"
-TARGET_RSS_MB = 250.0
-TARGET_FIRST_DECISION_S = 10.0
+TARGET_RSS_MB = 200.0
+TARGET_FIRST_DECISION_S = 5.0
 TARGET_DECIDE_MS = 20.0
+TARGET_RESTART_WRITES = 0
 IDLE_SECONDS = 3.0
 
 
@@ -82,7 +89,13 @@ class Run:
     rss_settled_mb: float
     """VmRSS (resident now) once settled: what the operator keeps, against the peak it passed through."""
     decide_ms: float
+    """One decision after one change, with the decisions kept from the last one."""
+    cold_decide_ms: float
+    """The first decision, from scratch."""
     facts_ms: float
+    restart_writes: dict[str, int]
+    """The writes of an operator started again on the settled cluster, by kind."""
+    restart_settled: float
     phases: dict[str, int]
     milestones: dict[str, float]
     """Seconds from the operator's start to steps seen in the audit log (empty on a borrowed cluster)."""
@@ -213,8 +226,9 @@ async def _raw_list(call: Any, *args: Any) -> list[dict[str, Any]]:
     return items
 
 
-async def _time_decisions(api: client.ApiClient, repeat: int = 21) -> tuple[float, float]:
-    """Median milliseconds to build the facts (as ``Coordinator._pass`` does) and to decide, on the listed state."""
+async def _time_decisions(api: client.ApiClient, repeat: int = 21) -> tuple[float, float, float]:
+    """Milliseconds to build the facts (as ``Coordinator._pass`` does), to decide after one change (medians) and to
+    decide the first time, on the listed state."""
     custom = client.CustomObjectsApi(api)
     nodes = {n["metadata"]["name"]: node_view(n) for n in await _raw_list(client.CoreV1Api(api).list_node)}
     requests = {
@@ -227,20 +241,30 @@ async def _time_decisions(api: client.ApiClient, repeat: int = 21) -> tuple[floa
         for p in await _raw_list(custom.list_cluster_custom_object, GROUP, VERSION, "rebootpolicies")
     }
     now = datetime.datetime.now(datetime.UTC)
-    facts_ms, decide_ms = [], []
-    for attempt in range(repeat + 1):
+    decider = Decider()
+    names = sorted(nodes)
+    facts_ms, decide_ms, cold_ms = [], [], 0.0
+    for attempt in range(repeat + 2):
+        if attempt:  # one node's Ready condition flips, as a watch event would bring it
+            flipped = nodes[names[(attempt * 7919) % len(names)]]
+            nodes[flipped.name] = dataclasses.replace(
+                flipped, facts=dataclasses.replace(flipped.facts, ready=not flipped.facts.ready)
+            )
         started = time.perf_counter()
         claims = {node: p.name for p in policies.values() for node in p.status.slots}
         policy_facts = [f for p in policies.values() if (f := p.facts()) is not None]
-        request_facts = [r.facts(claimed_by=claims.get(r.name)) for r in requests.values()]
+        request_facts = {name: r.facts(claimed_by=claims.get(name)) for name, r in requests.items()}
         node_facts = {name: view.facts for name, view in nodes.items()}
         built = time.perf_counter()
-        decide(policies=policy_facts, requests=request_facts, nodes=node_facts, now=now)
+        decider.decide(policies=policy_facts, requests=request_facts, nodes=node_facts, now=now)
         done = time.perf_counter()
-        if attempt:  # the first is a warm-up
+        now += datetime.timedelta(seconds=1)
+        if attempt == 0:
+            cold_ms = (done - built) * 1000
+        elif attempt > 1:  # the first after a change is a warm-up
             facts_ms.append((built - started) * 1000)
             decide_ms.append((done - built) * 1000)
-    return statistics.median(facts_ms), statistics.median(decide_ms)
+    return statistics.median(facts_ms), statistics.median(decide_ms), cold_ms
 
 
 async def _watch_operator(
@@ -301,6 +325,28 @@ def _milestones(cluster: harness.Cluster, started: float) -> tuple[dict[str, flo
     return {name: at - started for name, at in marks.items() if at is not None}, kinds
 
 
+async def _restart(
+    cluster: harness.Cluster, work: Path, population: Population, opts: Options
+) -> tuple[dict[str, int], float]:
+    """Start the operator again on the settled cluster; its writes until it settles, by kind, and when it did."""
+    started, wall_started = time.monotonic(), time.time()
+    operator = harness.start_operator(cluster, work / "operator-restart.log")
+    try:
+        _, settled, _, _, _ = await _watch_operator(population, operator, started, opts)
+    finally:
+        operator.stop()
+    await asyncio.sleep(1.0)  # the audit log is written behind the requests
+    if cluster.audit_log is None:
+        return {}, settled
+    audited = observe.audited_requests(cluster.audit_log, harness.OPERATOR_USER)
+    writes = [r for r in audited if r.verb not in ("get", "list", "watch") and r.at >= wall_started]
+    kinds: dict[str, int] = {}
+    for request in writes:
+        kinds[request.kind] = kinds.get(request.kind, 0) + 1
+    print(f"  restarted: settled after {settled:.1f} s, writes: {kinds or 'none'}", flush=True)
+    return kinds, settled
+
+
 async def _phases(api: client.ApiClient, run: str) -> dict[str, int]:
     listing = await client.CustomObjectsApi(api).list_cluster_custom_object(
         GROUP, VERSION, "noderebootrequests", label_selector=f"{RUN_LABEL}={run}"
@@ -327,9 +373,23 @@ async def _one_run(opts: Options, cluster: harness.Cluster, work: Path, size: in
                 print("  the operator's requests: " + ", ".join(f"{k} {v:.2f} s" for k, v in milestones.items()))
                 print("  by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
             phases = await _phases(api, population.run)
-            facts_ms, decide_ms = await _time_decisions(api)
+            restart_writes, restart_settled = await _restart(cluster, work, population, opts)
+            facts_ms, decide_ms, cold_ms = await _time_decisions(api)
             return Run(
-                size, first, settled, peak, rss_at_decision, resident, decide_ms, facts_ms, phases, milestones, kinds
+                size,
+                first,
+                settled,
+                peak,
+                rss_at_decision,
+                resident,
+                decide_ms,
+                cold_ms,
+                facts_ms,
+                restart_writes,
+                restart_settled,
+                phases,
+                milestones,
+                kinds,
             )
         finally:
             if operator is not None:
@@ -370,9 +430,22 @@ def _figures(ctx: harness.Context, runs: list[Run]) -> dict[str, dict[str, Any]]
             unit="ms",
             target=TARGET_DECIDE_MS,
             runs=len(mine),
-            note=f"{what}, as the operator left them: one decide() in process on facts built as Coordinator._pass "
-            "builds them; median of 21 per cluster, then of the clusters. facts_ms: building those facts",
+            note=f"{what}, as the operator left them: one decision after a single change (a node's Ready flips), "
+            "in process, with a Decider kept between decisions as Coordinator._pass keeps it, on facts built as it "
+            "builds them; median of 21 per cluster, then of the clusters. cold_ms: the first decision, from "
+            "scratch; facts_ms: building the facts",
             facts_ms=[round(r.facts_ms, 2) for r in mine],
+            cold_ms=[round(r.cold_decide_ms, 2) for r in mine],
+        )
+        figures[f"scale_{size}_restart_writes"] = ctx.figure(
+            value=max(sum(r.restart_writes.values()) for r in mine),
+            unit="writes",
+            target=TARGET_RESTART_WRITES,
+            runs=len(mine),
+            note=f"{what}: the operator stopped once settled and started again; every write it made (audit log: "
+            "anything but get, list, watch) until it settled again; the most of the clusters",
+            by_kind=[r.restart_writes for r in mine],
+            settled_s=[round(r.restart_settled, 1) for r in mine],
         )
     return figures
 
@@ -412,7 +485,8 @@ def _measure(opts: Options, work: Path, size: int, repeat: int) -> Run:
     print(
         f"  peak RSS {run.peak_rss_mb:.1f} MB ({run.rss_at_decision_mb:.1f} MB at the first decision, "
         f"{run.rss_settled_mb:.1f} MB resident once settled), settled {run.settled:.1f} s after the start; "
-        f"requests: {run.phases}; decide {run.decide_ms:.2f} ms, building its facts {run.facts_ms:.2f} ms",
+        f"requests: {run.phases}; decide {run.decide_ms:.2f} ms after one change ({run.cold_decide_ms:.1f} ms the "
+        f"first time), building its facts {run.facts_ms:.2f} ms; restart writes {run.restart_writes or 'none'}",
         flush=True,
     )
     return run

@@ -57,7 +57,7 @@ from reboot_operator.api.vocabulary import (
 from reboot_operator.blockers.cache import DEFAULT_TTL
 from reboot_operator.blockers.gate import BlockerGate
 from reboot_operator.core.conditions import ConditionIntent, merge_conditions
-from reboot_operator.core.decide import decide
+from reboot_operator.core.decide import Decider
 from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, RequestDecision
 from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
@@ -110,8 +110,15 @@ class State(Protocol):
 class _Writer:
     """Coalescing status writes: the latest desired status per object, written by a few workers, CAS each."""
 
-    def __init__(self, api: client.ApiClient, workers: int = STATUS_WRITERS) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        workers: int = STATUS_WRITERS,
+        on_failure: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.api = api
+        self.on_failure = on_failure
+        """Told (plural, name) when a write fails other than by a conflict (the watch brings those anew)."""
         self.pending: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
         self.urgent: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
         """Policy statuses: written before any waiting request's, however many of those are queued."""
@@ -155,6 +162,8 @@ class _Writer:
                 pass  # newer than what we decided on: the watch event brings a new decision
             except Exception as error:
                 log.warning("could not write the status of %s/%s: %s", key[0], key[1], error)
+                if self.on_failure is not None:
+                    self.on_failure(*key)
             finally:
                 self._busy -= 1
                 self.inflight.pop(key, None)
@@ -207,6 +216,12 @@ class Coordinator:
     _resumed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while nothing is stopped: cycles holding before a reboot wait on it."""
     _stop: str | None = None
+    _decider: Decider = field(default_factory=Decider)
+    _applied: dict[str, tuple[RequestDecision, RequestView]] = field(default_factory=dict)
+    """The waiting or ended requests' last decision carried out, with the view it was carried out on: a pass
+    carries out again only what differs (a failed write forgets its entry, so it is tried again)."""
+    _taints_seen: dict[str, tuple[NodeView, RequestDecision | None]] = field(default_factory=dict)
+    """Each node and its request's decision as last given to the taints: only differences are given again."""
 
     # -- wiring --------------------------------------------------------------------------------------------
 
@@ -216,9 +231,9 @@ class Coordinator:
             return
         self.api = api
         self.state = state
-        self._writer = _Writer(api)
+        self._writer = _Writer(api, on_failure=self._write_failed)
         self._gate = BlockerGate(api, on_change=self.kick, ttl=self.blocker_ttl)
-        self._taints = PendingTaints(api)
+        self._taints = PendingTaints(api, on_failure=self._taint_failed)
         self.notifier = self.notifier or Notifier(read_secret=secret_reader(api), on_failure=policy_events(api))
         self._announcer = Announcer(api, self.notify)
         self._unlisten = statuses.listen(self._wrote)
@@ -245,11 +260,24 @@ class Coordinator:
         self._written.clear()
         self._queued_since.clear()
         self._orphaned.clear()
+        self._applied.clear()
+        self._taints_seen.clear()
+        self._decider = Decider()
         self.decisions = None
         self.notifier = None
         self._writer = self._gate = self._taints = self._announcer = None
 
     def kick(self) -> None:
+        self._kick.set()
+
+    def _write_failed(self, plural: str, name: str) -> None:
+        """A status write failed (not a conflict): carry its decision out again on the next pass."""
+        if plural == REQUESTS:
+            self._applied.pop(name, None)
+        self._kick.set()
+
+    def _taint_failed(self, name: str) -> None:
+        self._taints_seen.pop(name, None)
         self._kick.set()
 
     def node_observed(self, view: NodeView) -> None:
@@ -424,13 +452,13 @@ class Coordinator:
             policies = self._freshest(POLICIES, self.state.policies())
             claims = {node: p.name for p in policies.values() for node in p.status.slots}
             policy_facts = [f for f in (p.facts() for p in policies.values()) if f is not None]
-            request_facts = [r.facts(claimed_by=claims.get(r.name)) for r in requests.values()]
+            request_facts = {name: r.facts(claimed_by=claims.get(name)) for name, r in requests.items()}
             node_facts = {name: view.facts for name, view in nodes.items()}
             queued_since = self._steady_queue_times(requests)
 
         def decide_with(blocked_policies: Mapping[str, str], blocked_nodes: Mapping[str, str]) -> Decisions:
             with self._compute():
-                return decide(
+                return self._decider.decide(
                     policies=policy_facts,
                     requests=request_facts,
                     nodes=node_facts,
@@ -443,15 +471,16 @@ class Coordinator:
 
         if self._gate is not None:
             waiting = (
-                r.name
-                for r in request_facts
-                if r.phase not in ACTIVE_PHASES and (r.wants_reboot or (r.name in nodes and nodes[r.name].reboot_now))
+                name
+                for name, r in request_facts.items()
+                if r.phase not in ACTIVE_PHASES and (r.wants_reboot or (name in nodes and nodes[name].reboot_now))
             )
             self.decisions = await self._gate.decide(decide_with, policies, waiting)
         else:
             self.decisions = decide_with({}, {})
         if self._taints is not None:
-            self._taints.reconcile(self.decisions, nodes, policies)
+            with self._compute():
+                self._taints.reconcile(self.decisions, self._taints_news(nodes), policies)
         for policy in policies.values():
             if policy.spec is None:
                 self._report_unparseable(policy, now)
@@ -467,16 +496,42 @@ class Coordinator:
         await self._sweep_orphaned_cordons(nodes, requests, now)
         await self._tidy_controls(nodes, requests)
         with self._compute():
+            applied = self._applied
+            for name in applied.keys() - requests.keys():
+                del applied[name]
             for decision in self.decisions.requests.values():
                 request = requests.get(decision.name)
-                if request is not None:
-                    if (
-                        decision.action is Action.WAIT
-                        and decision.queued_at is not None
-                        and decision.queued_at != request.status.queued_at
-                    ):
-                        self._queued_since.setdefault(request.name, (request.generation, decision.queued_at))
-                    await self._apply_request(request, decision, now)
+                if request is None:
+                    continue
+                last = applied.get(decision.name)
+                if last is not None and last[0] is decision and last[1] is request:
+                    continue  # carried out already, on this very view
+                if (
+                    decision.action is Action.WAIT
+                    and decision.queued_at is not None
+                    and decision.queued_at != request.status.queued_at
+                ):
+                    self._queued_since.setdefault(request.name, (request.generation, decision.queued_at))
+                await self._apply_request(request, decision, now)
+                if decision.action in _SETTLED:
+                    applied[decision.name] = (decision, request)
+                else:
+                    applied.pop(decision.name, None)
+
+    def _taints_news(self, nodes: Mapping[str, NodeView]) -> dict[str, NodeView]:
+        """The nodes whose view or request's decision changed since the taints last saw them."""
+        assert self.decisions is not None
+        seen, decided = self._taints_seen, self.decisions.requests
+        for name in seen.keys() - nodes.keys():
+            del seen[name]
+        news: dict[str, NodeView] = {}
+        for name, view in nodes.items():
+            decision = decided.get(name)
+            last = seen.get(name)
+            if last is None or last[0] is not view or last[1] is not decision:
+                seen[name] = (view, decision)
+                news[name] = view
+        return news
 
     def _steady_queue_times(self, requests: Mapping[str, RequestView]) -> dict[str, datetime.datetime]:
         """The queue times earlier decisions gave requests whose Waiting status is not written (or seen) yet: a
@@ -513,6 +568,8 @@ class Coordinator:
             del self._orphaned[name]
         for name, node in nodes.items():
             mark = node.cordon_mark
+            if mark is None and name not in self._orphaned:
+                continue  # the common case, first: this runs for every node on every pass
             request = requests.get(name)
             running = self._cycles.get(name)
             if (
@@ -565,7 +622,7 @@ class Coordinator:
         if starting:
             slots = capacity(policy.spec.max_concurrent, decision.counts.selected)
             for request in await self._claim(policy, starting, slots, requests):
-                self._run_cycle(request.name, policy.name, starting=True, decided=request)
+                self._run_cycle(request.name, policy.name, starting=True, now=now, decided=request)
                 if self._announcer is not None and request_blocked_condition(request.status) is not None:
                     await self._announcer.node_unblocked(request, "its blockers cleared; starting")
         # The claims just rewrote the policy's status: build on what they wrote, or the summary would lose a race
@@ -614,9 +671,9 @@ class Coordinator:
         assert self._writer is not None and self.api is not None
         action = decision.action
         if action is Action.CONTINUE and decision.policy is not None:
-            self._run_cycle(request.name, decision.policy, starting=False)
+            self._run_cycle(request.name, decision.policy, starting=False, now=now)
         elif action is Action.WAIT:
-            self._wait(request, decision)
+            self._wait(request, decision, now)
         elif action is Action.CANCEL and request.status.phase in ACTIVE_PHASES:
             await self._cancel_started(request, decision, now)
         elif action is Action.CANCEL and request.status.phase is not Phase.CANCELLED:
@@ -635,14 +692,13 @@ class Coordinator:
         elif action is Action.CLEANUP:
             await self._clean_up(request, decision)
 
-    def _wait(self, request: RequestView, decision: RequestDecision) -> None:
+    def _wait(self, request: RequestView, decision: RequestDecision, now: datetime.datetime) -> None:
         assert self._writer is not None
         message = decision.message
         if decision.position is not None and decision.position > EXACT_POSITIONS:
             # Exact positions further back would rewrite every waiting request at each hand-off: the first few
             # are told exactly, the others once (the policy's status.queue lists the order).
-            prefix = message.split("; position", 1)[0] if "; position" in message else ""
-            message = (f"{prefix}; " if prefix and not prefix.startswith("position") else "") + (
+            message = (f"{decision.note}; " if decision.note else "") + (
                 f"more than {EXACT_POSITIONS} requests ahead (policy {decision.policy}'s status.queue lists the "
                 f"next {QUEUE_PREVIEW})"
             )
@@ -668,14 +724,14 @@ class Coordinator:
         elif decision.reason is WaitReason.QUEUED:
             node_blocked = False
         conditions, after = (
-            self._announcer.request_conditions(request, blocked=node_blocked, why=decision.note, now=self.clock())
+            self._announcer.request_conditions(request, blocked=node_blocked, why=decision.note, now=now)
             if self._announcer is not None
             else (current.conditions, None)
         )
         # Why it waits, as a condition too (kubectl wait, dashboards): its reason is the wait reason. It has waited
         # since it was queued (a time that stays the same from one decision to the next, unlike the clock).
         waiting = ConditionIntent(RequestConditionType.WAITING, ConditionStatus.TRUE, reason, message)
-        since = decision.queued_at or self.clock()
+        since = decision.queued_at or now
         conditions = merge_conditions(conditions, [waiting], now=since, generation=request.generation)
         status = NodeRebootRequestStatus.model_validate(
             {
@@ -768,13 +824,21 @@ class Coordinator:
 
     # -- cycles --------------------------------------------------------------------------------------------
 
-    def _run_cycle(self, name: str, policy: str, *, starting: bool, decided: RequestView | None = None) -> None:
+    def _run_cycle(
+        self,
+        name: str,
+        policy: str,
+        *,
+        starting: bool,
+        now: datetime.datetime,
+        decided: RequestView | None = None,
+    ) -> None:
         assert self.api is not None
         running = self._cycles.get(name)
         if running is not None and not running.done():
             return
         failure = self._cycle_failures.get(name)
-        if failure is not None and failure[1] > self.clock() and not starting:
+        if failure is not None and failure[1] > now and not starting:
             return
         cycle = Cycle(
             api=self.api,
@@ -832,6 +896,8 @@ class Coordinator:
 
 
 _View = TypeVar("_View", RequestView, PolicyView)
+_SETTLED = frozenset({Action.WAIT, Action.NONE})
+"""Decisions whose carrying out only writes a status (or nothing): done once per decision and view."""
 
 
 def _matters(before: RequestView | PolicyView | None, after: RequestView | PolicyView) -> bool:
