@@ -25,7 +25,7 @@ request and one policy, plus an identity check per request (docs/operator.md, "S
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -131,6 +131,9 @@ class Decider:
     _scheduled: dict[str, _Scheduled] = field(default_factory=dict)
     _decided: dict[str, RequestDecision] = field(default_factory=dict)
     _blocked_nodes: dict[str, str] = field(default_factory=dict)
+    _unsettled: set[str] = field(default_factory=set)
+    """Requests whose queue time is this call's ``now`` or an earlier decision's (``queued_since``): looked at
+    again on every call, since neither is in their facts."""
     _stop: str | None = None
 
     def decide(
@@ -144,8 +147,12 @@ class Decider:
         blocked_nodes: Mapping[str, str] = _NOTHING_BLOCKED,
         queued_since: Mapping[str, datetime] = _NOTHING_QUEUED,
         stop: str | None = None,
+        touched: Collection[str] | None = None,
     ) -> Decisions:
-        """As ``decide`` (``requests`` by name)."""
+        """As ``decide`` (``requests`` by name). ``touched``, when given, promises that every request or node
+        not named in it is the very same object (or absent) as in the last call: only those named are looked at
+        again (with the requests of policies that changed, and those whose queue time is not settled). None
+        (the default): every request and node is compared with the last call's."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         compiled = {p.name: compile_policy(p, now) for p in sorted(policies, key=lambda p: p.name)}
@@ -157,8 +164,13 @@ class Decider:
         if stop != self._stop:
             dirty.update(compiled)
             self._stop = stop
-        regoverned = self._govern(compiled, nodes, dirty)
-        self._classify(requests, nodes, changed, regoverned, queued_since, now, dirty)
+        claims = self._claims_of(compiled)
+        if claims != self._claims:
+            self._start_afresh(claims)
+            dirty.update(compiled)
+            touched = None
+        regoverned = self._govern(nodes, dirty, touched)
+        self._classify(requests, nodes, changed, regoverned, queued_since, now, dirty, touched)
         if blocked_nodes != self._blocked_nodes:
             for node in blocked_nodes.keys() | self._blocked_nodes.keys():
                 entry = self._entries.get(node)
@@ -187,12 +199,9 @@ class Decider:
 
     # -- governance ----------------------------------------------------------------------------------------------
 
-    def _govern(
-        self, compiled: Mapping[str, CompiledPolicy], nodes: Mapping[str, NodeFacts], dirty: set[str]
-    ) -> set[str]:
-        """Brings each node's governing policy up to date; the nodes whose outcome changed (their old and new
-        policies join ``dirty``). A new selector or priority starts everything afresh."""
-        claims = tuple(
+    @staticmethod
+    def _claims_of(compiled: Mapping[str, CompiledPolicy]) -> tuple[Claim, ...]:
+        return tuple(
             sorted(
                 (
                     Claim(name, p.facts.spec.priority, compile_selector(p.facts.spec.node_selector))
@@ -201,16 +210,20 @@ class Decider:
                 key=lambda c: (-c.priority, c.policy),
             )
         )
-        if claims != self._claims:
-            self._start_afresh(claims)
-            dirty.update(compiled)
+
+    def _govern(self, nodes: Mapping[str, NodeFacts], dirty: set[str], touched: Collection[str] | None) -> set[str]:
+        """Brings each node's governing policy up to date; the nodes whose outcome changed (their old and new
+        policies join ``dirty``). A new selector or priority starts everything afresh (``_start_afresh``)."""
         regoverned: set[str] = set()
-        governed, outcomes, keys = self._governed, self._outcomes, self._keys
-        for name in governed.keys() - nodes.keys():
-            self._set_outcome(name, governed.pop(name)[1], None, regoverned, dirty)
-        for name, facts in nodes.items():
+        governed, outcomes, keys, claims = self._governed, self._outcomes, self._keys, self._claims
+        gone = governed.keys() - nodes.keys() if touched is None else [n for n in touched if n not in nodes]
+        for name in gone:
+            if name in governed:
+                self._set_outcome(name, governed.pop(name)[1], None, regoverned, dirty)
+        for name in nodes if touched is None else touched:
+            facts = nodes.get(name)
             known = governed.get(name)
-            if known is not None and known[0] is facts:
+            if facts is None or (known is not None and known[0] is facts):
                 continue
             labels = facts.labels
             group = tuple(map(labels.get, keys))
@@ -230,6 +243,7 @@ class Decider:
         self._keys = tuple(sorted(set().union(*(c.selector.keys for c in claims))))
         self._governed, self._selected, self._conflicts = {}, Counter(), {}
         self._entries, self._members, self._scheduled, self._decided, self._blocked_nodes = {}, {}, {}, {}, {}
+        self._unsettled = set()
 
     def _set_outcome(self, name: str, before: Outcome, after: Outcome, regoverned: set[str], dirty: set[str]) -> None:
         regoverned.add(name)
@@ -255,15 +269,27 @@ class Decider:
         queued_since: Mapping[str, datetime],
         now: datetime,
         dirty: set[str],
+        touched: Collection[str] | None,
     ) -> None:
         entries, decided = self._entries, self._decided
-        for name in decided.keys() - requests.keys():
+        if touched is None:
+            gone: Iterable[str] = decided.keys() - requests.keys()
+            looked_at: Iterable[str] = requests
+        else:
+            gone = [n for n in touched if n not in requests and n in decided]
+            again = {*touched, *regoverned, *self._unsettled}
+            for policy in changed:
+                again.update(self._members.get(policy, ()))
+            looked_at = [n for n in again if n in requests]
+        for name in gone:
             del decided[name]
-            gone = entries.pop(name, None)
-            if gone is not None:
-                self._forget(name, gone, dirty)
+            self._unsettled.discard(name)
+            old = entries.pop(name, None)
+            if old is not None:
+                self._forget(name, old, dirty)
         node_of, governed = nodes.get, self._governed
-        for name, request in requests.items():
+        for name in looked_at:
+            request = requests[name]
             entry = entries.get(name)
             node = node_of(name)
             if (
@@ -281,9 +307,14 @@ class Decider:
             if node is None:
                 decided[name] = RequestDecision(name, _CLEANUP, request.policy, note=f"node {name} no longer exists")
                 entries.pop(name, None)
+                self._unsettled.discard(name)
                 continue
             fresh = self._classify_one(request, node, governed[name][1], queued_since, now)
             entries[name] = fresh
+            if fresh.volatile or fresh.queued_since is not None:
+                self._unsettled.add(name)
+            else:
+                self._unsettled.discard(name)
             for policy in _policies_of(fresh):
                 self._members.setdefault(policy, set()).add(name)
                 dirty.add(policy)

@@ -6,6 +6,7 @@ passing), each call compared whole (every request's decision, every policy's, th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,8 @@ NODE_EVENTS = st.lists(
         st.tuples(st.just("blocker"), st.integers(0, 3), st.sampled_from([None, "alert firing"])),
         st.tuples(st.just("pods"), st.integers(0, 11), st.booleans()),
         st.tuples(st.just("stop"), st.sampled_from([None, "maintenance freeze"])),
+        st.tuples(st.just("reset"), st.integers(0, 3), st.sampled_from(["t1", "t2"])),
+        st.tuples(st.just("claim"), st.integers(0, 3), st.integers(0, 11)),
         st.tuples(st.just("same"), st.integers(0, 11)),
     ),
     max_size=30,
@@ -48,10 +51,17 @@ class Inputs:
 
 def _node_event(sim: Simulation, inputs: Inputs, event: tuple[Any, ...]) -> None:
     kind, names = event[0], sorted(sim.nodes)
-    if kind in ("priority", "pause", "blocker"):
+    if kind in ("priority", "pause", "blocker", "reset", "claim"):
         name = sorted(sim.policies)[event[1] % len(sim.policies)]
         facts = sim.policies[name]
-        if kind == "priority":
+        if kind == "reset":  # an admin's new resetToken: failed requests may start again
+            budget = facts.spec.failure_budget.model_copy(update={"reset_token": event[2]})
+            sim.policies[name] = dataclasses.replace(
+                facts, spec=facts.spec.model_copy(update={"failure_budget": budget})
+            )
+        elif kind == "claim":  # a slot claimed in the policy's status, the request's own status not written yet
+            sim.policies[name] = dataclasses.replace(facts, slots=facts.slots | {f"n{event[2]}"})
+        elif kind == "priority":
             sim.policies[name] = dataclasses.replace(facts, spec=facts.spec.model_copy(update={"priority": event[2]}))
         elif kind == "pause":
             sim.policies[name] = dataclasses.replace(facts, spec=facts.spec.model_copy(update={"paused": event[2]}))
@@ -87,12 +97,18 @@ def _node_event(sim: Simulation, inputs: Inputs, event: tuple[Any, ...]) -> None
         sim.nodes[name] = dataclasses.replace(node)
 
 
+def _touched(before: Mapping[str, object], after: Mapping[str, object]) -> set[str]:
+    """The names whose object is not the very same one as before (added and removed ones included)."""
+    return {name for name in before.keys() | after.keys() if before.get(name) is not after.get(name)}
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     policies=policy_sets(windows=True),
     cluster=clusters(),
     events=EVENTS,
     node_events=NODE_EVENTS,
+    hinted=st.booleans(),
     data=st.data(),
 )
 def test_the_decider_decides_as_decide_from_scratch_after_every_change(
@@ -100,14 +116,19 @@ def test_the_decider_decides_as_decide_from_scratch_after_every_change(
     cluster: dict[str, NodeFacts],
     events: list[tuple[Any, ...]],
     node_events: list[tuple[Any, ...]],
+    hinted: bool,
     data: st.DataObject,
 ) -> None:
+    """``hinted``: the Decider is told which requests and nodes changed (as the operator tells it), else it
+    finds out by itself."""
     sim = Simulation(policies={p.name: p for p in policies}, nodes=dict(cluster))
     inputs = Inputs()
     decider = Decider()
     mixed = data.draw(st.permutations([*events, *node_events]))
+    last_requests: dict[str, Any] = {}
+    last_nodes: dict[str, Any] = {}
     for event in [("need", i) for i in range(12)] + mixed:
-        if event[0] in {e[0] for e in node_events} | {"relabel", "ready", "skip", "cancel", "reboot-now"}:
+        if event[0] in {e[0] for e in node_events}:
             _node_event(sim, inputs, event)
         else:
             sim.event(event)
@@ -120,10 +141,13 @@ def test_the_decider_decides_as_decide_from_scratch_after_every_change(
             "stop": inputs.stop,
         }
         expected = decide(requests=list(sim.requests.values()), **arguments)
-        kept = decider.decide(requests=dict(sim.requests), **arguments)
+        touched = _touched(last_requests, sim.requests) | _touched(last_nodes, sim.nodes) if hinted else None
+        kept = decider.decide(requests=dict(sim.requests), touched=touched, **arguments)
         assert kept == expected, event
         # Deciding again on the same input changes nothing.
-        assert decider.decide(requests=dict(sim.requests), **arguments) == expected
+        again = decider.decide(requests=dict(sim.requests), touched=set() if hinted else None, **arguments)
+        assert again == expected
+        last_requests, last_nodes = dict(sim.requests), dict(sim.nodes)
         sim.apply(expected)
 
 
@@ -149,3 +173,18 @@ def test_a_node_skipped_until_a_time_starts_once_the_clock_passes_it_with_nothin
     decider = Decider()
     assert decider.decide(now=NOW, **arguments).requests["n1"].action is Action.WAIT
     assert decider.decide(now=NOW + timedelta(minutes=11), **arguments).requests["n1"].action is Action.START
+
+
+def test_a_slot_claimed_in_the_policys_status_puts_its_request_first_though_the_request_is_not_touched() -> None:
+    waiting = {
+        name: request(name, phase=Phase.WAITING, policy="p", observed=1, queued_at=ago(60 - i))
+        for i, name in enumerate(("n1", "n2"))
+    }
+    arguments: dict[str, Any] = {"requests": waiting, "nodes": nodes("n1", "n2"), "now": NOW}
+    decider = Decider()
+    paused = policy("p", paused=True)
+    assert decider.decide(policies=[paused], **arguments).policies["p"].queue == ("n1", "n2")
+    claimed = dataclasses.replace(policy("p", maxConcurrent=1), slots=frozenset({"n2"}))
+    kept = decider.decide(policies=[claimed], touched=set(), **arguments)
+    assert kept.policies["p"].started == ("n2",)
+    assert kept == decide(policies=[claimed], requests=list(waiting.values()), nodes=arguments["nodes"], now=NOW)
