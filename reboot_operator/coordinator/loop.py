@@ -110,7 +110,7 @@ class Coordinator:
     _own: OwnWrites | None = None
     _queue_times: QueueTimes = field(default_factory=QueueTimes)
     _announcer: Announcer | None = None
-    _node_seen: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    _node_seen: dict[str, tuple[NodeFacts, str, str | None, str | None]] = field(default_factory=dict)
     _taints_seen: dict[str, tuple[NodeView, RequestDecision | None]] = field(default_factory=dict)
     _touched: set[str] | None = None
     """Requests and nodes whose view changed since the last pass (None: all, as on a start)."""
@@ -210,18 +210,7 @@ class Coordinator:
 
     def node_observed(self, view: NodeView) -> None:
         """A node event: wake waiters and the loop only if something the decisions use has changed."""
-        facts = view.facts
-        key = (
-            facts.ready,
-            facts.boot_id,
-            facts.unschedulable,
-            tuple(sorted(facts.labels.items())),
-            view.kernel,
-            view.cordon_mark,
-            facts.skip,
-            view.reboot_now,
-            facts.cancel,
-        )
+        key = (view.facts, view.kernel, view.cordon_mark, view.reboot_now)
         if self._node_seen.get(view.name) == key:
             return  # the facts kept for it are equal: no need to touch it
         self._node_seen[view.name] = key

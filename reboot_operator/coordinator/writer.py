@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,8 +29,9 @@ WRITES_REMEMBERED = 20_000
 AfterWrite = Callable[[], Awaitable[None]]
 Key = tuple[str, str]
 """(plural, name) of the object written."""
-Write = tuple[str, dict[str, Any]]
-"""The resourceVersion a write is made from, and the status written."""
+Write = tuple[str, int]
+"""The resourceVersion a write is made from, and the ``fingerprint`` of the status written: thousands are kept,
+and a whole status is a few kilobytes."""
 
 
 class StatusWriter:
@@ -70,7 +72,7 @@ class StatusWriter:
         """Write ``status`` soon, replacing a write of the same object not made yet; ``after`` runs once it is
         written (it is how Events about a change are posted exactly once, by the replica whose write won)."""
         key = (plural, body["metadata"]["name"])
-        write = (body["metadata"]["resourceVersion"], status)
+        write = (body["metadata"]["resourceVersion"], fingerprint(status))
         if self.inflight.get(key) == write or self.written.get(key) == write:
             return  # see the class docstring: it could only come back as a 409
         queue = self.urgent if plural == POLICIES else self.pending
@@ -85,10 +87,10 @@ class StatusWriter:
             queue = self.urgent or self.pending
             key = next(iter(queue))
             body, status, after = queue.pop(key)
-            self.inflight[key] = (body["metadata"]["resourceVersion"], status)
+            write = self.inflight[key] = (body["metadata"]["resourceVersion"], fingerprint(status))
             try:
                 await replace_status(self.api, key[0], body, status)
-                self._remember(key, (body["metadata"]["resourceVersion"], status))
+                self._remember(key, write)
                 if after is not None:
                     await after()
             except Conflict:
@@ -108,6 +110,11 @@ class StatusWriter:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
+
+
+def fingerprint(status: dict[str, Any]) -> int:
+    """A status, for telling whether it is the one written: the hash of its canonical JSON."""
+    return hash(json.dumps(status, sort_keys=True, separators=(",", ":"), default=str))
 
 
 def body_of(name: str, resource_version: str) -> dict[str, Any]:
