@@ -19,9 +19,10 @@ window (always open). Nothing has a status yet. Then the real operator is starte
   per ``HEARTBEAT_SECONDS`` as a kubelet does (a Ready heartbeat), and every ``CHANGE_SECONDS`` one node gets a new
   label and another a condition flipped (MemoryPressure); the operator's CPU time over that span, in percent of one
   core;
-- hand-off while the other requests wait: the requests found in Rebooting (two per policy) are rebooted (the
-  simulated node comes back with a new boot ID, as an agent's reboot would), and for each one that completes, the
-  time until the next request of its policy starts (its phase leaves Waiting), seen from outside by a watch.
+- hand-off while the other requests wait: a rollout of a few nodes inside the big cluster; the requests of
+  ``HANDOFF_POLICIES`` policies that reach Rebooting are rebooted (the simulated node comes back with a new boot
+  ID, as an agent's reboot would) until ``HANDOFF_SAMPLES`` have completed, and for each, the time until the next
+  request of its policy starts (its phase leaves Waiting), seen from outside by a watch.
 - time per decision: with the operator stopped, decisions run in this process on facts built the way
   ``Coordinator._pass`` builds them, from the objects listed from the API, with a ``Decider`` kept from one to the
   next as the operator keeps it: the first decision (from scratch), then one decision after each single change (a
@@ -76,6 +77,8 @@ HEARTBEAT_SECONDS = 300.0
 """How often a kubelet rewrites its Node's status when nothing changed (nodeStatusReportFrequency, with leases)."""
 CHANGE_SECONDS = 2.0
 HANDOFF_TIMEOUT = 600.0
+HANDOFF_POLICIES = 5
+HANDOFF_SAMPLES = 20
 IDLE_SECONDS = 3.0
 
 
@@ -435,18 +438,37 @@ async def _churn(
 
 
 async def _handoffs(api: client.ApiClient, population: Population) -> list[float]:
-    """Reboot the nodes found in Rebooting (as their agents would) and measure, for each that completes, the
-    time until the next request of its policy starts."""
+    """A rollout of a few nodes inside the big cluster: the requests of ``HANDOFF_POLICIES`` policies that reach
+    Rebooting are rebooted (as their agents would), until ``HANDOFF_SAMPLES`` have completed; for each, the time
+    until the next request of its policy starts (leaves Waiting), seen from outside by one watch."""
     custom = client.CustomObjectsApi(api)
     pools = {name: _pool(i) for i, name in enumerate(population.nodes)}
+    rolling = {_pool(i) for i in range(HANDOFF_POLICIES)}
     selector = f"{RUN_LABEL}={population.run}"
     listing = await custom.list_cluster_custom_object(GROUP, VERSION, "noderebootrequests", label_selector=selector)
-    phases = {r["metadata"]["name"]: (r.get("status") or {}).get("phase") for r in listing["items"]}
-    chosen = {name for name, phase in phases.items() if phase == "Rebooting"}
-    for name in chosen:
-        population.sim.reboot(name)
+    phases: dict[str, str | None] = {}
+    rebooted: set[str] = set()
     completions: list[tuple[float, str]] = []
     starts: list[tuple[float, str]] = []
+
+    def seen(body: dict[str, Any], at: float) -> None:
+        name = body["metadata"]["name"]
+        status = body.get("status") or {}
+        phase, before = status.get("phase"), phases.get(name)
+        phases[name] = phase
+        if pools[name] not in rolling or phase == before:
+            return
+        if phase == "Completed" and name in rebooted:
+            completions.append((at, pools[name]))
+        elif before in (None, "Waiting") and phase not in (None, "Waiting"):
+            starts.append((at, pools[name]))
+        approval = (status.get("approval") or {}).get("bootID")
+        if phase == "Rebooting" and name not in rebooted and approval == population.sim.boot_id(name):
+            rebooted.add(name)
+            population.sim.reboot(name)
+
+    for item in listing["items"]:
+        seen(item, time.monotonic())
     deadline = time.monotonic() + HANDOFF_TIMEOUT
     stream = watch.Watch().stream(
         custom.list_cluster_custom_object,
@@ -459,23 +481,22 @@ async def _handoffs(api: client.ApiClient, population: Population) -> list[float
     )
     async with stream as events:
         async for event in events:
-            seen = time.monotonic()
-            body = event["object"]
-            name, phase = body["metadata"]["name"], (body.get("status") or {}).get("phase")
-            before, phases[name] = phases.get(name), phase
-            if phase != before and phase == "Completed" and name in chosen:
-                completions.append((seen, pools[name]))
-            elif phase != before and before in (None, "Waiting") and phase not in (None, "Waiting"):
-                starts.append((seen, pools[name]))
-            done = len(completions) == len(chosen)
-            if (done and len(starts) >= len(chosen)) or seen > deadline:
+            now = time.monotonic()
+            seen(event["object"], now)
+            handoffs = _gaps(completions, starts)
+            if (len(completions) >= HANDOFF_SAMPLES and len(handoffs) == len(completions)) or now > deadline:
                 break
-    handoffs = []
+    return _gaps(completions, starts)
+
+
+def _gaps(completions: list[tuple[float, str]], starts: list[tuple[float, str]]) -> list[float]:
+    """For each completion, the time until the next start in its policy (those with none yet left out)."""
+    gaps = []
     for completed, pool in completions:
         following = [t for t, p in starts if p == pool and t >= completed]
         if following:
-            handoffs.append(min(following) - completed)
-    return handoffs
+            gaps.append(min(following) - completed)
+    return gaps
 
 
 async def _phases(api: client.ApiClient, run: str) -> dict[str, int]:
@@ -600,9 +621,9 @@ def _figures(ctx: harness.Context, runs: list[Run]) -> dict[str, dict[str, Any]]
             unit="s",
             target=TARGET_HANDOFF_P99_S,
             runs=len(mine),
-            note=f"{what}, settled, the operator restarted: the requests in Rebooting (2 per policy) rebooted; for "
-            "each that completes, until the next request of its policy leaves Waiting, seen from outside by a "
-            "watch; nearest-rank p99 over all hand-offs",
+            note=f"{what}, settled, the operator restarted: the requests of {HANDOFF_POLICIES} policies rebooted as "
+            f"they reach Rebooting, until {HANDOFF_SAMPLES} have completed; for each, until the next request of its "
+            "policy leaves Waiting, seen from outside by a watch; nearest-rank p99 over all hand-offs",
             samples=len(handoffs),
             p50_s=round(harness.percentile(handoffs, 50), 3),
         )
