@@ -27,7 +27,8 @@ window (always open). Nothing has a status yet. Then the real operator is starte
   ``Coordinator._pass`` builds them, from the objects listed from the API, with a ``Decider`` kept from one to the
   next as the operator keeps it: the first decision (from scratch), then one decision after each single change (a
   node turning NotReady or Ready again: median of 21 after one warm-up); the time to build the facts from the
-  operator's parsed views is reported beside it.
+  operator's parsed views is reported beside it. As the operator does, the objects alive after the listing and
+  after the first decision are frozen out of the garbage collector's reach (``gc.freeze``).
 
 Figures are medians over the repeats, recorded in ``bench/results.json`` (other keys kept) as soon as a size is
 measured, unless ``--no-record`` or ``--quick``. Exits 0 once measured, whether the targets are met or not. A run
@@ -40,6 +41,7 @@ import argparse
 import asyncio
 import dataclasses
 import datetime
+import gc
 import json
 import math
 import os
@@ -264,6 +266,7 @@ async def _time_decisions(api: client.ApiClient, repeat: int = 21) -> tuple[floa
         p["metadata"]["name"]: policy_view(p)
         for p in await _raw_list(custom.list_cluster_custom_object, GROUP, VERSION, "rebootpolicies")
     }
+    gc.freeze()  # as the operator does once it has listed (coordinator/loop.py, _keep_from_the_collector)
     now = datetime.datetime.now(datetime.UTC)
     claims = {node: p.name for p in policies.values() for node in p.status.slots}
     request_facts = {name: r.facts(claimed_by=claims.get(name)) for name, r in requests.items()}
@@ -291,6 +294,7 @@ async def _time_decisions(api: client.ApiClient, repeat: int = 21) -> tuple[floa
         now += datetime.timedelta(seconds=1)
         if attempt == 0:
             cold_ms = (done - built) * 1000
+            gc.freeze()  # as the operator does after its first decision
         elif attempt > 1:  # the first after a change is a warm-up
             facts_ms.append((built - started) * 1000)
             decide_ms.append((done - built) * 1000)
