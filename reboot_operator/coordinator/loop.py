@@ -34,12 +34,12 @@ from reboot_operator.api.vocabulary import ACTIVE_PHASES
 from reboot_operator.blockers.cache import DEFAULT_TTL
 from reboot_operator.blockers.gate import BlockerGate
 from reboot_operator.coordinator.apply import DecisionApplier
+from reboot_operator.coordinator.facts import KeptFacts
 from reboot_operator.coordinator.supervise import ORPHAN_GRACE, CycleSupervisor
 from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
 from reboot_operator.coordinator.writer import StatusWriter
 from reboot_operator.core.decide import Decider
 from reboot_operator.core.decisions import Decisions, RequestDecision
-from reboot_operator.core.facts import NodeFacts, RequestFacts
 from reboot_operator.cycle import utcnow
 from reboot_operator.notify import Notice, Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
@@ -90,14 +90,9 @@ class _Running:
 class Coordinator:
     """Decides and acts; see the module docstring. ``start`` it on an API client and a watched state.
 
-    Its own caches (the others are its parts'): ``node_seen``, the decision-relevant facts of each node as last
-    seen, so a node event that changes nothing a decision reads (a kubelet's heartbeat) wakes nothing;
-    ``taints_seen``, each node and its request's decision as last given to the taints, so only differences are
-    given again (a failed patch forgets its entry); the facts handed to the decision (``request_facts``,
-    ``node_facts``, with the slots claimed in policies' statuses, ``claims``), rebuilt only for the names the
-    watch (or our own writes) ``touched`` since the last pass, and the decision told which those are: a pass on
-    a settled cluster of 15,000 nodes then costs in proportion to what changed. A pass that fails starts all of
-    these afresh. None is written to the API."""
+    Its own cache (the others are its parts', and ``facts.KeptFacts``): ``taints_seen``, each node and its
+    request's decision as last given to the taints, so only differences are given again (a failed patch forgets
+    its entry). Not written to the API. A pass that fails starts the decision and its facts afresh."""
 
     clock: Callable[[], datetime.datetime] = utcnow
     blocker_ttl: float = DEFAULT_TTL
@@ -111,13 +106,8 @@ class Coordinator:
     _own: OwnWrites | None = None
     _queue_times: QueueTimes = field(default_factory=QueueTimes)
     _announcer: Announcer | None = None
-    _node_seen: dict[str, tuple[NodeFacts, str, str | None, str | None]] = field(default_factory=dict)
+    _facts: KeptFacts = field(default_factory=KeptFacts)
     _taints_seen: dict[str, tuple[NodeView, RequestDecision | None]] = field(default_factory=dict)
-    _touched: set[str] | None = None
-    """Requests and nodes whose view changed since the last pass (None: all, as on a start)."""
-    _request_facts: dict[str, RequestFacts] = field(default_factory=dict)
-    _node_facts: dict[str, NodeFacts] = field(default_factory=dict)
-    _claims: dict[str, str] = field(default_factory=dict)
     _last_pass_seconds: float = 0.0
     _started_at: float | None = None
     _computing: float = 0.0
@@ -182,7 +172,7 @@ class Coordinator:
         if self.notifier is not None:
             await self.notifier.stop()
         # Started again (leadership regained), it begins from the API, as a new process would.
-        self._node_seen.clear()
+        self._facts.clear()
         self._taints_seen.clear()
         self._queue_times.clear()
         self._afresh()
@@ -212,18 +202,14 @@ class Coordinator:
 
     def node_observed(self, view: NodeView) -> None:
         """A node event: wake waiters and the loop only if something the decisions use has changed."""
-        key = (view.facts, view.kernel, view.cordon_mark, view.reboot_now)
-        if self._node_seen.get(view.name) == key:
-            return  # the facts kept for it are equal: no need to touch it
-        self._node_seen[view.name] = key
-        self._touch(view.name)
+        if not self._facts.node_seen(view):
+            return
         if self._run is not None:
             self._run.cycles.signal(view.name)
         self._kick.set()
 
     def node_deleted(self, name: str) -> None:
-        self._node_seen.pop(name, None)
-        self._touch(name)
+        self._facts.node_gone(name)
         if self._run is not None:
             self._run.cycles.signal(name)
         self._kick.set()
@@ -231,18 +217,14 @@ class Coordinator:
     def changed(self, plural: str, name: str, resource_version: str) -> None:
         """A watch event about one of our resources: decide again, unless it only echoes a write of ours."""
         if plural == REQUESTS:
-            self._touch(name)  # even an echo: the view now comes from the watch instead of our write
+            self._facts.touch(name)  # even an echo: the view now comes from the watch instead of our write
         if self._own is None or not self._own.echoes(plural, name, resource_version):
             self._kick.set()
-
-    def _touch(self, name: str) -> None:
-        if self._touched is not None:
-            self._touched.add(name)
 
     def _wrote(self, plural: str, body: dict[str, Any]) -> None:
         """A status written by this process (``statuses.listen``)."""
         if plural == REQUESTS:
-            self._touch(body["metadata"]["name"])
+            self._facts.touch(body["metadata"]["name"])
         if self._own is not None:
             self._own.wrote(plural, body)
 
@@ -336,8 +318,7 @@ class Coordinator:
     def _afresh(self) -> None:
         """Decide the next pass from scratch, as a new process would."""
         self._decider = Decider()
-        self._touched = None
-        self._request_facts, self._node_facts, self._claims = {}, {}, {}
+        self._facts.afresh()
 
     @contextlib.contextmanager
     def _compute(self) -> Iterator[None]:
@@ -362,8 +343,7 @@ class Coordinator:
             requests = self._own.freshest(REQUESTS, run.state.requests())
             policies = self._own.freshest(POLICIES, run.state.policies())
             policy_facts = [f for f in (p.facts() for p in policies.values()) if f is not None]
-            touched = self._facts(nodes, requests, policies)
-            request_facts = self._request_facts
+            touched = self._facts.update(nodes, requests, policies)
             queued_since = self._queue_times.steady(requests)
 
         def decide_with(blocked_policies: Mapping[str, str], blocked_nodes: Mapping[str, str]) -> Decisions:
@@ -371,8 +351,8 @@ class Coordinator:
             with self._compute():
                 decided = self._decider.decide(
                     policies=policy_facts,
-                    requests=request_facts,
-                    nodes=self._node_facts,
+                    requests=self._facts.requests,
+                    nodes=self._facts.nodes,
                     now=now,
                     blocked_policies=blocked_policies,
                     blocked_nodes=blocked_nodes,
@@ -385,7 +365,7 @@ class Coordinator:
 
         waiting = (
             name
-            for name, r in request_facts.items()
+            for name, r in self._facts.requests.items()
             if r.phase not in ACTIVE_PHASES and (r.wants_reboot or (name in nodes and nodes[name].reboot_now))
         )
         decisions = self.decisions = await run.gate.decide(decide_with, policies, waiting)
@@ -407,31 +387,6 @@ class Coordinator:
         await run.applier.tidy_controls(nodes, requests, decisions)
         with self._compute():
             await run.applier.apply_requests(decisions, requests, now)
-
-    def _facts(
-        self, nodes: Mapping[str, NodeView], requests: Mapping[str, RequestView], policies: Mapping[str, PolicyView]
-    ) -> set[str] | None:
-        """Brings the facts handed to the decision up to date; the names touched since the last pass (None: all
-        were rebuilt). A slot claimed or freed in a policy's status touches its request (it counts as started)."""
-        claims = {node: p.name for p in policies.values() for node in p.status.slots}
-        touched, self._touched = self._touched, set()
-        if touched is None:
-            self._request_facts = {name: r.facts(claimed_by=claims.get(name)) for name, r in requests.items()}
-            self._node_facts = {name: view.facts for name, view in nodes.items()}
-        else:
-            touched.update(n for n in claims.keys() | self._claims.keys() if claims.get(n) != self._claims.get(n))
-            for name in touched:
-                request, node = requests.get(name), nodes.get(name)
-                if request is None:
-                    self._request_facts.pop(name, None)
-                else:
-                    self._request_facts[name] = request.facts(claimed_by=claims.get(name))
-                if node is None:
-                    self._node_facts.pop(name, None)
-                else:
-                    self._node_facts[name] = node.facts
-        self._claims = claims
-        return touched
 
     def _taints_news(self, nodes: Mapping[str, NodeView], decisions: Decisions) -> dict[str, NodeView]:
         """The nodes whose view or request's decision changed since the taints last saw them."""

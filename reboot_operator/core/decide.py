@@ -31,7 +31,8 @@ from datetime import datetime
 from types import MappingProxyType
 
 from reboot_operator.api.controls import CANCEL
-from reboot_operator.api.vocabulary import ACTIVE_PHASES, CANCELLABLE_PHASES, TERMINAL_PHASES, Phase, WaitReason
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
+from reboot_operator.core.classify import Entry, Outcome, classify, policies_of
 from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, RequestDecision
 from reboot_operator.core.facts import NodeFacts, PolicyFacts, RequestFacts
 from reboot_operator.core.governance import Claim, outcome
@@ -48,9 +49,6 @@ _COMPLETED, _FAILED = Phase.COMPLETED, Phase.FAILED
 _NOTHING_BLOCKED: Mapping[str, str] = MappingProxyType({})
 _NOTHING_QUEUED: Mapping[str, datetime] = MappingProxyType({})
 _CANCELLED_NOTE = f"cancelled by an admin (annotation {CANCEL} on the node)"
-
-Outcome = str | tuple[str, ...] | None
-"""Of governance for one node: the governing policy, the tied policies (a conflict), or none."""
 
 
 def decide(
@@ -85,22 +83,6 @@ def decide(
 
 
 @dataclass(slots=True)
-class _Entry:
-    """What classifying one request found, kept while the objects it was made from stay the same."""
-
-    request: RequestFacts
-    node: NodeFacts
-    governing: Outcome
-    decided: RequestDecision | None
-    """Decided outright (running, ended, withdrawn, cancelled, ungoverned); else ``candidate``."""
-    candidate: Candidate | None
-    queued_since: datetime | None
-    """The ``queued_since`` value read (compared on the next call); None when none was read."""
-    volatile: bool
-    """Its queue time is this call's ``now``: classified again on the next call."""
-
-
-@dataclass(slots=True)
 class _Scheduled:
     """One policy's last scheduling: its decision, and until when it holds."""
 
@@ -125,7 +107,7 @@ class Decider:
     _governed: dict[str, tuple[NodeFacts, Outcome]] = field(default_factory=dict)
     _selected: Counter[str] = field(default_factory=Counter)
     _conflicts: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    _entries: dict[str, _Entry] = field(default_factory=dict)
+    _entries: dict[str, Entry] = field(default_factory=dict)
     _members: dict[str, set[str]] = field(default_factory=dict)
     """Policy → the requests it schedules or counts (a candidate it governs, or a request under its name)."""
     _scheduled: dict[str, _Scheduled] = field(default_factory=dict)
@@ -175,7 +157,7 @@ class Decider:
             for node in blocked_nodes.keys() | self._blocked_nodes.keys():
                 entry = self._entries.get(node)
                 if blocked_nodes.get(node) != self._blocked_nodes.get(node) and entry is not None:
-                    dirty.update(_policies_of(entry))
+                    dirty.update(policies_of(entry))
             self._blocked_nodes = dict(blocked_nodes)
 
         for name in list(self._scheduled):
@@ -309,13 +291,15 @@ class Decider:
                 entries.pop(name, None)
                 self._unsettled.discard(name)
                 continue
-            fresh = self._classify_one(request, node, governed[name][1], queued_since, now)
+            fresh = classify(
+                request, node, governing=governed[name][1], policies=self._policies, queued_since=queued_since, now=now
+            )
             entries[name] = fresh
             if fresh.volatile or fresh.queued_since is not None:
                 self._unsettled.add(name)
             else:
                 self._unsettled.discard(name)
-            for policy in _policies_of(fresh):
+            for policy in policies_of(fresh):
                 self._members.setdefault(policy, set()).add(name)
                 dirty.add(policy)
             if fresh.decided is not None:
@@ -323,56 +307,12 @@ class Decider:
             else:
                 decided.pop(name, None)
 
-    def _forget(self, name: str, entry: _Entry, dirty: set[str]) -> None:
-        for policy in _policies_of(entry):
+    def _forget(self, name: str, entry: Entry, dirty: set[str]) -> None:
+        for policy in policies_of(entry):
             members = self._members.get(policy)
             if members is not None:
                 members.discard(name)
             dirty.add(policy)
-
-    def _classify_one(
-        self,
-        request: RequestFacts,
-        node: NodeFacts,
-        governing: Outcome,
-        queued_since: Mapping[str, datetime],
-        now: datetime,
-    ) -> _Entry:
-        """Decides a request outright where it can (running, ended, withdrawn, ungoverned); else it becomes a
-        candidate of its governing policy."""
-        name, phase, policy = request.name, request.phase, request.policy
-
-        def outright(decision: RequestDecision) -> _Entry:
-            return _Entry(request, node, governing, decision, None, None, False)
-
-        if phase in ACTIVE_PHASES:
-            if node.cancel and phase in CANCELLABLE_PHASES:
-                return outright(RequestDecision(name, _CANCEL, policy, note=f"{_CANCELLED_NOTE}; handed back"))
-            return outright(RequestDecision(name, _CONTINUE, policy))
-        wants = request.wants_reboot or node.reboot_now
-        new_cycle = phase in TERMINAL_PHASES
-        if new_cycle:
-            if not _starts_again(request, self._policies, wants=wants, forced=node.reboot_now):
-                return outright(RequestDecision(name, _NONE, policy))
-        elif not wants:
-            return outright(RequestDecision(name, _CANCEL, policy, note="withdrawn by the agent: no reasons left"))
-        if node.cancel:
-            return outright(RequestDecision(name, _CANCEL, policy, note=_CANCELLED_NOTE))
-        since: datetime | None = None
-        volatile = False
-        if new_cycle or request.queued_at is None:
-            since = queued_since.get(name)
-            volatile = since is None
-            queued_at = now if since is None else since
-        else:
-            queued_at = request.queued_at
-        if isinstance(governing, str):
-            rank = 0 if name in self._policies[governing].facts.slots else 1 if node.reboot_now else 2
-            candidate = Candidate(rank, queued_at, name, node, new_cycle)
-            return _Entry(request, node, governing, None, candidate, since, volatile)
-        return _Entry(
-            request, node, governing, _ungoverned(name, governing, queued_at, new_cycle), None, since, volatile
-        )
 
     # -- policies ------------------------------------------------------------------------------------------------
 
@@ -424,31 +364,3 @@ class Decider:
         # A request it decided before and no longer queues was classified again, and decided by that.
         self._decided.update(decided)
         self._scheduled[name] = _Scheduled(decision, wakeups, blocker)
-
-
-def _policies_of(entry: _Entry) -> set[str]:
-    found = {entry.request.policy} if entry.request.policy is not None else set()
-    if isinstance(entry.governing, str):
-        found.add(entry.governing)
-    return found
-
-
-def _ungoverned(name: str, tied: Outcome, queued_at: datetime, new_cycle: bool) -> RequestDecision:
-    """A request no policy governs: a conflict between policies of the same priority, or no policy at all."""
-    if isinstance(tied, tuple):
-        reason = WaitReason.CONFLICT
-        note = f"policies {', '.join(tied)} select this node with the same priority; resolve the conflict"
-    else:
-        reason, note = WaitReason.NO_POLICY, "no RebootPolicy selects this node"
-    return RequestDecision(name, _WAIT, None, reason, note, queued_at=queued_at, new_cycle=new_cycle)
-
-
-def _starts_again(request: RequestFacts, compiled: Mapping[str, CompiledPolicy], *, wants: bool, forced: bool) -> bool:
-    """Whether an ended request begins a new cycle: a new need (spec generation), a retry after a reset, or an
-    admin's reboot-now (removed once its cycle starts, so it asks for one cycle)."""
-    if not wants:
-        return False
-    if forced or request.generation != request.observed_generation:
-        return True
-    policy = compiled.get(request.policy) if request.policy is not None else None
-    return request.phase is _FAILED and policy is not None and policy.budget.retries(request.completed_at)
