@@ -12,9 +12,23 @@ window (always open). Nothing has a status yet. Then the real operator is starte
 - peak memory: VmHWM (peak resident set) of the operator's process once it has settled: its CPU idle for 3 s
   after the first correct decision (the waiting requests' statuses written; the phases found are printed), or
   ``--settle-timeout`` seconds after that decision;
-- time per decision: with the operator stopped, ``decide`` runs in this process on facts built the way
-  ``Coordinator._pass`` builds them, from the objects listed from the API (median of 21 after one warm-up); the
-  time to build those facts from the operator's parsed views is reported beside it.
+- a restart on the settled cluster: the operator is stopped, started again, and left to settle; every write it
+  makes meanwhile (anything but get, list, watch, from the audit log) is counted: nothing has changed, so the
+  target is none;
+- at rest under churn, with that restarted operator: for ``CHURN_SECONDS``, every node's status is refreshed once
+  per ``HEARTBEAT_SECONDS`` as a kubelet does (a Ready heartbeat), and every ``CHANGE_SECONDS`` one node gets a new
+  label and another a condition flipped (MemoryPressure); the operator's CPU time over that span, in percent of one
+  core;
+- hand-off while the other requests wait: a rollout of a few nodes inside the big cluster; the requests of
+  ``HANDOFF_POLICIES`` policies that reach Rebooting are rebooted (the simulated node comes back with a new boot
+  ID, as an agent's reboot would) until ``HANDOFF_SAMPLES`` have completed, and for each, the time until the next
+  request of its policy starts (its phase leaves Waiting), seen from outside by a watch.
+- time per decision: with the operator stopped, decisions run in this process on facts built the way
+  ``Coordinator._pass`` builds them, from the objects listed from the API, with a ``Decider`` kept from one to the
+  next as the operator keeps it: the first decision (from scratch), then one decision after each single change (a
+  node turning NotReady or Ready again: median of 21 after one warm-up); the time to build the facts from the
+  operator's parsed views is reported beside it. As the operator does, the objects alive after the listing and
+  after the first decision are frozen out of the garbage collector's reach (``gc.freeze``).
 
 Figures are medians over the repeats, recorded in ``bench/results.json`` (other keys kept) as soon as a size is
 measured, unless ``--no-record`` or ``--quick``. Exits 0 once measured, whether the targets are met or not. A run
@@ -25,7 +39,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
+import gc
 import json
 import math
 import os
@@ -39,22 +55,32 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client
+from kubernetes_asyncio import client, watch
 
 from bench import harness, observe
 from bench.harness import GROUP, VERSION
 from hack import processes
-from hack.nodesim.simulator import NodeSimulator
-from reboot_operator.core.decide import decide
+from hack.nodesim.simulator import MERGE_PATCH, STRATEGIC_PATCH, NodeSimulator, now_rfc3339
+from reboot_operator.core.decide import Decider
 from reboot_operator.observed import node_view, policy_view, request_view
 
 POLICIES = 50
 SLOTS = 2
 RUN_LABEL = "rollboot.dev/bench-run"
 POOL_LABEL = "rollboot.dev/bench-pool"
-TARGET_RSS_MB = 250.0
-TARGET_FIRST_DECISION_S = 10.0
+TARGET_RSS_MB = 200.0
+TARGET_FIRST_DECISION_S = 5.0
 TARGET_DECIDE_MS = 20.0
+TARGET_RESTART_WRITES = 0
+TARGET_CPU_PERCENT = 5.0
+TARGET_HANDOFF_P99_S = 0.2
+CHURN_SECONDS = 60.0
+HEARTBEAT_SECONDS = 300.0
+"""How often a kubelet rewrites its Node's status when nothing changed (nodeStatusReportFrequency, with leases)."""
+CHANGE_SECONDS = 2.0
+HANDOFF_TIMEOUT = 600.0
+HANDOFF_POLICIES = 5
+HANDOFF_SAMPLES = 20
 IDLE_SECONDS = 3.0
 
 
@@ -82,7 +108,19 @@ class Run:
     rss_settled_mb: float
     """VmRSS (resident now) once settled: what the operator keeps, against the peak it passed through."""
     decide_ms: float
+    """One decision after one change, with the decisions kept from the last one."""
+    cold_decide_ms: float
+    """The first decision, from scratch."""
+    untold_decide_ms: float
+    """One decision after one change, the Decider not told which (it compares every request and node)."""
     facts_ms: float
+    restart_writes: dict[str, int]
+    """The writes of an operator started again on the settled cluster, by kind."""
+    restart_settled: float
+    cpu_percent: float
+    churn: dict[str, float]
+    """Heartbeats and changes per second achieved."""
+    handoffs: list[float]
     phases: dict[str, int]
     milestones: dict[str, float]
     """Seconds from the operator's start to steps seen in the audit log (empty on a borrowed cluster)."""
@@ -213,8 +251,10 @@ async def _raw_list(call: Any, *args: Any) -> list[dict[str, Any]]:
     return items
 
 
-async def _time_decisions(api: client.ApiClient, repeat: int = 21) -> tuple[float, float]:
-    """Median milliseconds to build the facts (as ``Coordinator._pass`` does) and to decide, on the listed state."""
+async def _time_decisions(api: client.ApiClient, repeat: int = 21) -> tuple[float, float, float, float]:
+    """Milliseconds, on the listed state: to bring the facts up to date after one change (as ``Coordinator._pass``
+    does), to decide after it told which node changed (as the coordinator tells it), the same not told (every
+    request and node compared with the last decision's), medians; and to decide the first time."""
     custom = client.CustomObjectsApi(api)
     nodes = {n["metadata"]["name"]: node_view(n) for n in await _raw_list(client.CoreV1Api(api).list_node)}
     requests = {
@@ -226,21 +266,40 @@ async def _time_decisions(api: client.ApiClient, repeat: int = 21) -> tuple[floa
         p["metadata"]["name"]: policy_view(p)
         for p in await _raw_list(custom.list_cluster_custom_object, GROUP, VERSION, "rebootpolicies")
     }
+    gc.freeze()  # as the operator does once it has listed (coordinator/loop.py, _keep_from_the_collector)
     now = datetime.datetime.now(datetime.UTC)
-    facts_ms, decide_ms = [], []
-    for attempt in range(repeat + 1):
+    claims = {node: p.name for p in policies.values() for node in p.status.slots}
+    request_facts = {name: r.facts(claimed_by=claims.get(name)) for name, r in requests.items()}
+    node_facts = {name: view.facts for name, view in nodes.items()}
+    names = sorted(nodes)
+    told, untold = Decider(), Decider()
+    facts_ms, decide_ms, untold_ms, cold_ms = [], [], [], 0.0
+    for attempt in range(repeat + 2):
+        touched: set[str] | None = None
         started = time.perf_counter()
-        claims = {node: p.name for p in policies.values() for node in p.status.slots}
+        if attempt:  # one node's Ready condition flips, as a watch event would bring it; its facts are rebuilt
+            flipped = nodes[names[(attempt * 7919) % len(names)]]
+            changed = nodes[flipped.name] = dataclasses.replace(
+                flipped, facts=dataclasses.replace(flipped.facts, ready=not flipped.facts.ready)
+            )
+            touched = {changed.name}
+            claims = {node: p.name for p in policies.values() for node in p.status.slots}
+            node_facts[changed.name] = changed.facts
         policy_facts = [f for p in policies.values() if (f := p.facts()) is not None]
-        request_facts = [r.facts(claimed_by=claims.get(r.name)) for r in requests.values()]
-        node_facts = {name: view.facts for name, view in nodes.items()}
         built = time.perf_counter()
-        decide(policies=policy_facts, requests=request_facts, nodes=node_facts, now=now)
+        told.decide(policies=policy_facts, requests=request_facts, nodes=node_facts, now=now, touched=touched)
         done = time.perf_counter()
-        if attempt:  # the first is a warm-up
+        untold.decide(policies=policy_facts, requests=request_facts, nodes=node_facts, now=now)
+        untold_done = time.perf_counter()
+        now += datetime.timedelta(seconds=1)
+        if attempt == 0:
+            cold_ms = (done - built) * 1000
+            gc.freeze()  # as the operator does after its first decision
+        elif attempt > 1:  # the first after a change is a warm-up
             facts_ms.append((built - started) * 1000)
             decide_ms.append((done - built) * 1000)
-    return statistics.median(facts_ms), statistics.median(decide_ms)
+            untold_ms.append((untold_done - done) * 1000)
+    return statistics.median(facts_ms), statistics.median(decide_ms), statistics.median(untold_ms), cold_ms
 
 
 async def _watch_operator(
@@ -301,6 +360,149 @@ def _milestones(cluster: harness.Cluster, started: float) -> tuple[dict[str, flo
     return {name: at - started for name, at in marks.items() if at is not None}, kinds
 
 
+@dataclass
+class Restarted:
+    writes: dict[str, int]
+    settled: float
+    cpu_percent: float
+    churn: dict[str, float]
+    handoffs: list[float]
+
+
+async def _restart(
+    api: client.ApiClient, cluster: harness.Cluster, work: Path, population: Population, opts: Options
+) -> Restarted:
+    """Start the operator again on the settled cluster: its writes until it settles, by kind, and when it did;
+    then its CPU under churn, and the hand-offs of a few nodes' reboots."""
+    started, wall_started = time.monotonic(), time.time()
+    operator = harness.start_operator(cluster, work / "operator-restart.log")
+    try:
+        _, settled, _, _, _ = await _watch_operator(population, operator, started, opts)
+        settled_wall = time.time()
+        await asyncio.sleep(1.0)  # the audit log is written behind the requests
+        kinds: dict[str, int] = {}
+        if cluster.audit_log is not None:
+            audited = observe.audited_requests(cluster.audit_log, harness.OPERATOR_USER)
+            for request in audited:
+                if request.verb not in ("get", "list", "watch") and wall_started <= request.at <= settled_wall:
+                    kinds[request.kind] = kinds.get(request.kind, 0) + 1
+        print(f"  restarted: settled after {settled:.1f} s, writes: {kinds or 'none'}", flush=True)
+        cpu, churn = await _churn(api, population, operator)
+        print(f"  at rest under churn ({churn}): {cpu:.2f} % of one core", flush=True)
+        handoffs = await _handoffs(api, population)
+        print(
+            f"  hand-offs: {len(handoffs)}, p50 {harness.percentile(handoffs, 50):.3f} s, "
+            f"p99 {harness.percentile(handoffs, 99):.3f} s",
+            flush=True,
+        )
+    finally:
+        operator.stop()
+    return Restarted(kinds, settled, cpu, churn, handoffs)
+
+
+async def _churn(
+    api: client.ApiClient, population: Population, operator: processes.Child
+) -> tuple[float, dict[str, float]]:
+    """The operator's CPU (percent of one core) while nodes heartbeat and change as in a live cluster."""
+    core = client.CoreV1Api(api)
+    names = population.nodes
+    rate = len(names) / HEARTBEAT_SECONDS
+
+    async def beat(name: str) -> None:
+        condition = {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready"}
+        body = {"status": {"conditions": [{**condition, "lastHeartbeatTime": now_rfc3339()}]}}
+        await core.patch_node_status(name, body, _content_type=STRATEGIC_PATCH)
+
+    async def change(count: int) -> None:
+        labels = {"metadata": {"labels": {"rollboot.dev/bench-churn": str(count)}}}
+        await core.patch_node(names[(count * 7919) % len(names)], labels, _content_type=MERGE_PATCH)
+        pressure = {"type": "MemoryPressure", "status": "True" if count % 2 else "False", "reason": "Bench"}
+        pressure["lastHeartbeatTime"] = pressure["lastTransitionTime"] = now_rfc3339()
+        body = {"status": {"conditions": [pressure]}}
+        await core.patch_node_status(names[(count * 104729) % len(names)], body, _content_type=STRATEGIC_PATCH)
+
+    beats = changes = 0
+    cpu_before, started = harness.cpu_seconds(operator.pid), time.monotonic()
+    while (elapsed := time.monotonic() - started) < CHURN_SECONDS:
+        due = int(elapsed * rate) - beats
+        if due > 0:
+            batch = [partial(beat, names[(beats + i) % len(names)]) for i in range(due)]
+            await harness.bounded(batch, concurrency=16)
+            beats += due
+        if elapsed >= changes * CHANGE_SECONDS:
+            await change(changes)
+            changes += 1
+        await asyncio.sleep(0.02)
+    elapsed = time.monotonic() - started
+    cpu = harness.cpu_seconds(operator.pid) - cpu_before
+    return 100 * cpu / elapsed, {
+        "heartbeats_per_s": round(beats / elapsed, 1),
+        "changes_per_s": round(changes / elapsed, 2),
+    }
+
+
+async def _handoffs(api: client.ApiClient, population: Population) -> list[float]:
+    """A rollout of a few nodes inside the big cluster: the requests of ``HANDOFF_POLICIES`` policies that reach
+    Rebooting are rebooted (as their agents would), until ``HANDOFF_SAMPLES`` have completed; for each, the time
+    until the next request of its policy starts (leaves Waiting), seen from outside by one watch."""
+    custom = client.CustomObjectsApi(api)
+    pools = {name: _pool(i) for i, name in enumerate(population.nodes)}
+    rolling = {_pool(i) for i in range(HANDOFF_POLICIES)}
+    selector = f"{RUN_LABEL}={population.run}"
+    listing = await custom.list_cluster_custom_object(GROUP, VERSION, "noderebootrequests", label_selector=selector)
+    phases: dict[str, str | None] = {}
+    rebooted: set[str] = set()
+    completions: list[tuple[float, str]] = []
+    starts: list[tuple[float, str]] = []
+
+    def seen(body: dict[str, Any], at: float) -> None:
+        name = body["metadata"]["name"]
+        status = body.get("status") or {}
+        phase, before = status.get("phase"), phases.get(name)
+        phases[name] = phase
+        if pools[name] not in rolling or phase == before:
+            return
+        if phase == "Completed" and name in rebooted:
+            completions.append((at, pools[name]))
+        elif before in (None, "Waiting") and phase not in (None, "Waiting"):
+            starts.append((at, pools[name]))
+        approval = (status.get("approval") or {}).get("bootID")
+        if phase == "Rebooting" and name not in rebooted and approval == population.sim.boot_id(name):
+            rebooted.add(name)
+            population.sim.reboot(name)
+
+    for item in listing["items"]:
+        seen(item, time.monotonic())
+    deadline = time.monotonic() + HANDOFF_TIMEOUT
+    stream = watch.Watch().stream(
+        custom.list_cluster_custom_object,
+        GROUP,
+        VERSION,
+        "noderebootrequests",
+        label_selector=selector,
+        resource_version=listing["metadata"]["resourceVersion"],
+        timeout_seconds=int(HANDOFF_TIMEOUT),
+    )
+    async with stream as events:
+        async for event in events:
+            now = time.monotonic()
+            seen(event["object"], now)
+            handoffs = _gaps(completions, starts)
+            if (len(completions) >= HANDOFF_SAMPLES and len(handoffs) == len(completions)) or now > deadline:
+                break
+    return _gaps(completions, starts)
+
+
+def _gaps(completions: list[tuple[float, str]], starts: list[tuple[float, str]]) -> list[float]:
+    """For each completion, the time until the next start in its policy (those with none yet left out)."""
+    gaps = []
+    for completed, pool in completions:
+        following = [t for t, p in starts if p == pool and t >= completed]
+        if following:
+            gaps.append(min(following) - completed)
+    return gaps
+
+
 async def _phases(api: client.ApiClient, run: str) -> dict[str, int]:
     listing = await client.CustomObjectsApi(api).list_cluster_custom_object(
         GROUP, VERSION, "noderebootrequests", label_selector=f"{RUN_LABEL}={run}"
@@ -327,9 +529,27 @@ async def _one_run(opts: Options, cluster: harness.Cluster, work: Path, size: in
                 print("  the operator's requests: " + ", ".join(f"{k} {v:.2f} s" for k, v in milestones.items()))
                 print("  by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
             phases = await _phases(api, population.run)
-            facts_ms, decide_ms = await _time_decisions(api)
+            restarted = await _restart(api, cluster, work, population, opts)
+            facts_ms, decide_ms, untold_ms, cold_ms = await _time_decisions(api)
             return Run(
-                size, first, settled, peak, rss_at_decision, resident, decide_ms, facts_ms, phases, milestones, kinds
+                size,
+                first,
+                settled,
+                peak,
+                rss_at_decision,
+                resident,
+                decide_ms,
+                cold_ms,
+                untold_ms,
+                facts_ms,
+                restarted.writes,
+                restarted.settled,
+                restarted.cpu_percent,
+                restarted.churn,
+                restarted.handoffs,
+                phases,
+                milestones,
+                kinds,
             )
         finally:
             if operator is not None:
@@ -370,9 +590,46 @@ def _figures(ctx: harness.Context, runs: list[Run]) -> dict[str, dict[str, Any]]
             unit="ms",
             target=TARGET_DECIDE_MS,
             runs=len(mine),
-            note=f"{what}, as the operator left them: one decide() in process on facts built as Coordinator._pass "
-            "builds them; median of 21 per cluster, then of the clusters. facts_ms: building those facts",
+            note=f"{what}, as the operator left them: one decision after a single change (a node's Ready flips), "
+            "in process, with a Decider kept between decisions and told which node changed, as Coordinator._pass "
+            "does, on facts kept as it keeps them; median of 21 per cluster, then of the clusters. untold_ms: the "
+            "same, not told (it compares every request and node with the last decision's); cold_ms: the first "
+            "decision, from scratch; facts_ms: bringing the facts up to date",
             facts_ms=[round(r.facts_ms, 2) for r in mine],
+            cold_ms=[round(r.cold_decide_ms, 2) for r in mine],
+            untold_ms=[round(r.untold_decide_ms, 2) for r in mine],
+        )
+        figures[f"scale_{size}_restart_writes"] = ctx.figure(
+            value=max(sum(r.restart_writes.values()) for r in mine),
+            unit="writes",
+            target=TARGET_RESTART_WRITES,
+            runs=len(mine),
+            note=f"{what}: the operator stopped once settled and started again; every write it made (audit log: "
+            "anything but get, list, watch) until it settled again; the most of the clusters",
+            by_kind=[r.restart_writes for r in mine],
+            settled_s=[round(r.restart_settled, 1) for r in mine],
+        )
+        figures[f"scale_{size}_cpu_at_rest_percent"] = ctx.figure(
+            value=round(statistics.median(r.cpu_percent for r in mine), 2),
+            unit="%",
+            target=TARGET_CPU_PERCENT,
+            runs=len(mine),
+            note=f"{what}, settled, the operator restarted: its CPU time over {CHURN_SECONDS:.0f} s while every node's "
+            f"status is refreshed once per {HEARTBEAT_SECONDS:.0f} s (kubelet heartbeats) and every "
+            f"{CHANGE_SECONDS:.0f} s a node gets a new label and another a condition flipped; percent of one core",
+            churn=[r.churn for r in mine],
+        )
+        handoffs = [h for r in mine for h in r.handoffs]
+        figures[f"scale_{size}_handoff_p99_s"] = ctx.figure(
+            value=round(harness.percentile(handoffs, 99), 3),
+            unit="s",
+            target=TARGET_HANDOFF_P99_S,
+            runs=len(mine),
+            note=f"{what}, settled, the operator restarted: the requests of {HANDOFF_POLICIES} policies rebooted as "
+            f"they reach Rebooting, until {HANDOFF_SAMPLES} have completed; for each, until the next request of its "
+            "policy leaves Waiting, seen from outside by a watch; nearest-rank p99 over all hand-offs",
+            samples=len(handoffs),
+            p50_s=round(harness.percentile(handoffs, 50), 3),
         )
     return figures
 
@@ -412,7 +669,9 @@ def _measure(opts: Options, work: Path, size: int, repeat: int) -> Run:
     print(
         f"  peak RSS {run.peak_rss_mb:.1f} MB ({run.rss_at_decision_mb:.1f} MB at the first decision, "
         f"{run.rss_settled_mb:.1f} MB resident once settled), settled {run.settled:.1f} s after the start; "
-        f"requests: {run.phases}; decide {run.decide_ms:.2f} ms, building its facts {run.facts_ms:.2f} ms",
+        f"requests: {run.phases}; decide {run.decide_ms:.2f} ms after one change ({run.untold_decide_ms:.2f} ms not "
+        f"told which, {run.cold_decide_ms:.1f} ms the first time), its facts {run.facts_ms:.2f} ms; restart writes "
+        f"{run.restart_writes or 'none'}",
         flush=True,
     )
     return run

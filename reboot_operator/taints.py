@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from kubernetes_asyncio import client
 
@@ -27,8 +27,10 @@ CONCURRENT_PATCHES = 4
 
 
 class PendingTaints:
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, on_failure: Callable[[str], None] | None = None) -> None:
         self.api = api
+        self.on_failure = on_failure
+        """Told a node's name when its patch failed: a caller that gives only changed nodes gives it again."""
         self._asked: dict[str, bool] = {}
         self._limit = asyncio.Semaphore(CONCURRENT_PATCHES)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -62,6 +64,8 @@ class PendingTaints:
                     await node_effects.ensure_no_taint(self.api, node)
             except KubeEffectError as error:
                 self._asked.pop(node, None)  # try again on a later pass
+                if self.on_failure is not None:
+                    self.on_failure(node)
                 verb = "set" if wanted else "remove"
                 log.warning("could not %s the reboot-pending taint of %s: %s", verb, node, error)
 

@@ -13,77 +13,42 @@ finish, since the reboot is authorized already.
 
 Blockers are looked up by the operator (they are I/O) and arrive as plain text per policy and per node: the core
 only decides what they mean for the queue.
+
+``decide`` decides from scratch. The operator keeps a :class:`Decider` instead, which gives the same answer to the
+same input but redoes only what the input changed since its last call: a request is classified again only when its
+facts, its node's facts, its node's governing policy or a policy it read are new objects or values; a policy is
+scheduled again only when one of those requests, its own compiled state, its blockers, the stop, or the clock
+passing one of its wake-up instants says so. On a cluster of 15,000 nodes where one node changed, that is one
+request and one policy, plus an identity check per request (docs/operator.md, "Scale").
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import MappingProxyType
 
-from reboot_operator.api.controls import CANCEL, STOP_CONFIGMAP
-from reboot_operator.api.vocabulary import ACTIVE_PHASES, CANCELLABLE_PHASES, TERMINAL_PHASES, Phase, WaitReason
-from reboot_operator.core.budget import Budget, evaluate_budget
-from reboot_operator.core.clock import policy_zone, stamp
-from reboot_operator.core.decisions import Action, Counts, Decisions, PolicyDecision, RequestDecision
-from reboot_operator.core.duration import parse_duration
+from reboot_operator.api.controls import CANCEL
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
+from reboot_operator.core.classify import Entry, Outcome, classify, policies_of
+from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, RequestDecision
 from reboot_operator.core.facts import NodeFacts, PolicyFacts, RequestFacts
-from reboot_operator.core.governance import Claim, Governance, govern
-from reboot_operator.core.selection import Candidate, capacity
+from reboot_operator.core.governance import Claim, outcome
+from reboot_operator.core.schedule import CompiledPolicy, Tally, compile_policy, latest, schedule
+from reboot_operator.core.selection import Candidate
 from reboot_operator.core.selector import compile_selector
-from reboot_operator.core.validation import compile_schedule, validate_policy
-from reboot_operator.core.window import ScheduleState
 
 _FINISHED = frozenset({Phase.COMPLETED, Phase.FAILED})
 """Ends of a cycle that ran: the minimum interval counts from them."""
 
 # Enum members read once: attribute access on an Enum class is slow, and the loops below run per request.
-_START, _WAIT, _CONTINUE, _CANCEL, _CLEANUP, _NONE = (
-    Action.START,
-    Action.WAIT,
-    Action.CONTINUE,
-    Action.CANCEL,
-    Action.CLEANUP,
-    Action.NONE,
-)
+_WAIT, _CONTINUE, _CANCEL, _CLEANUP, _NONE = Action.WAIT, Action.CONTINUE, Action.CANCEL, Action.CLEANUP, Action.NONE
 _COMPLETED, _FAILED = Phase.COMPLETED, Phase.FAILED
-_QUEUED, _NODE_NOT_READY, _BLOCKED = WaitReason.QUEUED, WaitReason.NODE_NOT_READY, WaitReason.BLOCKED
-_SKIPPED = WaitReason.SKIPPED
 _NOTHING_BLOCKED: Mapping[str, str] = MappingProxyType({})
 _NOTHING_QUEUED: Mapping[str, datetime] = MappingProxyType({})
 _CANCELLED_NOTE = f"cancelled by an admin (annotation {CANCEL} on the node)"
-
-
-@dataclass(frozen=True, slots=True)
-class _Policy:
-    facts: PolicyFacts
-    problems: tuple[str, ...]
-    window: ScheduleState | None
-    budget: Budget
-    min_interval: timedelta
-    zone: str
-    """The zone its times are told in (``clock.policy_zone``)."""
-
-
-@dataclass(slots=True)
-class _Tally:
-    """What the pass over the requests learns about one policy."""
-
-    running: list[str] = field(default_factory=list)
-    completed: int = 0
-    failed: int = 0
-    last_finish: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Block:
-    """Why none of a policy's requests may start now, and when that may change by itself."""
-
-    reason: WaitReason
-    message: str
-    until: datetime | None = None
 
 
 def decide(
@@ -105,273 +70,297 @@ def decide(
     when an earlier decision put it there, while its status does not say so yet: its place and its status stay the
     same from one decision to the next (else ``now``). ``stop``, when set, is why everything is stopped (the
     cluster-wide stop): nothing starts."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    compiled = {p.name: _compile(p, now) for p in sorted(policies, key=lambda p: p.name)}
-    governance = govern(
-        [
-            Claim(name, p.facts.spec.priority, compile_selector(p.facts.spec.node_selector))
-            for name, p in compiled.items()
-        ],
-        {name: node.labels for name, node in nodes.items()},
-    )
-    decided, tallies, candidates = _classify(requests, nodes, compiled, governance, now, queued_since)
-
-    results: dict[str, PolicyDecision] = {}
-    wakeups: list[datetime] = []
-    for name, policy in compiled.items():
-        tally = tallies[name]
-        tally.last_finish = _latest(tally.last_finish, policy.facts.last_completion_at)
-        queue = sorted(candidates.get(name, ()))
-        results[name] = _schedule(
-            policy, queue, tally, governance, decided, wakeups, now, blocked_policies.get(name), blocked_nodes, stop
-        )
-    return Decisions(
+    return Decider().decide(
+        policies=policies,
+        requests={r.name: r for r in requests},
+        nodes=nodes,
         now=now,
-        requests=decided,
-        policies=results,
-        next_wakeup=min((t for t in wakeups if t > now), default=None),
+        blocked_policies=blocked_policies,
+        blocked_nodes=blocked_nodes,
+        queued_since=queued_since,
+        stop=stop,
     )
 
 
-def _compile(facts: PolicyFacts, now: datetime) -> _Policy:
-    problems = facts.problems + tuple(validate_policy(facts.spec))
-    return _Policy(
-        facts=facts,
-        problems=problems,
-        window=None if problems else compile_schedule(facts.spec).state(now),
-        budget=evaluate_budget(facts, now),
-        # A spec with problems starts nothing, and its durations may be what is wrong with it.
-        min_interval=timedelta(0) if problems else parse_duration(facts.spec.min_interval_between_reboots),
-        zone="UTC" if problems else policy_zone([w.time_zone for w in facts.spec.maintenance_windows]),
-    )
+@dataclass(slots=True)
+class _Scheduled:
+    """One policy's last scheduling: its decision, and until when it holds."""
+
+    decision: PolicyDecision
+    wakeups: list[datetime]
+    """When it may change by itself (a window, an interval, a skip ending): it is scheduled again then."""
+    blocker: str | None
+    """The verdict of its own blockers it was scheduled with."""
 
 
-def _classify(
-    requests: Iterable[RequestFacts],
-    nodes: Mapping[str, NodeFacts],
-    compiled: Mapping[str, _Policy],
-    governance: Governance,
-    now: datetime,
-    queued_since: Mapping[str, datetime],
-) -> tuple[dict[str, RequestDecision], defaultdict[str, _Tally], defaultdict[str, list[Candidate]]]:
-    """Decides each request outright where it can (running, ended, withdrawn, gone, ungoverned); the others become
-    candidates of their governing policy. One loop for all requests: it runs thousands of times per decision."""
-    decided: dict[str, RequestDecision] = {}
-    tallies: defaultdict[str, _Tally] = defaultdict(_Tally)
-    candidates: defaultdict[str, list[Candidate]] = defaultdict(list)
-    node_of, governing_of = nodes.get, governance.governing.get
-    for request in requests:
-        name, phase, policy = request.name, request.phase, request.policy
-        node = node_of(name)
-        if node is None:
-            decided[name] = RequestDecision(name, _CLEANUP, policy, note=f"node {name} no longer exists")
-            continue
-        if phase in ACTIVE_PHASES:
-            if policy is not None:
-                tallies[policy].running.append(name)
-            if node.cancel and phase in CANCELLABLE_PHASES:
-                decided[name] = RequestDecision(name, _CANCEL, policy, note=f"{_CANCELLED_NOTE}; handed back")
-            else:
-                decided[name] = RequestDecision(name, _CONTINUE, policy)
-            continue
-        wants = request.wants_reboot or node.reboot_now
-        new_cycle = phase in TERMINAL_PHASES
-        if new_cycle:
-            if policy is not None and phase in _FINISHED:
-                tally = tallies[policy]
-                tally.last_finish = _latest(tally.last_finish, request.completed_at)
-            if not _starts_again(request, compiled, wants=wants, forced=node.reboot_now):
-                if policy is not None and phase is _COMPLETED:
-                    tallies[policy].completed += 1
-                elif policy is not None and phase is _FAILED:
-                    tallies[policy].failed += 1
-                decided[name] = RequestDecision(name, _NONE, policy)
+@dataclass
+class Decider:
+    """``decide``, kept between calls so that each call redoes only what changed (see the module docstring). Pure as
+    ``decide`` is: the same sequence of inputs gives the same decisions; each call's answer equals ``decide``'s on
+    the same input. Not safe for concurrent use (one loop calls it)."""
+
+    _policies: dict[str, CompiledPolicy] = field(default_factory=dict)
+    _claims: tuple[Claim, ...] = ()
+    _keys: tuple[str, ...] = ()
+    _outcomes: dict[tuple[str | None, ...], Outcome] = field(default_factory=dict)
+    """Governance by the node's values of the selectors' keys (reset when a selector or priority changes)."""
+    _governed: dict[str, tuple[NodeFacts, Outcome]] = field(default_factory=dict)
+    _selected: Counter[str] = field(default_factory=Counter)
+    _conflicts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _entries: dict[str, Entry] = field(default_factory=dict)
+    _members: dict[str, set[str]] = field(default_factory=dict)
+    """Policy → the requests it schedules or counts (a candidate it governs, or a request under its name)."""
+    _scheduled: dict[str, _Scheduled] = field(default_factory=dict)
+    _decided: dict[str, RequestDecision] = field(default_factory=dict)
+    _blocked_nodes: dict[str, str] = field(default_factory=dict)
+    _unsettled: set[str] = field(default_factory=set)
+    """Requests whose queue time is this call's ``now`` or an earlier decision's (``queued_since``): looked at
+    again on every call, since neither is in their facts."""
+    _stop: str | None = None
+
+    def decide(
+        self,
+        *,
+        policies: Iterable[PolicyFacts],
+        requests: Mapping[str, RequestFacts],
+        nodes: Mapping[str, NodeFacts],
+        now: datetime,
+        blocked_policies: Mapping[str, str] = _NOTHING_BLOCKED,
+        blocked_nodes: Mapping[str, str] = _NOTHING_BLOCKED,
+        queued_since: Mapping[str, datetime] = _NOTHING_QUEUED,
+        stop: str | None = None,
+        touched: Collection[str] | None = None,
+    ) -> Decisions:
+        """As ``decide`` (``requests`` by name). ``touched``, when given, promises that every request or node
+        not named in it is the very same object (or absent) as in the last call: only those named are looked at
+        again (with the requests of policies that changed, and those whose queue time is not settled). None
+        (the default): every request and node is compared with the last call's."""
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        compiled = {p.name: compile_policy(p, now) for p in sorted(policies, key=lambda p: p.name)}
+        changed = {
+            name for name in compiled.keys() | self._policies.keys() if compiled.get(name) != self._policies.get(name)
+        }
+        self._policies = compiled
+        dirty = set(changed)
+        if stop != self._stop:
+            dirty.update(compiled)
+            self._stop = stop
+        claims = self._claims_of(compiled)
+        if claims != self._claims:
+            self._start_afresh(claims)
+            dirty.update(compiled)
+            touched = None
+        regoverned = self._govern(nodes, dirty, touched)
+        self._classify(requests, nodes, changed, regoverned, queued_since, now, dirty, touched)
+        if blocked_nodes != self._blocked_nodes:
+            for node in blocked_nodes.keys() | self._blocked_nodes.keys():
+                entry = self._entries.get(node)
+                if blocked_nodes.get(node) != self._blocked_nodes.get(node) and entry is not None:
+                    dirty.update(policies_of(entry))
+            self._blocked_nodes = dict(blocked_nodes)
+
+        for name in list(self._scheduled):
+            if name not in compiled:
+                del self._scheduled[name]
+        for name in compiled:
+            last = self._scheduled.get(name)
+            if (
+                name in dirty
+                or last is None
+                or last.blocker != blocked_policies.get(name)
+                or any(now >= at for at in last.wakeups)
+            ):
+                self._schedule(compiled[name], now, blocked_policies.get(name), blocked_nodes, stop)
+
+        results = {name: self._scheduled[name].decision for name in compiled}
+        wakeups = [at for name in compiled for at in self._scheduled[name].wakeups if at > now]
+        return Decisions(
+            now=now, requests=dict(self._decided), policies=results, next_wakeup=min(wakeups, default=None)
+        )
+
+    # -- governance ----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _claims_of(compiled: Mapping[str, CompiledPolicy]) -> tuple[Claim, ...]:
+        return tuple(
+            sorted(
+                (
+                    Claim(name, p.facts.spec.priority, compile_selector(p.facts.spec.node_selector))
+                    for name, p in compiled.items()
+                ),
+                key=lambda c: (-c.priority, c.policy),
+            )
+        )
+
+    def _govern(self, nodes: Mapping[str, NodeFacts], dirty: set[str], touched: Collection[str] | None) -> set[str]:
+        """Brings each node's governing policy up to date; the nodes whose outcome changed (their old and new
+        policies join ``dirty``). A new selector or priority starts everything afresh (``_start_afresh``)."""
+        regoverned: set[str] = set()
+        governed, outcomes, keys, claims = self._governed, self._outcomes, self._keys, self._claims
+        gone = governed.keys() - nodes.keys() if touched is None else [n for n in touched if n not in nodes]
+        for name in gone:
+            if name in governed:
+                self._set_outcome(name, governed.pop(name)[1], None, regoverned, dirty)
+        for name in nodes if touched is None else touched:
+            facts = nodes.get(name)
+            known = governed.get(name)
+            if facts is None or (known is not None and known[0] is facts):
                 continue
-        elif not wants:
-            decided[name] = RequestDecision(name, _CANCEL, policy, note="withdrawn by the agent: no reasons left")
-            continue
-        if node.cancel:
-            decided[name] = RequestDecision(name, _CANCEL, policy, note=_CANCELLED_NOTE)
-            continue
-        queued_at = queued_since.get(name, now) if new_cycle or request.queued_at is None else request.queued_at
-        governing = governing_of(name)
-        if governing is not None:
-            rank = 0 if name in compiled[governing].facts.slots else 1 if node.reboot_now else 2
-            candidates[governing].append(Candidate(rank, queued_at, name, node, new_cycle))
+            labels = facts.labels
+            group = tuple(map(labels.get, keys))
+            if group in outcomes:
+                found = outcomes[group]
+            else:
+                found = outcomes[group] = outcome(claims, labels)
+            governed[name] = (facts, found)
+            before = known[1] if known is not None else None
+            if found != before:
+                self._set_outcome(name, before, found, regoverned, dirty)
+        return regoverned
+
+    def _start_afresh(self, claims: tuple[Claim, ...]) -> None:
+        """Forget everything but the compiled policies and the stop: the next pass decides from scratch."""
+        self._claims, self._outcomes = claims, {}
+        self._keys = tuple(sorted(set().union(*(c.selector.keys for c in claims))))
+        self._governed, self._selected, self._conflicts = {}, Counter(), {}
+        self._entries, self._members, self._scheduled, self._decided, self._blocked_nodes = {}, {}, {}, {}, {}
+        self._unsettled = set()
+
+    def _set_outcome(self, name: str, before: Outcome, after: Outcome, regoverned: set[str], dirty: set[str]) -> None:
+        regoverned.add(name)
+        for value, step in ((before, -1), (after, 1)):
+            if isinstance(value, str):
+                self._selected[value] += step
+                dirty.add(value)
+            elif value is not None:
+                dirty.update(value)
+        if isinstance(after, tuple):
+            self._conflicts[name] = after
         else:
-            decided[name] = _ungoverned(name, governance.conflicts.get(name), queued_at, new_cycle)
-    return decided, tallies, candidates
+            self._conflicts.pop(name, None)
 
+    # -- requests ------------------------------------------------------------------------------------------------
 
-def _ungoverned(name: str, tied: tuple[str, ...] | None, queued_at: datetime, new_cycle: bool) -> RequestDecision:
-    """A request no policy governs: a conflict between policies of the same priority, or no policy at all."""
-    if tied is not None:
-        reason = WaitReason.CONFLICT
-        note = f"policies {', '.join(tied)} select this node with the same priority; resolve the conflict"
-    else:
-        reason, note = WaitReason.NO_POLICY, "no RebootPolicy selects this node"
-    return RequestDecision(name, _WAIT, None, reason, note, queued_at=queued_at, new_cycle=new_cycle)
-
-
-def _starts_again(request: RequestFacts, compiled: Mapping[str, _Policy], *, wants: bool, forced: bool) -> bool:
-    """Whether an ended request begins a new cycle: a new need (spec generation), a retry after a reset, or an
-    admin's reboot-now (removed once its cycle starts, so it asks for one cycle)."""
-    if not wants:
-        return False
-    if forced or request.generation != request.observed_generation:
-        return True
-    policy = compiled.get(request.policy) if request.policy is not None else None
-    return request.phase is _FAILED and policy is not None and policy.budget.retries(request.completed_at)
-
-
-def _schedule(
-    policy: _Policy,
-    queue: list[Candidate],
-    tally: _Tally,
-    governance: Governance,
-    decided: dict[str, RequestDecision],
-    wakeups: list[datetime],
-    now: datetime,
-    blocker: str | None,
-    blocked_nodes: Mapping[str, str],
-    stop: str | None,
-) -> PolicyDecision:
-    """Starts what may start of a policy's queue, in order, and tells the rest why they wait."""
-    name = policy.facts.name
-    selected = governance.selected[name]
-    slots = capacity(policy.facts.spec.max_concurrent, selected)
-    if policy.window is not None and policy.window.changes_at is not None:
-        wakeups.append(policy.window.changes_at)
-    block = _blocked(policy, tally, blocker, now, stop) if queue else None
-    # A node an admin asked to reboot now is held by everything but a closed window.
-    forced_block = block
-    if block is not None and block.reason is WaitReason.WINDOW_CLOSED and any(c.node.reboot_now for c in queue):
-        forced_block = _blocked(policy, tally, blocker, now, stop, past_window=True)
-    for held in (block, forced_block):
-        if held is not None and held.reason is WaitReason.MIN_INTERVAL and held.until is not None:
-            wakeups.append(held.until)
-
-    holds = [block, forced_block] if forced_block is not block else [block]
-    consults = bool(queue) and any(held is None or held.reason is _BLOCKED for held in holds)
-    running = len(tally.running)
-    free = slots - running
-    started: list[str] = []
-    waiting: list[Candidate] = []
-    for candidate in queue:
-        node = candidate.node
-        held = forced_block if node.reboot_now else block
-        skip = node.skip
-        if skip is not None and skip.until is not None and skip.until > now:
-            wakeups.append(skip.until)
-        if (
-            free > 0
-            and held is None
-            and node.ready
-            and candidate.name not in blocked_nodes
-            and (skip is None or not skip.active(now))
-        ):
-            free -= 1
-            started.append(candidate.name)
-            decided[candidate.name] = RequestDecision(
-                candidate.name,
-                _START,
-                name,
-                queued_at=candidate.queued_at,
-                new_cycle=candidate.new_cycle,
-                boot_id=node.boot_id,
-                was_unschedulable=node.unschedulable,
+    def _classify(
+        self,
+        requests: Mapping[str, RequestFacts],
+        nodes: Mapping[str, NodeFacts],
+        changed: set[str],
+        regoverned: set[str],
+        queued_since: Mapping[str, datetime],
+        now: datetime,
+        dirty: set[str],
+        touched: Collection[str] | None,
+    ) -> None:
+        entries, decided = self._entries, self._decided
+        if touched is None:
+            gone: Iterable[str] = decided.keys() - requests.keys()
+            looked_at: Iterable[str] = requests
+        else:
+            gone = [n for n in touched if n not in requests and n in decided]
+            again = {*touched, *regoverned, *self._unsettled}
+            for policy in changed:
+                again.update(self._members.get(policy, ()))
+            looked_at = [n for n in again if n in requests]
+        for name in gone:
+            del decided[name]
+            self._unsettled.discard(name)
+            old = entries.pop(name, None)
+            if old is not None:
+                self._forget(name, old, dirty)
+        node_of, governed = nodes.get, self._governed
+        for name in looked_at:
+            request = requests[name]
+            entry = entries.get(name)
+            node = node_of(name)
+            if (
+                entry is not None
+                and entry.request is request
+                and entry.node is node
+                and not entry.volatile
+                and name not in regoverned
+                and not (changed and (entry.request.policy in changed or entry.governing in changed))
+                and (entry.queued_since is None or queued_since.get(name) == entry.queued_since)
+            ):
+                continue
+            if entry is not None:
+                self._forget(name, entry, dirty)
+            if node is None:
+                decided[name] = RequestDecision(name, _CLEANUP, request.policy, note=f"node {name} no longer exists")
+                entries.pop(name, None)
+                self._unsettled.discard(name)
+                continue
+            fresh = classify(
+                request, node, governing=governed[name][1], policies=self._policies, queued_since=queued_since, now=now
             )
-        else:
-            waiting.append(candidate)
+            entries[name] = fresh
+            if fresh.volatile or fresh.queued_since is not None:
+                self._unsettled.add(name)
+            else:
+                self._unsettled.discard(name)
+            for policy in policies_of(fresh):
+                self._members.setdefault(policy, set()).add(name)
+                dirty.add(policy)
+            if fresh.decided is not None:
+                decided[name] = fresh.decided
+            else:
+                decided.pop(name, None)
 
-    total = len(waiting)
-    queued = (_QUEUED, f"{running + len(started)} of {slots} slots of policy {name} in use", None)
-    not_ready = (_NODE_NOT_READY, "node is not Ready", None)
-    node_blocks: list[tuple[str, str]] = []
-    for position, candidate in enumerate(waiting, start=1):
-        node = candidate.node
-        held = forced_block if node.reboot_now else block
-        skip = node.skip
-        if skip is not None and skip.active(now):
-            why, what, when = _SKIPPED, f"skipped by an admin {skip.note}", skip.until
-        elif held is not None:
-            why, what, when = held.reason, held.message, held.until
-        elif not node.ready:
-            why, what, when = not_ready
-        elif candidate.name in blocked_nodes:
-            why, what, when = _BLOCKED, blocked_nodes[candidate.name], None
-            node_blocks.append((candidate.name, what))
-        else:
-            why, what, when = queued
-        decided[candidate.name] = RequestDecision(
-            candidate.name, _WAIT, name, why, what, when, position, total, candidate.queued_at, candidate.new_cycle
+    def _forget(self, name: str, entry: Entry, dirty: set[str]) -> None:
+        for policy in policies_of(entry):
+            members = self._members.get(policy)
+            if members is not None:
+                members.discard(name)
+            dirty.add(policy)
+
+    # -- policies ------------------------------------------------------------------------------------------------
+
+    def _schedule(
+        self,
+        policy: CompiledPolicy,
+        now: datetime,
+        blocker: str | None,
+        blocked_nodes: Mapping[str, str],
+        stop: str | None,
+    ) -> None:
+        name = policy.facts.name
+        tally = Tally()
+        queue: list[Candidate] = []
+        for member in sorted(self._members.get(name, ())):
+            entry = self._entries[member]
+            request = entry.request
+            if request.policy == name:
+                phase = request.phase
+                if phase in ACTIVE_PHASES:
+                    tally.running.append(member)
+                elif phase in _FINISHED:
+                    tally.last_finish = latest(tally.last_finish, request.completed_at)
+                    if entry.decided is not None and entry.decided.action is _NONE:
+                        if phase is _COMPLETED:
+                            tally.completed += 1
+                        else:
+                            tally.failed += 1
+            if entry.candidate is not None and entry.governing == name:
+                queue.append(entry.candidate)
+        tally.last_finish = latest(tally.last_finish, policy.facts.last_completion_at)
+        queue.sort()
+        decided: dict[str, RequestDecision] = {}
+        wakeups: list[datetime] = []
+        conflicts = tuple(sorted(node for node, tied in self._conflicts.items() if name in tied))
+        decision = schedule(
+            policy,
+            queue,
+            tally,
+            selected=self._selected[name],
+            conflicts=conflicts,
+            decided=decided,
+            wakeups=wakeups,
+            now=now,
+            blocker=blocker,
+            blocked_nodes=blocked_nodes,
+            stop=stop,
         )
-
-    return PolicyDecision(
-        name=name,
-        problems=policy.problems,
-        window=policy.window,
-        blocked=block.reason if block is not None else None,
-        blocked_message=block.message if block is not None else "",
-        queue=tuple(c.name for c in waiting),
-        blocked_nodes=tuple(node_blocks),
-        counts=Counts(
-            selected=selected,
-            pending=total,
-            in_progress=running + len(started),
-            completed=tally.completed,
-            failed=tally.failed,
-        ),
-        conflicts=tuple(sorted(node for node, tied in governance.conflicts.items() if name in tied)),
-        budget=policy.budget,
-        last_completion_at=tally.last_finish,
-        started=tuple(started),
-        slots=tuple(sorted([*tally.running, *started])),
-        consults_blockers=consults,
-    )
-
-
-def _blocked(
-    policy: _Policy, tally: _Tally, blocker: str | None, now: datetime, stop: str | None, *, past_window: bool = False
-) -> _Block | None:
-    """Why no request of the policy may start now, if there is such a reason (``past_window``: but a closed
-    window, for a node an admin asked to reboot now)."""
-    name, spec, budget, window = policy.facts.name, policy.facts.spec, policy.budget, policy.window
-    zone = policy.zone
-    if stop is not None:
-        return _Block(WaitReason.STOPPED, f"rollboot is stopped cluster-wide (ConfigMap {STOP_CONFIGMAP}): {stop}")
-    if window is None:  # the spec has problems, so its windows were not evaluated
-        return _Block(WaitReason.INVALID_SPEC, f"policy {name} has an invalid spec: {'; '.join(policy.problems)}")
-    if spec.paused:
-        return _Block(WaitReason.PAUSED, f"policy {name} is paused")
-    if budget.halted:
-        return _Block(
-            WaitReason.HALTED,
-            f"policy {name} halted after {budget.failures} failed nodes (maxFailures {budget.max_failures}); "
-            "change spec.failureBudget.resetToken to resume",
-        )
-    if not window.open and (window.blackout is not None or not past_window):
-        opening = window.next_opening
-        if window.blackout is not None:
-            why = f" ({window.blackout.reason})" if window.blackout.reason else ""
-            then = f"next opening {stamp(opening, zone)}" if opening else "no opening within 8 years"
-            return _Block(
-                WaitReason.BLACKOUT, f"blackout{why} until {stamp(window.blackout.end, zone)}; {then}", opening
-            )
-        then = f" until {stamp(opening, zone)}" if opening else ", no opening within 8 years"
-        return _Block(WaitReason.WINDOW_CLOSED, f"maintenance window closed{then}", opening)
-    if tally.last_finish is not None and policy.min_interval:
-        ready_at = tally.last_finish + policy.min_interval
-        if ready_at > now:
-            message = f"minIntervalBetweenReboots {spec.min_interval_between_reboots} since the last finish"
-            return _Block(WaitReason.MIN_INTERVAL, f"{message}: next start at {stamp(ready_at, zone)}", ready_at)
-    if blocker is not None:
-        return _Block(_BLOCKED, f"policy {name} is blocked: {blocker}")
-    return None
-
-
-def _latest(current: datetime | None, other: datetime | None) -> datetime | None:
-    if current is None or other is None:
-        return current or other
-    return max(current, other)
+        # A request it decided before and no longer queues was classified again, and decided by that.
+        self._decided.update(decided)
+        self._scheduled[name] = _Scheduled(decision, wakeups, blocker)

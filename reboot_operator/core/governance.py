@@ -45,17 +45,18 @@ def govern(claims: Sequence[Claim], node_labels: Mapping[str, Mapping[str, str]]
     conflicts: dict[str, tuple[str, ...]] = {}
     selected: Counter[str] = Counter()
     for members in groups.values():
-        outcome = _outcome(ranked, node_labels[members[0]])
-        if isinstance(outcome, str):
-            governing.update(dict.fromkeys(members, outcome))
-            selected[outcome] += len(members)
-        elif outcome is not None:
-            conflicts.update(dict.fromkeys(members, outcome))
+        found = outcome(ranked, node_labels[members[0]])
+        if isinstance(found, str):
+            governing.update(dict.fromkeys(members, found))
+            selected[found] += len(members)
+        elif found is not None:
+            conflicts.update(dict.fromkeys(members, found))
     return Governance(governing=governing, conflicts=conflicts, selected=selected)
 
 
-def _outcome(ranked: Sequence[Claim], labels: Mapping[str, str]) -> str | tuple[str, ...] | None:
-    """The winning policy's name, the tied names, or None when no policy selects these labels."""
+def outcome(ranked: Sequence[Claim], labels: Mapping[str, str]) -> str | tuple[str, ...] | None:
+    """Of ``ranked`` claims (highest priority first), the one selecting ``labels``: the winning policy's name, the
+    tied names, or None when no policy selects these labels."""
     winners: list[str] = []
     top: int | None = None
     for claim in ranked:

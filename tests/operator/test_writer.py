@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reboot_operator.coordinator import _Writer
+from reboot_operator.coordinator.writer import StatusWriter, fingerprint
 from reboot_operator.statuses import POLICIES, REQUESTS
 
 WAITING = {"phase": "Waiting", "message": "position 1 of 2"}
@@ -17,8 +17,8 @@ def body(name: str, version: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def writer() -> _Writer:
-    return _Writer(api=None, workers=0)  # no workers: nothing is ever sent
+async def writer() -> StatusWriter:
+    return StatusWriter(api=None, workers=0)  # no workers: nothing is ever sent
 
 
 @pytest.mark.parametrize(
@@ -32,26 +32,26 @@ async def writer() -> _Writer:
     ],
 )
 async def test_a_write_already_under_way_or_made_is_not_queued_again(
-    writer: _Writer, state: str | None, version: str, status: dict[str, Any], queued: bool
+    writer: StatusWriter, state: str | None, version: str, status: dict[str, Any], queued: bool
 ) -> None:
     key = (REQUESTS, "node-a")
     if state == "inflight":
-        writer.inflight[key] = ("7", WAITING)
+        writer.inflight[key] = ("7", fingerprint(WAITING))
     elif state == "written":
-        writer._remember(key, ("7", WAITING))
+        writer._remember(key, ("7", fingerprint(WAITING)))
     writer.put(REQUESTS, body("node-a", version), status)
     assert (key in writer.pending) is queued
 
 
-async def test_policy_statuses_queue_ahead_of_requests(writer: _Writer) -> None:
+async def test_policy_statuses_queue_ahead_of_requests(writer: StatusWriter) -> None:
     writer.put(REQUESTS, body("node-a", "1"), WAITING)
     writer.put(POLICIES, body("pool", "1"), {"slots": []})
     assert list(writer.urgent) == [(POLICIES, "pool")]
     assert list(writer.pending) == [(REQUESTS, "node-a")]
 
 
-async def test_only_the_latest_writes_are_remembered(writer: _Writer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("reboot_operator.coordinator.WRITES_REMEMBERED", 3)
+async def test_only_the_latest_writes_are_remembered(writer: StatusWriter, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("reboot_operator.coordinator.writer.WRITES_REMEMBERED", 3)
     for i in range(5):
-        writer._remember((REQUESTS, f"node-{i}"), ("1", WAITING))
+        writer._remember((REQUESTS, f"node-{i}"), ("1", fingerprint(WAITING)))
     assert [name for _, name in writer.written] == ["node-2", "node-3", "node-4"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reboot_operator.blockers.cache import DEFAULT_TTL
-from reboot_operator.coordinator import ORPHAN_GRACE
+from reboot_operator.coordinator.supervise import ORPHAN_GRACE
 from reboot_operator.runtime.errors import SettingsError
 from reboot_operator.runtime.settings import (
     OPTIONS,

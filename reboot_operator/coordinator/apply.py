@@ -1,0 +1,312 @@
+"""Carrying out decisions: claiming slots and starting cycles, telling waiting requests why they wait, cancelling
+withdrawn or cancelled ones, cleaning up those whose node is gone, keeping each policy's status current, and an
+admin's controls (``api/controls.py``, ``interventions.py``).
+
+The claim is a compare-and-swap on the policy's status (``slots.claim_slots``): no cycle starts without one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+from collections.abc import Callable, Mapping
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from reboot_operator import interventions
+from reboot_operator.announce import Announcer, request_blocked_condition
+from reboot_operator.api.common import ConditionStatus
+from reboot_operator.api.controls import CANCEL, REBOOT_NOW
+from reboot_operator.api.meta import GROUP, VERSION
+from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
+from reboot_operator.api.request import NodeRebootRequestStatus
+from reboot_operator.api.vocabulary import (
+    ACTIVE_PHASES,
+    Phase,
+    PolicyConditionType,
+    Reason,
+    RequestConditionType,
+    WaitReason,
+)
+from reboot_operator.coordinator.supervise import CycleSupervisor
+from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
+from reboot_operator.coordinator.writer import AfterWrite, StatusWriter, body_of
+from reboot_operator.core.conditions import ConditionIntent, merge_conditions
+from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, RequestDecision
+from reboot_operator.core.selection import capacity
+from reboot_operator.core.status import policy_status
+from reboot_operator.kube import nodes as node_effects
+from reboot_operator.observed import NodeView, PolicyView, RequestView
+from reboot_operator.runtime.errors import Conflict, KubeEffectError
+from reboot_operator.slots import claim_slots, release_slot
+from reboot_operator.statuses import POLICIES, REQUESTS
+
+log = logging.getLogger(__name__)
+
+EXACT_POSITIONS = 5
+"""Waiting requests this far up their queue have their exact position in their message."""
+SETTLED = frozenset({Action.WAIT, Action.NONE})
+"""Decisions whose carrying out only writes a status (or nothing): done once per decision and view."""
+
+
+class DecisionApplier:
+    """Carries out one pass's decisions; see the module docstring.
+
+    Its cache, ``applied``: the last decision carried out for each waiting or ended request, with the view it was
+    carried out on. A pass carries out a request's decision again only when the decision or the view is a new
+    object (the decision core keeps a decision's object while nothing it depends on changes), so a settled cluster
+    of thousands of waiting requests costs no work per pass, and a restarted operator, whose statuses already say
+    what it decides, writes nothing. A failed write forgets its entry (``forget``): it is carried out again.
+    """
+
+    def __init__(
+        self,
+        *,
+        api: client.ApiClient,
+        writer: StatusWriter,
+        cycles: CycleSupervisor,
+        own: OwnWrites,
+        queue_times: QueueTimes,
+        announcer: Announcer | None,
+        policy: Callable[[str], PolicyView | None],
+        kick: Callable[[], None],
+    ) -> None:
+        self.api, self.writer, self.cycles, self.own, self.queue_times = api, writer, cycles, own, queue_times
+        self.announcer, self.policy, self.kick = announcer, policy, kick
+        self.applied: dict[str, tuple[RequestDecision, RequestView]] = {}
+
+    def forget(self, name: str) -> None:
+        self.applied.pop(name, None)
+
+    async def apply_requests(
+        self, decisions: Decisions, requests: Mapping[str, RequestView], now: datetime.datetime
+    ) -> None:
+        """Carry out each request's decision, unless carried out already on the same view."""
+        applied = self.applied
+        for name in applied.keys() - requests.keys():
+            del applied[name]
+        for decision in decisions.requests.values():
+            request = requests.get(decision.name)
+            if request is None:
+                continue
+            last = applied.get(decision.name)
+            if last is not None and last[0] is decision and last[1] is request:
+                continue
+            self.queue_times.note(request, decision)
+            await self._apply_request(request, decision, decisions, now)
+            if decision.action in SETTLED:
+                applied[decision.name] = (decision, request)
+            else:
+                applied.pop(decision.name, None)
+
+    # -- policies ------------------------------------------------------------------------------------------
+
+    async def apply_policy(
+        self, policy: PolicyView, decision: PolicyDecision, requests: Mapping[str, RequestView], now: datetime.datetime
+    ) -> None:
+        assert policy.spec is not None
+        starting = [requests[name] for name in decision.started if name in requests]
+        if starting:
+            slots = capacity(policy.spec.max_concurrent, decision.counts.selected)
+            for request in await self._claim(policy, starting, slots, requests):
+                self.cycles.run(request.name, policy.name, starting=True, now=now, decided=request)
+                if self.announcer is not None and request_blocked_condition(request.status) is not None:
+                    await self.announcer.node_unblocked(request, "its blockers cleared; starting")
+        # The claims just rewrote the policy's status: build on what they wrote, or the summary would lose a race
+        # against our own claims (409) and wait for the next pass.
+        written = self.own.newer(POLICIES, policy.name, policy.resource_version)
+        if isinstance(written, PolicyView):
+            policy = written
+        desired = policy_status(decision, previous=policy.status, generation=policy.generation, now=now)
+        desired = desired.model_copy(update={"slots": policy.status.slots})
+        if desired.to_api() != policy.status.to_api():
+            after = self.announcer.policy_changes(policy, desired) if self.announcer is not None else None
+            self.writer.put(POLICIES, body_of(policy.name, policy.resource_version), desired.to_api(), after)
+
+    async def _claim(
+        self, policy: PolicyView, starting: list[RequestView], slots: int, requests: Mapping[str, RequestView]
+    ) -> list[RequestView]:
+        """Take slots of the policy for ``starting``, in one write (see ``slots.claim_slots``); the requests that
+        hold one now. Decide again if any was refused."""
+        running = {
+            r.name for r in requests.values() if r.status.phase in ACTIVE_PHASES and r.status.policy == policy.name
+        }
+        names = [r.name for r in starting]
+        won = set(await claim_slots(self.api, policy, names, capacity=slots, running=running))
+        for name in names:
+            if name in won:
+                log.info("node %s: slot claimed in policy %s", name, policy.name)
+        if len(won) < len(names):
+            self.kick()
+        return [r for r in starting if r.name in won]
+
+    def report_unparseable(self, policy: PolicyView, now: datetime.datetime) -> None:
+        message = "; ".join(policy.problems)
+        intent = ConditionIntent(PolicyConditionType.READY, ConditionStatus.FALSE, Reason.INVALID_SPEC, message)
+        conditions = merge_conditions(policy.status.conditions, [intent], now=now, generation=policy.generation)
+        desired = policy.status.model_copy(update={"conditions": conditions, "observed_generation": policy.generation})
+        desired = RebootPolicyStatus.model_validate(desired.model_dump())
+        if desired.to_api() != policy.status.to_api():
+            log.warning("policy %s is invalid; it holds the nodes it selects and starts none: %s", policy.name, message)
+            self.writer.put(POLICIES, body_of(policy.name, policy.resource_version), desired.to_api())
+
+    # -- requests ------------------------------------------------------------------------------------------
+
+    async def _apply_request(
+        self, request: RequestView, decision: RequestDecision, decisions: Decisions, now: datetime.datetime
+    ) -> None:
+        action = decision.action
+        if action is Action.CONTINUE and decision.policy is not None:
+            self.cycles.run(request.name, decision.policy, starting=False, now=now)
+        elif action is Action.WAIT:
+            self._wait(request, decision, decisions, now)
+        elif action is Action.CANCEL and request.status.phase in ACTIVE_PHASES:
+            await self._cancel_started(request, decision, now)
+        elif action is Action.CANCEL and request.status.phase is not Phase.CANCELLED:
+            status = NodeRebootRequestStatus.model_validate(
+                {
+                    **request.status.model_dump(),
+                    "phase": Phase.CANCELLED,
+                    "message": decision.message,
+                    "completed_at": now,
+                    "observed_generation": request.generation,
+                }
+            )
+            self.writer.put(
+                REQUESTS, body_of(request.name, request.resource_version), status.to_api(), self._free_claim(decision)
+            )
+        elif action is Action.CLEANUP:
+            await self._clean_up(request, decision)
+
+    def _wait(
+        self, request: RequestView, decision: RequestDecision, decisions: Decisions, now: datetime.datetime
+    ) -> None:
+        message = decision.message
+        if decision.position is not None and decision.position > EXACT_POSITIONS:
+            # Exact positions further back would rewrite every waiting request at each hand-off: the first few
+            # are told exactly, the others once (the policy's status.queue lists the order).
+            message = (f"{decision.note}; " if decision.note else "") + (
+                f"more than {EXACT_POSITIONS} requests ahead (policy {decision.policy}'s status.queue lists the "
+                f"next {QUEUE_PREVIEW})"
+            )
+        current = request.status
+        reason = decision.reason or WaitReason.QUEUED
+        if (
+            current.phase is Phase.WAITING
+            and current.policy == decision.policy
+            and current.message == message
+            and current.queued_at == decision.queued_at
+            and current.observed_generation == request.generation
+            and _waiting_reason(current) == reason
+        ):
+            return
+        base = {} if decision.new_cycle or current.phase is not Phase.WAITING else current.model_dump()
+        # A node held back by its own blockers (not its policy's) carries a Blocked condition: Events mark changes.
+        policy = decisions.policies.get(decision.policy or "")
+        # Whether its own blockers hold it: known only when nothing else holds it first (a pause, the stop, a closed
+        # window, a skip: then its Blocked condition is kept as it was, and no "Unblocked" is told, issue 14).
+        node_blocked: bool | None = None
+        if decision.reason is WaitReason.BLOCKED and policy is not None and policy.blocked is None:
+            node_blocked = True
+        elif decision.reason is WaitReason.QUEUED:
+            node_blocked = False
+        conditions, after = (
+            self.announcer.request_conditions(request, blocked=node_blocked, why=decision.note, now=now)
+            if self.announcer is not None
+            else (current.conditions, None)
+        )
+        # Why it waits, as a condition too (kubectl wait, dashboards): its reason is the wait reason. It has waited
+        # since it was queued (a time that stays the same from one decision to the next, unlike the clock).
+        waiting = ConditionIntent(RequestConditionType.WAITING, ConditionStatus.TRUE, reason, message)
+        since = decision.queued_at or now
+        conditions = merge_conditions(conditions, [waiting], now=since, generation=request.generation)
+        status = NodeRebootRequestStatus.model_validate(
+            {
+                **base,
+                "phase": Phase.WAITING,
+                "policy": decision.policy,
+                "message": message,
+                "queued_at": decision.queued_at,
+                "observed_generation": request.generation,
+                "conditions": conditions,
+            }
+        )
+        self.writer.put(REQUESTS, body_of(request.name, request.resource_version), status.to_api(), after)
+
+    async def _clean_up(self, request: RequestView, decision: RequestDecision) -> None:
+        """The node is gone (e.g. scaled away): stop its cycle, free its slot, delete the request."""
+        self.cycles.drop(request.name)
+        policy = decision.policy or request.status.policy
+        if policy is not None:
+            with contextlib.suppress(Conflict):
+                await release_slot(self.api, policy, request.name, completed_at=None)
+        custom = client.CustomObjectsApi(self.api)
+        try:
+            await custom.delete_cluster_custom_object(GROUP, VERSION, REQUESTS, request.name)
+            log.info("request %s deleted: its node no longer exists", request.name)
+        except ApiException as error:
+            if error.status != 404:
+                log.warning("could not delete request %s: %s", request.name, error.reason)
+
+    # -- an admin's controls -------------------------------------------------------------------------------
+
+    async def _cancel_started(self, request: RequestView, decision: RequestDecision, now: datetime.datetime) -> None:
+        """An admin's cancel of a cycle cordoning or draining: written first, then the cycle stopped, then the node
+        handed back (``interventions``). A cycle that authorized the reboot meanwhile wins, and finishes."""
+        try:
+            cancelled = await interventions.cancel_started(self.api, request, note=decision.message, now=now)
+        except Conflict:
+            self.kick()
+            return
+        if cancelled is None:
+            return
+        await self.cycles.halt(request.name)
+        policy = self.policy(decision.policy) if decision.policy else None
+        labels = policy.spec.node_labels if policy is not None and policy.spec is not None else None
+        try:
+            await interventions.hand_back(
+                self.api, cancelled, policy=decision.policy, labels=labels, note=decision.message
+            )
+        except KubeEffectError as error:
+            log.warning("could not hand node %s back after its cancel; trying again: %s", request.name, error)
+            self.kick()
+
+    def _free_claim(self, decision: RequestDecision) -> AfterWrite | None:
+        """For a request cancelled after its slot was claimed, before its cycle began: free the claim once the
+        cancel is written (then no cycle can start on the version the claim was made for)."""
+        policy = self.policy(decision.policy) if decision.policy else None
+        if policy is None or decision.name not in policy.status.slots:
+            return None
+        api, name = self.api, decision.name
+
+        async def free() -> None:
+            with contextlib.suppress(Conflict):
+                await release_slot(api, policy.name, name, completed_at=None)
+
+        return free
+
+    async def tidy_controls(
+        self, nodes: Mapping[str, NodeView], requests: Mapping[str, RequestView], decisions: Decisions
+    ) -> None:
+        """A cancel with nothing (left) to cancel is removed; a reboot-now is removed once its node's cycle has
+        started (written by the cycle, so no race with its start), or gets a request if the node has none."""
+        for name, node in nodes.items():
+            if not (node.facts.cancel or node.reboot_now is not None):
+                continue
+            decision = decisions.requests.get(name)
+            try:
+                if node.facts.cancel and (decision is None or decision.action is Action.NONE):
+                    await node_effects.ensure_annotation_gone(self.api, name, CANCEL)
+                elif node.reboot_now is not None and name not in requests:
+                    await interventions.create_request(self.api, name)
+                elif node.reboot_now is not None and requests[name].status.phase in ACTIVE_PHASES:
+                    await node_effects.ensure_annotation_gone(self.api, name, REBOOT_NOW, node.reboot_now)
+            except (KubeEffectError, ApiException) as error:
+                log.warning("node %s: could not act on an admin's control: %s", name, error)
+
+
+def _waiting_reason(status: NodeRebootRequestStatus) -> str | None:
+    found = next((c for c in status.conditions if c.type == RequestConditionType.WAITING), None)
+    return found.reason if found is not None else None

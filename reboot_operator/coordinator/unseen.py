@@ -1,0 +1,140 @@
+"""What the coordinator knows before the watch shows it: its own status writes (read-your-writes) and the queue
+times it gave requests whose Waiting status is not written yet.
+
+Both exist to keep a pass from deciding on a version of an object that our own write already replaced: a write
+asked for from that stale version could only come back as 409 Conflict, and a different decision from it (a new
+queue time, a slot count without our own claim) would be one more.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from reboot_operator.api.vocabulary import Phase
+from reboot_operator.core.decisions import Action, RequestDecision
+from reboot_operator.observed import PolicyView, RequestView, policy_view, request_view
+from reboot_operator.statuses import REQUESTS
+
+View = TypeVar("View", RequestView, PolicyView)
+
+
+class OwnWrites:
+    """Our own status writes the watch has not brought back yet, by (plural, name).
+
+    Rules: an entry is added by every status write of ours, whoever made it (the status writer, a claim, a cycle:
+    ``statuses.listen`` tells each one). ``freshest`` puts it in place of the watched object while it is newer (by
+    resourceVersion), and drops it once the watch has caught up or the object is gone: the watch is then the truth
+    again. A watch event that only echoes one of our writes (same resourceVersion) does not wake the loop, and a
+    write wakes it only if it can change a decision (``matters``): at scale, thousands of waiting messages would
+    each cost a pass."""
+
+    def __init__(
+        self, *, kick: Callable[[], None], known: Callable[[str, str], RequestView | PolicyView | None]
+    ) -> None:
+        self._kick = kick
+        self._known = known
+        """The watched object, to compare a write with what was there before it."""
+        self.views: dict[tuple[str, str], RequestView | PolicyView] = {}
+
+    def wrote(self, plural: str, body: dict[str, Any]) -> None:
+        """A status we wrote: decide on it now rather than one watch round-trip later, if it matters."""
+        view = request_view(body) if plural == REQUESTS else policy_view(body)
+        if view is None:
+            return
+        key = (plural, view.name)
+        before = self.views.get(key) or self._known(plural, view.name)
+        self.views[key] = view
+        if matters(before, view):
+            self._kick()
+
+    def echoes(self, plural: str, name: str, resource_version: str) -> bool:
+        """Whether a watch event only brings back a write of ours."""
+        ours = self.views.get((plural, name))
+        return ours is not None and ours.resource_version == resource_version
+
+    def newer(self, plural: str, name: str, than: str) -> RequestView | PolicyView | None:
+        """Our write of the object, if newer than version ``than``."""
+        ours = self.views.get((plural, name))
+        return ours if ours is not None and newer(ours.resource_version, than) else None
+
+    def freshest(self, plural: str, indexed: Mapping[str, View]) -> Mapping[str, View]:
+        """The watched objects, with our own newer writes in place of what the watch has not caught up with."""
+        if not self.views:
+            return indexed
+        merged = dict(indexed)
+        for key, view in list(self.views.items()):
+            if key[0] != plural:
+                continue
+            current = merged.get(key[1])
+            if current is None or not newer(view.resource_version, current.resource_version):
+                del self.views[key]  # caught up (or gone): the watch is the truth again
+            else:
+                merged[key[1]] = view  # type: ignore[assignment]
+        return merged
+
+    def clear(self) -> None:
+        self.views.clear()
+
+
+class QueueTimes:
+    """When a decision put each request into its queue (with the request's generation), until its status says so.
+
+    Rules: noted for a waiting request whose status does not hold the decision's queue time yet; handed to the next
+    decisions (``steady``), so a pass meanwhile keeps the same time rather than its own ``now``, and asks for the
+    same write again (which the status writer drops) rather than a different one from the same stale version (a
+    409 each, thousands at start-up). Dropped once the request is gone, has a new generation (a new need), or its
+    status holds a queue time for that generation."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, tuple[int, datetime.datetime]] = {}
+
+    def note(self, request: RequestView, decision: RequestDecision) -> None:
+        if (
+            decision.action is Action.WAIT
+            and decision.queued_at is not None
+            and decision.queued_at != request.status.queued_at
+        ):
+            self.times.setdefault(request.name, (request.generation, decision.queued_at))
+
+    def steady(self, requests: Mapping[str, RequestView]) -> dict[str, datetime.datetime]:
+        """The queue times to hand to the decision, forgetting those no longer needed."""
+        steady: dict[str, datetime.datetime] = {}
+        for name, (generation, queued_at) in list(self.times.items()):
+            request = requests.get(name)
+            status = request.status if request is not None else None
+            if (
+                request is None
+                or request.generation != generation
+                or status is None
+                or (status.queued_at is not None and status.observed_generation == generation)
+            ):
+                del self.times[name]
+            else:
+                steady[name] = queued_at
+        return steady
+
+    def clear(self) -> None:
+        self.times.clear()
+
+
+def matters(before: RequestView | PolicyView | None, after: RequestView | PolicyView) -> bool:
+    """Whether a status change can change a decision: anything but a waiting request's new message."""
+    if isinstance(after, RequestView):
+        if not isinstance(before, RequestView):
+            return after.status.phase is not Phase.WAITING
+        return before.status.phase != after.status.phase and after.status.phase is not Phase.WAITING
+    if not isinstance(before, PolicyView):
+        return True
+    return (
+        before.status.slots != after.status.slots
+        or before.status.failure_budget != after.status.failure_budget
+        or before.status.last_completion_at != after.status.last_completion_at
+    )
+
+
+def newer(version: str, than: str) -> bool:
+    """Whether resourceVersion ``version`` is newer than ``than``. They are opaque by contract, but etcd's are
+    revisions; anything else is never taken as newer, so the watch stays the truth."""
+    return version.isdigit() and than.isdigit() and int(version) > int(than)

@@ -1,0 +1,123 @@
+"""The status writer: the latest desired status per object, written soon by a few workers, each write a
+compare-and-swap on the resourceVersion the decision was made from.
+
+A burst of events costs one write per object, not one per event: a status asked for again before it was written
+replaces the one waiting. Policy statuses go before any waiting request's (claims and counts matter more than a
+waiting message), however many of those are queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from reboot_operator.aiotasks import cancel_and_wait
+from reboot_operator.runtime.errors import Conflict
+from reboot_operator.statuses import POLICIES, replace_status
+
+log = logging.getLogger(__name__)
+
+STATUS_WRITERS = 16
+WRITES_REMEMBERED = 20_000
+"""Status writes the writer remembers, so a pass that began before one was made does not ask for it again."""
+
+AfterWrite = Callable[[], Awaitable[None]]
+Key = tuple[str, str]
+"""(plural, name) of the object written."""
+Write = tuple[str, int]
+"""The resourceVersion a write is made from, and the ``fingerprint`` of the status written: thousands are kept,
+and a whole status is a few kilobytes."""
+
+
+class StatusWriter:
+    """Coalescing status writes; see the module docstring.
+
+    Its caches, and the rule each keeps so that no write is sent that can only come back as 409 Conflict:
+
+    - ``pending`` / ``urgent``: one waiting write per object, the latest asked for (an older one from the same or
+      an older version would lose to it anyway);
+    - ``inflight`` and ``written``: a write under way or made, as (resourceVersion, status). ``put`` drops a write
+      equal to one of these: a pass that began before the write was made (or before its watch event arrived)
+      decides on the old version and asks for the same status again, which the API would refuse with a 409, the
+      version having moved on with our own write. A different status, or the same from another version, is
+      queued. ``written`` keeps the last ``WRITES_REMEMBERED`` writes, oldest forgotten first.
+
+    A write refused with a conflict is dropped (the watch brings the newer object, and a new decision on it); one
+    that fails otherwise is told to ``on_failure``, whose caller asks for it again on its next pass.
+    """
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        workers: int = STATUS_WRITERS,
+        on_failure: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.api = api
+        self.on_failure = on_failure
+        """Told (plural, name) when a write fails other than by a conflict."""
+        self.pending: dict[Key, tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
+        self.urgent: dict[Key, tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
+        """Policy statuses: written before any waiting request's."""
+        self.inflight: dict[Key, Write] = {}
+        self.written: collections.OrderedDict[Key, Write] = collections.OrderedDict()
+        self._wake = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._work(), name=f"status-writer-{i}") for i in range(workers)]
+
+    def put(self, plural: str, body: dict[str, Any], status: dict[str, Any], after: AfterWrite | None = None) -> None:
+        """Write ``status`` soon, replacing a write of the same object not made yet; ``after`` runs once it is
+        written (it is how Events about a change are posted exactly once, by the replica whose write won)."""
+        key = (plural, body["metadata"]["name"])
+        write = (body["metadata"]["resourceVersion"], fingerprint(status))
+        if self.inflight.get(key) == write or self.written.get(key) == write:
+            return  # see the class docstring: it could only come back as a 409
+        queue = self.urgent if plural == POLICIES else self.pending
+        queue[key] = (body, status, after)
+        self._wake.set()
+
+    async def _work(self) -> None:
+        while True:
+            while not self.pending and not self.urgent:
+                self._wake.clear()
+                await self._wake.wait()
+            queue = self.urgent or self.pending
+            key = next(iter(queue))
+            body, status, after = queue.pop(key)
+            write = self.inflight[key] = (body["metadata"]["resourceVersion"], fingerprint(status))
+            try:
+                await replace_status(self.api, key[0], body, status)
+                self._remember(key, write)
+                if after is not None:
+                    await after()
+            except Conflict:
+                pass  # newer than what we decided on: the watch event brings a new decision
+            except Exception as error:  # the writer outlives any one write (and its ``after`` callback)
+                log.warning("could not write the status of %s/%s: %s", key[0], key[1], error)
+                if self.on_failure is not None:
+                    self.on_failure(*key)
+            finally:
+                self.inflight.pop(key, None)
+
+    def _remember(self, key: Key, write: Write) -> None:
+        self.written[key] = write
+        self.written.move_to_end(key)
+        while len(self.written) > WRITES_REMEMBERED:
+            self.written.popitem(last=False)
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._tasks)
+
+
+def fingerprint(status: dict[str, Any]) -> int:
+    """A status, for telling whether it is the one written: the hash of its canonical JSON."""
+    return hash(json.dumps(status, sort_keys=True, separators=(",", ":"), default=str))
+
+
+def body_of(name: str, resource_version: str) -> dict[str, Any]:
+    """What a status write needs of the object: its name and the resourceVersion the decision was made from."""
+    return {"metadata": {"name": name, "resourceVersion": resource_version}}

@@ -1,0 +1,133 @@
+"""Carrying out a policy's decision (``coordinator/apply.py``), fast, over the in-memory stand-in
+(``tests/operator/memory.py``): the claim passes the policy's capacity (maxConcurrent, a percentage of the nodes it
+governs) and the requests already running under it to the compare-and-swap, so a decision made on a stale view
+never puts more nodes in progress than maxConcurrent allows, and only the requests that won a slot get a cycle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from reboot_operator.coordinator.apply import DecisionApplier
+from reboot_operator.coordinator.supervise import CycleSupervisor
+from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
+from reboot_operator.coordinator.writer import StatusWriter
+from reboot_operator.core import decide
+from reboot_operator.observed import node_view, policy_view, request_view
+from tests.operator.memory import START, MemoryApi, MemoryWorld, node, policy, request
+
+POLICY = "pool-a"
+NODES = ("a", "b", "c", "d")
+
+
+@dataclasses.dataclass
+class Setup:
+    memory: MemoryApi
+    applier: DecisionApplier
+    cycles: CycleSupervisor
+
+
+@pytest.fixture
+async def setup() -> AsyncIterator[Setup]:
+    memory = MemoryApi()
+    for name in NODES:
+        memory.put("nodes", node(name))
+        memory.put("noderebootrequests", request(name))
+    api = await memory.client()
+    world = MemoryWorld(memory)
+    writer = StatusWriter(api, workers=0)  # status summaries are not this test's subject: none is sent
+    cycles = CycleSupervisor(
+        api=api,
+        world=world,
+        clock=world.clock,
+        kick=lambda: None,
+        writer=writer,
+        request=lambda _: None,
+        node=world.node,
+    )
+    applier = DecisionApplier(
+        api=api,
+        writer=writer,
+        cycles=cycles,
+        own=OwnWrites(kick=lambda: None, known=lambda _, __: None),
+        queue_times=QueueTimes(),
+        announcer=None,
+        policy=world.policy,
+        kick=lambda: None,
+    )
+    yield Setup(memory, applier, cycles)
+    await cycles.stop()
+    await writer.stop()
+
+
+def _views(memory: MemoryApi, kind: str) -> dict[str, Any]:
+    parse = {"nodes": node_view, "noderebootrequests": request_view, "rebootpolicies": policy_view}[kind]
+    return {name: parse(body) for (k, name), body in memory.objects.items() if k == kind}
+
+
+@pytest.mark.parametrize("max_concurrent", [2, "50%"], ids=["a-count", "a-percentage-of-the-governed-nodes"])
+async def test_a_decision_made_before_another_node_started_claims_only_the_slots_left(
+    setup: Setup, max_concurrent: int | str
+) -> None:
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": max_concurrent}))
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+    decided = decide(
+        policies=[p.facts() for p in policies.values()],
+        requests=[r.facts() for r in requests.values()],
+        nodes={name: view.facts for name, view in nodes.items()},
+        now=START,
+    )
+    decision = decided.policies[POLICY]
+    assert decision.started == ("a", "b"), "two slots of four nodes, both free when decided"
+    # Meanwhile node d's cycle began (another replica, or the pass before): it runs under the policy.
+    memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Draining", "policy": POLICY}))
+    requests = _views(memory, "noderebootrequests")
+
+    await setup.applier.apply_policy(policies[POLICY], decision, requests, START)
+
+    stored = memory.get("rebootpolicies", POLICY)
+    assert stored is not None
+    assert stored["status"]["slots"] == ["a"], "one slot left beside the running d"
+    assert set(setup.cycles.cycles) == {"a"}, "only the request that won a slot gets a cycle"
+
+
+async def test_a_decision_starting_nothing_claims_nothing(setup: Setup) -> None:
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 2, "paused": True}))
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+    decided = decide(
+        policies=[p.facts() for p in policies.values()],
+        requests=[r.facts() for r in requests.values()],
+        nodes={name: view.facts for name, view in nodes.items()},
+        now=START,
+    )
+    writes = len(memory.history)
+
+    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START)
+
+    assert len(memory.history) == writes and not setup.cycles.cycles
+
+
+async def test_the_slot_left_beside_a_running_node_is_claimed(setup: Setup) -> None:
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 2}))
+    memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Draining", "policy": POLICY}))
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+    decided = decide(
+        policies=[p.facts() for p in policies.values()],
+        requests=[r.facts() for r in requests.values()],
+        nodes={name: view.facts for name, view in nodes.items()},
+        now=START,
+    )
+    assert decided.policies[POLICY].started == ("a",)
+
+    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START)
+
+    stored = memory.get("rebootpolicies", POLICY)
+    assert stored is not None and stored["status"]["slots"] == ["a"]
+    assert set(setup.cycles.cycles) == {"a"}
