@@ -5,15 +5,16 @@ edited) and at the exact instant the decision may change by itself (a window ope
 on a polling tick. Each pass reads the watched state, asks the pure decision core, then:
 
 - claims a slot for each request allowed to start (a compare-and-swap on the policy's status) and starts its
-  :class:`~reboot_operator.cycle.Cycle`;
+  :class:`~reboot_operator.rollout.cycle.Cycle`;
 - makes sure every started request has a cycle running (so a restarted operator resumes them);
 - tells waiting requests why they wait, cancels withdrawn ones, cleans up those whose node is gone;
 - keeps each policy's status (conditions, counts, window, queue) current;
 - asks the blockers (``blockers/gate.py``) only where a decision depends on them, and puts the reboot-pending taint
   on waiting nodes of policies that want it (``taints.py``);
-- carries out an admin's controls (``api/controls.py``, ``interventions.py``): the cluster-wide stop (cycles hold
-  before authorizing a reboot, through ``stopped``/``resumed``), a cancel (the cycle is stopped and its node handed
-  back), a reboot-now (its annotation removed once the cycle started, a request created for a node without one).
+- carries out an admin's controls (``api/controls.py``, ``rollout/interventions.py``): the cluster-wide stop (cycles
+  hold before authorizing a reboot, through ``stopped``/``resumed``), a cancel (the cycle is stopped and its node
+  handed back), a reboot-now (its annotation removed once the cycle started, a request created for a node without
+  one).
 
 Blockers are the one thing that changes with no Kubernetes event (alerts): while something is blocked, the loop
 also wakes up to look again (``BlockerGate.next_check``).
@@ -38,9 +39,8 @@ from typing import Any, Protocol, TypeVar
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator import interventions, metrics, statuses
+from reboot_operator import metrics, statuses
 from reboot_operator.aiotasks import cancel_and_wait
-from reboot_operator.announce import Announcer, request_blocked_condition
 from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.controls import CANCEL, REBOOT_NOW
 from reboot_operator.api.meta import API_VERSION
@@ -61,14 +61,17 @@ from reboot_operator.core.decide import decide
 from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, RequestDecision
 from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
-from reboot_operator.cycle import Cycle, utcnow
 from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.errors import KubeEffectError
 from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.notify import Notice, Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
 from reboot_operator.observed import NodeView, PolicyView, RequestView, policy_view, request_view
-from reboot_operator.slots import claim_slots, release_slot
+from reboot_operator.rollout import interventions
+from reboot_operator.rollout.announce import Announcer, request_blocked_condition
+from reboot_operator.rollout.cycle import Cycle
+from reboot_operator.rollout.slots import claim_slots, release_slot
+from reboot_operator.rollout.world import utcnow
 from reboot_operator.statuses import POLICIES, REQUESTS, Conflict, replace_status, with_fields
 from reboot_operator.taints import PendingTaints
 

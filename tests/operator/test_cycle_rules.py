@@ -21,13 +21,14 @@ from typing import Any
 
 import pytest
 
-from reboot_operator import cycle as cycle_module
 from reboot_operator import metrics
-from reboot_operator.cycle import MAX_RECORDONS, Cycle
 from reboot_operator.kube import CORDON_MARK
 from reboot_operator.kube.drain_types import DrainOptions, DrainOutcome, DrainResult, ProgressCallback
 from reboot_operator.kube.events import background
 from reboot_operator.observed import node_view
+from reboot_operator.rollout import starting
+from reboot_operator.rollout.cycle import Cycle
+from reboot_operator.rollout.starting import MAX_RECORDONS
 from tests.operator.memory import START, Agent, MemoryApi, MemoryWorld, Stored, node, policy, request
 
 NODE = "node-a"
@@ -130,7 +131,7 @@ async def rig(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
     agent = Agent(memory, NODE)
     world = MemoryWorld(memory, agent)
     drain = ScriptedDrain(memory, [DrainOutcome.COMPLETED])
-    monkeypatch.setattr(cycle_module, "drain_node", drain)
+    monkeypatch.setattr(starting, "drain_node", drain)
     memory.put("nodes", node(NODE))
     memory.put("rebootpolicies", policy(POLICY, SPEC, slots=[NODE]))
     memory.put("noderebootrequests", request(NODE))
@@ -234,7 +235,6 @@ async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: 
         ("noderebootrequests", NODE),  # the first step (the coordinator would hand over the object it decided on)
         ("nodes", NODE),  # removing the reboot-pending taint pins the taints as read
         ("nodes", NODE),  # after the drain: still cordoned? (fresh, never the watched view)
-        ("noderebootrequests", NODE),  # the approval's compare-and-swap: still Draining?
         ("noderebootrequests", NODE),  # after the soak: did the sentinel survive?
     ]
 
