@@ -51,16 +51,13 @@ class DrainReporter:
         self._blocked: frozenset[str] = frozenset()
 
     async def report(self, progress: DrainProgress) -> None:
+        """Write ``progress`` while the drain goes on. The drain's last word (nothing left, nothing blocking) is not
+        written here: the approval that follows at once writes it with the phase (``drain_status``), one write."""
         self.latest = progress
-        blocking = [
-            {
-                "namespace": b.namespace,
-                "name": b.name,
-                "reason": (f"{b.describe()}: {b.message}" if b.message else b.describe())[:1024],
-                **({"pdb": b.detail} if b.reason is BlockReason.POD_DISRUPTION_BUDGET and b.detail else {}),
-            }
-            for b in progress.blocking[:MAX_BLOCKING]
-        ]
+        if progress.remaining == 0 and not progress.blocking:
+            return
+        drain = drain_status(progress)
+        blocking = drain["blocking_pods"]
         message = f"draining: {progress.remaining} of {progress.total} pods left"
         if blocking:
             message += "; blocked by " + ", ".join(
@@ -71,7 +68,6 @@ class DrainReporter:
             current = request_view(fresh)
             if current is None or current.status.phase is not Phase.DRAINING:
                 return None
-            drain = {"pods_total": progress.total, "pods_remaining": progress.remaining, "blocking_pods": blocking}
             desired = with_fields(current.status, drain=drain, message=message)
             return None if desired == current.status.to_api() else desired
 
@@ -86,3 +82,17 @@ class DrainReporter:
             detail = next(b for b in blocking if f"{b['namespace']}/{b['name']}" == pod)
             self.tells.event("DrainBlocked", f"pod {pod} cannot be evicted yet: {detail['reason']}", warning=True)
         self._blocked = blocked
+
+
+def drain_status(progress: DrainProgress) -> dict[str, Any]:
+    """The request's ``status.drain`` for ``progress`` (field names as the status model's)."""
+    blocking = [
+        {
+            "namespace": b.namespace,
+            "name": b.name,
+            "reason": (f"{b.describe()}: {b.message}" if b.message else b.describe())[:1024],
+            **({"pdb": b.detail} if b.reason is BlockReason.POD_DISRUPTION_BUDGET and b.detail else {}),
+        }
+        for b in progress.blocking[:MAX_BLOCKING]
+    ]
+    return {"pods_total": progress.total, "pods_remaining": progress.remaining, "blocking_pods": blocking}

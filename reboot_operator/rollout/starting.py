@@ -21,7 +21,7 @@ from reboot_operator.kube.nodes import Cordon
 from reboot_operator.observed import RequestView, request_view
 from reboot_operator.options import drain_options, labels_before_reboot, own_pod, seconds
 from reboot_operator.rollout.context import CycleContext
-from reboot_operator.rollout.drain_progress import DrainReporter
+from reboot_operator.rollout.drain_progress import DrainReporter, drain_status
 from reboot_operator.statuses import REQUESTS, Conflict, replace_status, update_status, with_fields
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,10 @@ async def cordon(ctx: CycleContext, body: dict[str, Any], view: RequestView, spe
     theirs = cordoned is Cordon.THEIRS and not view.status.was_unschedulable
     if theirs:
         log.warning("node %s: cordoned by someone else just before its cycle; it stays cordoned", ctx.name)
-    await node_effects.ensure_no_taint(ctx.api, ctx.name)
+    # Only we put the reboot-pending taint on, and only under a policy that asks for it: under one that does not,
+    # a node the watch shows untainted has none, and the read that pins its taints is spared.
+    if spec.prefer_no_schedule_taint or seen is None or seen.pending_taint:
+        await node_effects.ensure_no_taint(ctx.api, ctx.name)
     await ctx.transition(
         body, view, phase=Phase.DRAINING, message="draining", **({"was_unschedulable": True} if theirs else {})
     )
@@ -160,6 +163,7 @@ async def _authorize(
             approval={"boot_id": node.facts.boot_id, "approved_at": now, "attempt": attempt},
             reboot_approved_at=now,
             attempts=attempt,
+            **({"drain": drain_status(progress)} if progress is not None else {}),
         )
 
     # From the request as last written (the drain's progress, or the Draining step): a change since costs a 409

@@ -233,7 +233,7 @@ async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: 
     # Every read the cycle makes, and why; a read more is a step working from something other than what it knew.
     assert rig.memory.reads == [
         ("noderebootrequests", NODE),  # the first step (the coordinator would hand over the object it decided on)
-        ("nodes", NODE),  # removing the reboot-pending taint pins the taints as read
+        # No read to remove the reboot-pending taint: the policy does not ask for it and the watch shows none.
         ("nodes", NODE),  # after the drain: still cordoned? (fresh, never the watched view)
         ("noderebootrequests", NODE),  # after the soak: did the sentinel survive?
     ]
@@ -252,9 +252,14 @@ async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: 
     check_safety(rig, admin_cordon=False)
 
 
-async def test_the_reboot_pending_taint_goes_when_the_node_is_cordoned(rig: Rig) -> None:
+@pytest.mark.parametrize("watch_lags", [False, True], ids=["watch-shows-the-taint", "watch-lags-behind-the-taint"])
+async def test_the_reboot_pending_taint_goes_when_the_node_is_cordoned(rig: Rig, watch_lags: bool) -> None:
     taint = {"key": "rollboot.dev/reboot-pending", "effect": "PreferNoSchedule"}
     other = {"key": "example.com/gpu", "effect": "NoSchedule"}
+    if watch_lags:
+        # The policy asks for the taint, and the coordinator put it on just now: the watch has not shown it yet.
+        rig.memory.edit("rebootpolicies", POLICY, lambda p: p["spec"].update(preferNoScheduleTaint=True))
+        rig.world.lagging_node = node_view(rig.node())
     rig.memory.edit("nodes", NODE, lambda n: n["spec"].update(taints=[other, taint]))
 
     await rig.run()
