@@ -115,13 +115,23 @@ class Cycle:
             try:
                 await starting.start(ctx, body, view)
             except Conflict:
-                log.info("request %s changed since it was chosen to start; deciding again", self.name)
-                return True
+                # Changed since the decision: most often only by the coordinator's own rewrite of why it waits (a
+                # write queued before the decision, landing after it). Then the decision stands, and the start is
+                # made on the newer version; anything more, and the next decision decides again.
+                fresh = await read(self.api, REQUESTS, self.name)
+                again = request_view(fresh) if fresh is not None else None
+                if fresh is None or again is None or not _decided_alike(body, fresh):
+                    log.info("request %s changed since it was chosen to start; deciding again", self.name)
+                    return True
+                try:
+                    await starting.start(ctx, fresh, again)
+                except Conflict:
+                    log.info("request %s keeps changing since it was chosen to start; deciding again", self.name)
+                    return True
             return False
         spec = ctx.spec()
         if spec is None:
-            await returning.policy_gone(ctx, body, view)
-            return True
+            return await returning.policy_gone(ctx, body, view)
         if phase is Phase.CORDONING:
             await starting.cordon(ctx, body, view, spec)
         elif phase is Phase.DRAINING:
@@ -134,3 +144,24 @@ class Cycle:
             await returning.finish(ctx, body, view, spec.node_labels, view.status)
             return True
         return False
+
+
+def _decided_alike(decided: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether ``now`` is the request a start was decided on, but for what the coordinator writes while it waits
+    (its message and conditions): the same object (uid), need (generation and spec), phase, policy and answered
+    report, the same labels and annotations (none, when the decided object carries none), and the same metadata
+    besides, as far as the decided object carries it. A request started, ended, withdrawn or edited meanwhile is
+    not."""
+    was, is_ = decided.get("metadata") or {}, now.get("metadata") or {}
+    before, after = request_view(decided), request_view(now)
+    return (
+        before is not None
+        and after is not None
+        and all(is_.get(key) == value for key, value in was.items() if key != "resourceVersion")
+        and all((was.get(key) or {}) == (is_.get(key) or {}) for key in ("labels", "annotations"))
+        and "deletionTimestamp" not in is_
+        and before.spec == after.spec
+        and before.status.phase is after.status.phase
+        and before.status.policy == after.status.policy
+        and before.status.observed_generation == after.status.observed_generation
+    )

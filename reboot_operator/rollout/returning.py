@@ -140,8 +140,8 @@ async def finish(
     ctx.tell.event("Completed", f"reboot cycle completed; kernel {kernel}", status=status, now=now)
 
 
-async def policy_gone(ctx: CycleContext, body: dict[str, Any], view: RequestView) -> None:
-    """The policy was deleted and we never knew its spec: hand the node back and cancel the cycle."""
+async def policy_gone(ctx: CycleContext, body: dict[str, Any], view: RequestView) -> bool:
+    """The policy was deleted and we never knew its spec: hand the node back and cancel the cycle (True: it ended)."""
     await give_node_back(ctx.api, ctx.name, was_unschedulable=view.status.was_unschedulable, labels=None)
     await ctx.transition(
         body,
@@ -151,6 +151,7 @@ async def policy_gone(ctx: CycleContext, body: dict[str, Any], view: RequestView
         completed_at=ctx.clock(),
         approval=None,
     )
+    return True
 
 
 async def _both(first: Awaitable[None], second: Awaitable[None]) -> None:

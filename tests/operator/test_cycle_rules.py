@@ -84,7 +84,11 @@ class Rig:
 
     async def run(self, *, starting: bool = True) -> dict[str, Any]:
         """Run a cycle to its end; the request's status as it ended."""
-        await (await self.cycle(starting=starting)).run()
+        return await self.run_cycle(await self.cycle(starting=starting))
+
+    async def run_cycle(self, cycle: Cycle) -> dict[str, Any]:
+        """Run ``cycle`` to its end; the request's status as it ended."""
+        await cycle.run()
         await background().drain()
         assert not self.memory.unexpected, self.memory.unexpected
         stored = self.memory.get("noderebootrequests", NODE)
@@ -754,3 +758,49 @@ async def test_a_completed_cycle_and_a_failed_one_are_counted_and_timed(rig: Rig
     assert sample("rollboot_reboots_total", result="Failed") - failed == 0
     assert sample("rollboot_cycle_duration_seconds_sum") - cycles == 120.0, "start to end on the frozen clock: the soak"
     assert sample("rollboot_drain_duration_seconds_count") - drains == 1
+
+
+async def test_a_request_whose_waiting_message_was_rewritten_after_the_decision_still_starts(rig: Rig) -> None:
+    """The coordinator's own rewrite of why a request waits, queued before the decision and landing after it,
+    changes nothing the decision stood on: the start is made on the newer version, not left to a later decision."""
+    waiting = {"phase": "Waiting", "policy": POLICY, "message": "position 2 in the queue", "observedGeneration": 1}
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status=waiting))
+    decided = rig.memory.get("noderebootrequests", NODE)
+    assert decided is not None
+    cycle = await rig.cycle()
+    cycle.known = decided
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r["status"].update(message="position 1 in the queue"))
+
+    status = await rig.run_cycle(cycle)
+
+    assert status["phase"] == "Completed", status
+    assert rig.memory.refused == [("noderebootrequests", NODE, 409)], "one start refused, then one on the newer version"
+    check_safety(rig, admin_cordon=False)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda r: r["status"].update(phase="Failed", message="ended elsewhere"), id="ended"),
+        pytest.param(lambda r: r["spec"].update(reasons=[]), id="withdrawn"),
+        pytest.param(lambda r: r["status"].update(policy="another"), id="another-policy"),
+        pytest.param(lambda r: r["status"].update(observedGeneration=7), id="report-answered"),
+        pytest.param(lambda r: r["metadata"].update(uid="made-again"), id="made-again"),
+    ],
+)
+async def test_a_request_changed_in_what_the_decision_stood_on_is_not_started(
+    rig: Rig, edit: Callable[[dict[str, Any]], None]
+) -> None:
+    waiting = {"phase": "Waiting", "policy": POLICY, "message": "position 1 in the queue", "observedGeneration": 1}
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status=waiting))
+    decided = rig.memory.get("noderebootrequests", NODE)
+    assert decided is not None
+    cycle = await rig.cycle()
+    cycle.known = decided
+    rig.memory.edit("noderebootrequests", NODE, edit)
+
+    await rig.run_cycle(cycle)
+
+    assert "Cordoning" not in rig.phases()
+    assert rig.node()["spec"].get("unschedulable") is None
+    assert NODE in rig.policy_status()["slots"], "the claim stays: the next decision resumes or frees it"
