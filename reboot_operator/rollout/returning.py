@@ -119,22 +119,27 @@ async def _stays_ready(ctx: CycleContext, soak: float) -> bool:
 async def finish(
     ctx: CycleContext, body: dict[str, Any], view: RequestView, labels: NodeLabels, status: NodeRebootRequestStatus
 ) -> None:
-    if not status.was_unschedulable and await node_effects.ensure_uncordoned(
+    uncordoned = not status.was_unschedulable and await node_effects.ensure_uncordoned(
         ctx.api, ctx.name, seen_unschedulable=ctx.seen_unschedulable(), seen_mark=view.uid
-    ):
-        ctx.tell.event("Uncordoned", "reboot verified; the node is schedulable again")
-    changes = labels_after_reboot(labels)
-    if changes:
-        await node_effects.ensure_labels(ctx.api, ctx.name, changes)
+    )
     now = ctx.clock()
     kernel = kernel_transition(status.kernel_before, status.kernel_after)
-    # The next node waits for both writes, and neither needs the other: the request, still Uncordoning until
-    # its write lands, holds its place in maxConcurrent by its phase even once its slot is freed. A crash
-    # between the two resumes from Uncordoning, which finishes again (uncordoned, so no second uncordon).
-    await _both(
-        ctx.transition(body, view, phase=Phase.COMPLETED, message=f"rebooted: kernel {kernel}", completed_at=now),
-        release_slot(ctx.api, ctx.policy, ctx.name, completed_at=now, seen=ctx.world.policy(ctx.policy)),
-    )
+    try:
+        changes = labels_after_reboot(labels)
+        if changes:
+            await node_effects.ensure_labels(ctx.api, ctx.name, changes)
+        # The next node waits for both writes, and neither needs the other: the request, still Uncordoning until
+        # its write lands, holds its place in maxConcurrent by its phase even once its slot is freed. A crash
+        # between the two resumes from Uncordoning, which finishes again (uncordoned, so no second uncordon).
+        await _both(
+            ctx.transition(body, view, phase=Phase.COMPLETED, message=f"rebooted: kernel {kernel}", completed_at=now),
+            release_slot(ctx.api, ctx.policy, ctx.name, completed_at=now, seen=ctx.world.policy(ctx.policy)),
+        )
+    finally:
+        # Told once the writes that let the next node start are made (its two Events do not compete with them),
+        # and told even if they fail: the step done again finds the node uncordoned and would not tell it.
+        if uncordoned:
+            ctx.tell.event("Uncordoned", "reboot verified; the node is schedulable again")
     log.info("node %s: reboot cycle completed (kernel %s)", ctx.name, kernel)
     ctx.tell.ended(status, Result.COMPLETED, now)
     ctx.tell.event("Completed", f"reboot cycle completed; kernel {kernel}", status=status, now=now)
