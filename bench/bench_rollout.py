@@ -63,6 +63,7 @@ class Options:
     record: bool
     keep: bool
     workload_nodes: int = 12
+    workload_only: bool = False
 
 
 def _parse(argv: list[str]) -> Options:
@@ -80,11 +81,14 @@ def _parse(argv: list[str]) -> Options:
     parser.add_argument(
         "--workload-nodes", type=int, default=12, help="nodes of the workload case, pods under a PDB (12; 0: none)"
     )
+    parser.add_argument("--workload-only", action="store_true", help="only the workload case (records only its figure)")
     parser.add_argument("--no-record", action="store_true", help="print only; leave bench/results.json alone")
     parser.add_argument("--keep", action="store_true", help="keep the logs folder even after a good run")
     args = parser.parse_args(argv)
     if args.quick:
         args.nodes, args.repeat, args.reaction_samples, args.settle, args.rest = 10, 1, 5, 5.0, 30.0
+    if args.workload_only:
+        args.nodes, args.reaction_samples = 0, 0
     return Options(
         nodes=args.nodes,
         concurrency=args.concurrency,
@@ -96,6 +100,7 @@ def _parse(argv: list[str]) -> Options:
         record=not (args.no_record or args.quick),
         keep=args.keep,
         workload_nodes=args.workload_nodes,
+        workload_only=args.workload_only,
     )
 
 
@@ -306,24 +311,11 @@ async def _run(
         bench = Bench(opts, cluster, api, work)
         try:
             await bench.set_up()
-            reaction = await bench.reaction()
-            print(
-                f"reaction: {len(reaction)} samples, p50 {harness.percentile(reaction, 50):.3f} s, "
-                f"p99 {harness.percentile(reaction, 99):.3f} s",
-                flush=True,
-            )
-            done = []
-            for repeat in range(opts.repeat):
-                for concurrency in opts.concurrency:
-                    run = await bench.rollout(concurrency)
-                    done.append(run)
-                    print(rollouts.describe(run, repeat + 1, opts.repeat), flush=True)
-            if cluster.audit_log is not None:
-                print(f"at rest: waiting {opts.settle:g} s, then counting for {opts.rest:g} s", flush=True)
-            rest = await bench.at_rest()
-            if rest is not None:
-                top = ", ".join(f"{k} {v}" for k, v in list(rest[1].items())[:6])
-                print(f"at rest: operator {rest[0]:.2f} requests/min ({top or 'none'})", flush=True)
+            reaction: list[float] = []
+            done: list[rollouts.Rollout] = []
+            rest = None
+            if not opts.workload_only:
+                reaction, done, rest = await _rollouts(opts, cluster, bench)
             loads = []
             for repeat in range(opts.repeat if opts.workload_nodes else 0):
                 load = await workload.run(
@@ -340,6 +332,31 @@ async def _run(
             return reaction, done, rest, loads
         finally:
             await bench.tear_down()
+
+
+async def _rollouts(
+    opts: Options, cluster: harness.Cluster, bench: Bench
+) -> tuple[list[float], list[rollouts.Rollout], Any]:
+    """Reaction, the rollouts of each maxConcurrent, and the operator at rest."""
+    reaction = await bench.reaction()
+    print(
+        f"reaction: {len(reaction)} samples, p50 {harness.percentile(reaction, 50):.3f} s, "
+        f"p99 {harness.percentile(reaction, 99):.3f} s",
+        flush=True,
+    )
+    done = []
+    for repeat in range(opts.repeat):
+        for concurrency in opts.concurrency:
+            run = await bench.rollout(concurrency)
+            done.append(run)
+            print(rollouts.describe(run, repeat + 1, opts.repeat), flush=True)
+    if cluster.audit_log is not None:
+        print(f"at rest: waiting {opts.settle:g} s, then counting for {opts.rest:g} s", flush=True)
+    rest = await bench.at_rest()
+    if rest is not None:
+        top = ", ".join(f"{k} {v}" for k, v in list(rest[1].items())[:6])
+        print(f"at rest: operator {rest[0]:.2f} requests/min ({top or 'none'})", flush=True)
+    return reaction, done, rest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,15 +379,17 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"logs kept in {work}", file=sys.stderr)
-    figures = rollouts.figures(
-        ctx,
-        nodes=opts.nodes,
-        reboot_seconds=opts.reboot_seconds,
-        reaction=reaction,
-        rollouts=done,
-        rest=rest,
-        rest_window=(opts.settle, opts.rest),
-    )
+    figures = {}
+    if not opts.workload_only:
+        figures = rollouts.figures(
+            ctx,
+            nodes=opts.nodes,
+            reboot_seconds=opts.reboot_seconds,
+            reaction=reaction,
+            rollouts=done,
+            rest=rest,
+            rest_window=(opts.settle, opts.rest),
+        )
     if loads:
         figures["rollout_makespan_ratio_workload"] = workload.figure(ctx, loads, reboot_seconds=opts.reboot_seconds)
     print()
