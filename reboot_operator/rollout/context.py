@@ -46,9 +46,6 @@ class CycleContext:
     def wrote(self, body: dict[str, Any]) -> None:
         self.written = body
 
-    def latest_written(self) -> dict[str, Any] | None:
-        return self.written
-
     async def transition(self, body: dict[str, Any], view: RequestView, *, phase: Phase, **fields: Any) -> None:
         """Write the next phase (compare-and-swap on ``body``'s resourceVersion)."""
         status = with_fields(view.status, phase=phase, **fields)
