@@ -804,3 +804,16 @@ async def test_a_request_changed_in_what_the_decision_stood_on_is_not_started(
     assert "Cordoning" not in rig.phases()
     assert rig.node()["spec"].get("unschedulable") is None
     assert NODE in rig.policy_status()["slots"], "the claim stays: the next decision resumes or frees it"
+
+
+async def test_an_admins_reboot_now_starts_a_request_without_reasons(rig: Rig) -> None:
+    """The request the operator made for an admin's reboot-now has no reasons: the annotation is the ask."""
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r["spec"].update(reasons=[]))
+    ask = {"rollboot.dev/reboot-now": "2026-03-01T11:59:00Z"}
+    rig.memory.edit("nodes", NODE, lambda n: n["metadata"].setdefault("annotations", {}).update(ask))
+
+    status = await rig.run()
+
+    assert rig.phases()[:2] == ["Cordoning", "Draining"] and status["phase"] == "Completed", status
+    assert rig.agent.reboots == 1
+    check_safety(rig, admin_cordon=False)
