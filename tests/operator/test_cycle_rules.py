@@ -817,3 +817,30 @@ async def test_an_admins_reboot_now_starts_a_request_without_reasons(rig: Rig) -
     assert rig.phases()[:2] == ["Cordoning", "Draining"] and status["phase"] == "Completed", status
     assert rig.agent.reboots == 1
     check_safety(rig, admin_cordon=False)
+
+
+async def test_a_request_rewritten_before_each_start_is_left_to_the_next_decision(rig: Rig) -> None:
+    """One start again on the newer version, no more: a request that keeps changing is decided on again, and its
+    claim stays for that decision (a cycle that looped would find it not started and free the claim)."""
+    waiting = {"phase": "Waiting", "policy": POLICY, "message": "position 1 in the queue", "observedGeneration": 1}
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status=waiting))
+    decided = rig.memory.get("noderebootrequests", NODE)
+    assert decided is not None
+    cycle = await rig.cycle()
+    cycle.known = decided
+    rewrites = iter(range(100))
+
+    def rewritten_first(method: str, path: str) -> int | None:
+        if method == "PUT" and path.endswith(f"/noderebootrequests/{NODE}/status"):
+            message = f"position 1 in the queue ({next(rewrites)})"
+            rig.memory.edit("noderebootrequests", NODE, lambda r: r["status"].update(message=message))
+        return None
+
+    rig.memory.before = rewritten_first
+
+    await rig.run_cycle(cycle)
+
+    assert rig.phases() == ["Waiting"]
+    assert len(rig.memory.refused) == 2, rig.memory.refused
+    assert NODE in rig.policy_status()["slots"], "the claim stays: the next decision resumes or frees it"
+    assert rig.node()["spec"].get("unschedulable") is None
