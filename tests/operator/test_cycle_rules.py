@@ -23,7 +23,7 @@ import pytest
 
 from reboot_operator import metrics
 from reboot_operator.kube import CORDON_MARK
-from reboot_operator.kube.drain_types import DrainOptions, DrainOutcome, DrainResult, ProgressCallback
+from reboot_operator.kube.drain_types import DrainOptions, DrainOutcome, DrainProgress, DrainResult, ProgressCallback
 from reboot_operator.kube.events import background
 from reboot_operator.observed import node_view
 from reboot_operator.rollout import starting
@@ -46,6 +46,8 @@ class ScriptedDrain:
     memory: MemoryApi
     outcomes: list[DrainOutcome]
     during: Callable[[MemoryApi], None] | None = None
+    progress: list[DrainProgress] = field(default_factory=list)
+    """What the drain reports as it goes, in order."""
     calls: int = 0
     cordoned_when_called: list[bool] = field(default_factory=list)
 
@@ -58,6 +60,9 @@ class ScriptedDrain:
         self.cordoned_when_called.append(bool(stored["spec"].get("unschedulable")))
         if self.during is not None:
             self.during(self.memory)
+        for step in self.progress:
+            if on_progress is not None:
+                await on_progress(step)
         outcome = self.outcomes[min(self.calls, len(self.outcomes)) - 1]
         return DrainResult(outcome=outcome, error=None if outcome is DrainOutcome.COMPLETED else f"drain {outcome}")
 
@@ -844,3 +849,21 @@ async def test_a_request_rewritten_before_each_start_is_left_to_the_next_decisio
     assert len(rig.memory.refused) == 2, rig.memory.refused
     assert NODE in rig.policy_status()["slots"], "the claim stays: the next decision resumes or frees it"
     assert rig.node()["spec"].get("unschedulable") is None
+
+
+async def test_drain_progress_is_written_from_the_request_as_last_written_and_its_end_with_the_approval(
+    rig: Rig,
+) -> None:
+    rig.drain.progress = [DrainProgress(2, 2, ()), DrainProgress(2, 1, ()), DrainProgress(2, 0, ())]
+
+    status = await rig.run()
+
+    messages = [
+        (w.body.get("status") or {}).get("message") for w in rig.memory.history if w.kind == "noderebootrequests"
+    ]
+    assert "draining: 2 of 2 pods left" in messages and "draining: 1 of 2 pods left" in messages
+    assert "draining: 0 of 2 pods left" not in messages, "the end of the drain is written with the approval"
+    assert status["drain"] == {"podsTotal": 2, "podsRemaining": 0, "blockingPods": []}
+    requests_read = [r for r in rig.memory.reads if r[0] == "noderebootrequests"]
+    assert len(requests_read) == 2, "the first step and after the soak: no read before a progress or the approval"
+    assert rig.memory.refused == []
