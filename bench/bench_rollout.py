@@ -16,6 +16,8 @@ operator. Every time here is the *receive* time of a watch event in this process
    the next node seen cordoned. The operator's API requests per minute during each rollout (audit log).
 3. At rest: the operator's API requests per minute in a window after the last rollout (``--settle`` seconds
    later, ``--rest`` seconds long).
+4. The workload case (``bench/workload.py``): ``--workload-nodes`` nodes in two pools rolled at once, each node
+   running pods under a PodDisruptionBudget, drained for real; ``--repeat`` times.
 
 Figures: medians over the repeats; latency percentiles are nearest-rank over every sample. Recorded in
 ``bench/results.json`` (other keys kept) unless ``--no-record`` or ``--quick``. Exits 0 once measured, whether
@@ -39,7 +41,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from bench import harness, rollouts
+from bench import harness, rollouts, workload
 from bench.harness import GROUP, VERSION
 from bench.observe import Timeline, audited_requests, count
 from hack import processes
@@ -60,6 +62,8 @@ class Options:
     rest: float
     record: bool
     keep: bool
+    workload_nodes: int = 12
+    workload_only: bool = False
 
 
 def _parse(argv: list[str]) -> Options:
@@ -74,11 +78,17 @@ def _parse(argv: list[str]) -> Options:
     parser.add_argument(
         "--quick", action="store_true", help="10 nodes, 1 repeat, 5 reaction samples, 30 s at rest; records nothing"
     )
+    parser.add_argument(
+        "--workload-nodes", type=int, default=12, help="nodes of the workload case, pods under a PDB (12; 0: none)"
+    )
+    parser.add_argument("--workload-only", action="store_true", help="only the workload case (records only its figure)")
     parser.add_argument("--no-record", action="store_true", help="print only; leave bench/results.json alone")
     parser.add_argument("--keep", action="store_true", help="keep the logs folder even after a good run")
     args = parser.parse_args(argv)
     if args.quick:
         args.nodes, args.repeat, args.reaction_samples, args.settle, args.rest = 10, 1, 5, 5.0, 30.0
+    if args.workload_only:
+        args.nodes, args.reaction_samples = 0, 0
     return Options(
         nodes=args.nodes,
         concurrency=args.concurrency,
@@ -89,6 +99,8 @@ def _parse(argv: list[str]) -> Options:
         rest=args.rest,
         record=not (args.no_record or args.quick),
         keep=args.keep,
+        workload_nodes=args.workload_nodes,
+        workload_only=args.workload_only,
     )
 
 
@@ -292,32 +304,59 @@ async def _delete_quietly(call: Any) -> None:
             raise
 
 
-async def _run(opts: Options, cluster: harness.Cluster, work: Path) -> tuple[list[float], list[rollouts.Rollout], Any]:
+async def _run(
+    opts: Options, cluster: harness.Cluster, work: Path
+) -> tuple[list[float], list[rollouts.Rollout], Any, list[workload.Workload]]:
     async with harness.api_client(cluster.kubeconfig) as api:
         bench = Bench(opts, cluster, api, work)
         try:
             await bench.set_up()
-            reaction = await bench.reaction()
-            print(
-                f"reaction: {len(reaction)} samples, p50 {harness.percentile(reaction, 50):.3f} s, "
-                f"p99 {harness.percentile(reaction, 99):.3f} s",
-                flush=True,
-            )
-            done = []
-            for repeat in range(opts.repeat):
-                for concurrency in opts.concurrency:
-                    run = await bench.rollout(concurrency)
-                    done.append(run)
-                    print(rollouts.describe(run, repeat + 1, opts.repeat), flush=True)
-            if cluster.audit_log is not None:
-                print(f"at rest: waiting {opts.settle:g} s, then counting for {opts.rest:g} s", flush=True)
-            rest = await bench.at_rest()
-            if rest is not None:
-                top = ", ".join(f"{k} {v}" for k, v in list(rest[1].items())[:6])
-                print(f"at rest: operator {rest[0]:.2f} requests/min ({top or 'none'})", flush=True)
-            return reaction, done, rest
+            reaction: list[float] = []
+            done: list[rollouts.Rollout] = []
+            rest = None
+            if not opts.workload_only:
+                reaction, done, rest = await _rollouts(opts, cluster, bench)
+            loads = []
+            for repeat in range(opts.repeat if opts.workload_nodes else 0):
+                load = await workload.run(
+                    api,
+                    cluster,
+                    work / f"workload-{repeat}",
+                    prefix=f"{bench.prefix}{repeat}",
+                    nodes=opts.workload_nodes,
+                    reboot_seconds=opts.reboot_seconds,
+                    alive=bench._operator_alive,
+                )
+                loads.append(load)
+                print(workload.describe(load), flush=True)
+            return reaction, done, rest, loads
         finally:
             await bench.tear_down()
+
+
+async def _rollouts(
+    opts: Options, cluster: harness.Cluster, bench: Bench
+) -> tuple[list[float], list[rollouts.Rollout], Any]:
+    """Reaction, the rollouts of each maxConcurrent, and the operator at rest."""
+    reaction = await bench.reaction()
+    print(
+        f"reaction: {len(reaction)} samples, p50 {harness.percentile(reaction, 50):.3f} s, "
+        f"p99 {harness.percentile(reaction, 99):.3f} s",
+        flush=True,
+    )
+    done = []
+    for repeat in range(opts.repeat):
+        for concurrency in opts.concurrency:
+            run = await bench.rollout(concurrency)
+            done.append(run)
+            print(rollouts.describe(run, repeat + 1, opts.repeat), flush=True)
+    if cluster.audit_log is not None:
+        print(f"at rest: waiting {opts.settle:g} s, then counting for {opts.rest:g} s", flush=True)
+    rest = await bench.at_rest()
+    if rest is not None:
+        top = ", ".join(f"{k} {v}" for k, v in list(rest[1].items())[:6])
+        print(f"at rest: operator {rest[0]:.2f} requests/min ({top or 'none'})", flush=True)
+    return reaction, done, rest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,22 +372,26 @@ def main(argv: list[str] | None = None) -> int:
         ) as cluster:
             if cluster.audit_log is None:
                 print("borrowed control plane: no audit log, so no API-cost figures", flush=True)
-            reaction, done, rest = asyncio.run(_run(opts, cluster, work))
+            reaction, done, rest, loads = asyncio.run(_run(opts, cluster, work))
         good = True
     finally:
         if good and not opts.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"logs kept in {work}", file=sys.stderr)
-    figures = rollouts.figures(
-        ctx,
-        nodes=opts.nodes,
-        reboot_seconds=opts.reboot_seconds,
-        reaction=reaction,
-        rollouts=done,
-        rest=rest,
-        rest_window=(opts.settle, opts.rest),
-    )
+    figures = {}
+    if not opts.workload_only:
+        figures = rollouts.figures(
+            ctx,
+            nodes=opts.nodes,
+            reboot_seconds=opts.reboot_seconds,
+            reaction=reaction,
+            rollouts=done,
+            rest=rest,
+            rest_window=(opts.settle, opts.rest),
+        )
+    if loads:
+        figures["rollout_makespan_ratio_workload"] = workload.figure(ctx, loads, reboot_seconds=opts.reboot_seconds)
     print()
     for key, figure in figures.items():
         print(harness.status_line(key, figure["value"], figure["unit"], figure["target"]))

@@ -15,6 +15,7 @@ from bench import harness
 from bench.observe import AuditedRequest, Timeline, count
 
 TARGET_RATIO = 1.05
+TARGET_REQUESTS_PER_NODE = 25
 TARGET_HANDOFF_P50, TARGET_HANDOFF_P99 = 0.2, 1.0
 TARGET_REACTION_P50, TARGET_REACTION_P99 = 0.2, 1.0
 
@@ -222,6 +223,15 @@ def figures(
                 f"maxConcurrent {concurrency}, from the resume to the last node seen Completed; median of the runs",
                 per_node=[round((r.requests or 0) / nodes, 1) for r in audited],
                 by_kind=audited[-1].kinds,
+            )
+            figures[f"api_operator_requests_per_node_c{concurrency}"] = ctx.figure(
+                value=round(statistics.median((r.requests or 0) / nodes for r in audited), 1),
+                unit="requests",
+                target=TARGET_REQUESTS_PER_NODE,
+                runs=len(audited),
+                note=f"the operator's requests (audit log, its own user, Events included) during a {nodes}-node "
+                f"rollout at maxConcurrent {concurrency}, divided by the nodes; median of the runs",
+                events_per_node=[round(r.kinds.get("create events", 0) / nodes, 1) for r in audited],
             )
     c1 = [r for r in rollouts if r.concurrency == 1]
     handoffs = [h for r in c1 for h in r.handoffs]

@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator import interventions
-from reboot_operator.announce import Announcer, request_blocked_condition
 from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.controls import CANCEL, REBOOT_NOW
 from reboot_operator.api.meta import GROUP, VERSION
@@ -39,8 +37,10 @@ from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
 from reboot_operator.kube import nodes as node_effects
 from reboot_operator.observed import NodeView, PolicyView, RequestView
+from reboot_operator.rollout import interventions
+from reboot_operator.rollout.announce import Announcer, request_blocked_condition
+from reboot_operator.rollout.slots import claim_slots, release_slot
 from reboot_operator.runtime.errors import Conflict, KubeEffectError
-from reboot_operator.slots import claim_slots, release_slot
 from reboot_operator.statuses import POLICIES, REQUESTS
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,6 @@ from kubernetes_asyncio import client
 
 from reboot_operator import metrics, statuses
 from reboot_operator.aiotasks import cancel_and_wait
-from reboot_operator.announce import Announcer
 from reboot_operator.api.vocabulary import ACTIVE_PHASES
 from reboot_operator.blockers.cache import DEFAULT_TTL
 from reboot_operator.blockers.gate import BlockerGate
@@ -40,10 +39,11 @@ from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
 from reboot_operator.coordinator.writer import StatusWriter
 from reboot_operator.core.decide import Decider
 from reboot_operator.core.decisions import Decisions, RequestDecision
-from reboot_operator.cycle import utcnow
 from reboot_operator.notify import Notice, Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
 from reboot_operator.observed import NodeView, PolicyView, RequestView
+from reboot_operator.rollout.announce import Announcer
+from reboot_operator.rollout.world import utcnow
 from reboot_operator.statuses import POLICIES, REQUESTS
 from reboot_operator.taints import PendingTaints
 
@@ -286,8 +286,12 @@ class Coordinator:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout)
             # Let a burst of events pile up; when passes grow expensive (thousands of requests), wait as long as
-            # the last one took, so deciding never takes more than half of the loop's time.
-            await asyncio.sleep(max(COALESCE_SECONDS, self._last_pass_seconds))
+            # the last one took, so deciding never takes more than half of the loop's time. A slot just freed by
+            # our own write (a cycle ended) is no burst: the next node starts without the wait.
+            coalesce = COALESCE_SECONDS
+            if self._own is not None and self._own.freed:
+                coalesce, self._own.freed = 0.0, False
+            await asyncio.sleep(max(coalesce, self._last_pass_seconds))
             self._kick.clear()
             started = time.monotonic()
             self._computing = 0.0

@@ -19,10 +19,11 @@ from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.meta import API_VERSION
 from reboot_operator.api.vocabulary import ACTIVE_PHASES
 from reboot_operator.coordinator.writer import StatusWriter, body_of
-from reboot_operator.cycle import Clock, Cycle, World
 from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.observed import NodeView, RequestView
+from reboot_operator.rollout.cycle import Cycle
+from reboot_operator.rollout.world import Clock, World
 from reboot_operator.runtime.errors import KubeEffectError
 from reboot_operator.statuses import REQUESTS, with_fields
 

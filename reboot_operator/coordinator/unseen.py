@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from reboot_operator.api.vocabulary import Phase
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
 from reboot_operator.core.decisions import Action, RequestDecision
 from reboot_operator.observed import PolicyView, RequestView, policy_view, request_view
 from reboot_operator.statuses import REQUESTS
@@ -37,6 +37,9 @@ class OwnWrites:
         self._known = known
         """The watched object, to compare a write with what was there before it."""
         self.views: dict[tuple[str, str], RequestView | PolicyView] = {}
+        self.freed = False
+        """One of our writes just ended a cycle or freed a slot: the next pass need not wait for a burst (the loop
+        reads and clears it)."""
 
     def wrote(self, plural: str, body: dict[str, Any]) -> None:
         """A status we wrote: decide on it now rather than one watch round-trip later, if it matters."""
@@ -47,6 +50,7 @@ class OwnWrites:
         before = self.views.get(key) or self._known(plural, view.name)
         self.views[key] = view
         if matters(before, view):
+            self.freed = self.freed or frees(before, view)
             self._kick()
 
     def echoes(self, plural: str, name: str, resource_version: str) -> bool:
@@ -117,6 +121,17 @@ class QueueTimes:
 
     def clear(self) -> None:
         self.times.clear()
+
+
+def frees(before: RequestView | PolicyView | None, after: RequestView | PolicyView) -> bool:
+    """Whether a status change of ours ends a cycle (its request leaves the phases in progress) or frees a slot."""
+    if isinstance(after, RequestView):
+        return (
+            isinstance(before, RequestView)
+            and before.status.phase in ACTIVE_PHASES
+            and after.status.phase not in ACTIVE_PHASES
+        )
+    return isinstance(before, PolicyView) and not set(before.status.slots) <= set(after.status.slots)
 
 
 def matters(before: RequestView | PolicyView | None, after: RequestView | PolicyView) -> bool:

@@ -21,13 +21,14 @@ from typing import Any
 
 import pytest
 
-from reboot_operator import cycle as cycle_module
 from reboot_operator import metrics
-from reboot_operator.cycle import MAX_RECORDONS, Cycle
 from reboot_operator.kube import CORDON_MARK
-from reboot_operator.kube.drain_types import DrainOptions, DrainOutcome, DrainResult, ProgressCallback
+from reboot_operator.kube.drain_types import DrainOptions, DrainOutcome, DrainProgress, DrainResult, ProgressCallback
 from reboot_operator.kube.events import background
 from reboot_operator.observed import node_view
+from reboot_operator.rollout import starting
+from reboot_operator.rollout.cycle import Cycle
+from reboot_operator.rollout.starting import MAX_RECORDONS
 from tests.operator.memory import START, Agent, MemoryApi, MemoryWorld, Stored, node, policy, request
 
 NODE = "node-a"
@@ -45,6 +46,8 @@ class ScriptedDrain:
     memory: MemoryApi
     outcomes: list[DrainOutcome]
     during: Callable[[MemoryApi], None] | None = None
+    progress: list[DrainProgress] = field(default_factory=list)
+    """What the drain reports as it goes, in order."""
     calls: int = 0
     cordoned_when_called: list[bool] = field(default_factory=list)
 
@@ -57,6 +60,9 @@ class ScriptedDrain:
         self.cordoned_when_called.append(bool(stored["spec"].get("unschedulable")))
         if self.during is not None:
             self.during(self.memory)
+        for step in self.progress:
+            if on_progress is not None:
+                await on_progress(step)
         outcome = self.outcomes[min(self.calls, len(self.outcomes)) - 1]
         return DrainResult(outcome=outcome, error=None if outcome is DrainOutcome.COMPLETED else f"drain {outcome}")
 
@@ -83,7 +89,11 @@ class Rig:
 
     async def run(self, *, starting: bool = True) -> dict[str, Any]:
         """Run a cycle to its end; the request's status as it ended."""
-        await (await self.cycle(starting=starting)).run()
+        return await self.run_cycle(await self.cycle(starting=starting))
+
+    async def run_cycle(self, cycle: Cycle) -> dict[str, Any]:
+        """Run ``cycle`` to its end; the request's status as it ended."""
+        await cycle.run()
         await background().drain()
         assert not self.memory.unexpected, self.memory.unexpected
         stored = self.memory.get("noderebootrequests", NODE)
@@ -130,7 +140,7 @@ async def rig(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
     agent = Agent(memory, NODE)
     world = MemoryWorld(memory, agent)
     drain = ScriptedDrain(memory, [DrainOutcome.COMPLETED])
-    monkeypatch.setattr(cycle_module, "drain_node", drain)
+    monkeypatch.setattr(starting, "drain_node", drain)
     memory.put("nodes", node(NODE))
     memory.put("rebootpolicies", policy(POLICY, SPEC, slots=[NODE]))
     memory.put("noderebootrequests", request(NODE))
@@ -232,9 +242,8 @@ async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: 
     # Every read the cycle makes, and why; a read more is a step working from something other than what it knew.
     assert rig.memory.reads == [
         ("noderebootrequests", NODE),  # the first step (the coordinator would hand over the object it decided on)
-        ("nodes", NODE),  # removing the reboot-pending taint pins the taints as read
+        # No read to remove the reboot-pending taint: the policy does not ask for it and the watch shows none.
         ("nodes", NODE),  # after the drain: still cordoned? (fresh, never the watched view)
-        ("noderebootrequests", NODE),  # the approval's compare-and-swap: still Draining?
         ("noderebootrequests", NODE),  # after the soak: did the sentinel survive?
     ]
 
@@ -252,9 +261,14 @@ async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: 
     check_safety(rig, admin_cordon=False)
 
 
-async def test_the_reboot_pending_taint_goes_when_the_node_is_cordoned(rig: Rig) -> None:
+@pytest.mark.parametrize("watch_lags", [False, True], ids=["watch-shows-the-taint", "watch-lags-behind-the-taint"])
+async def test_the_reboot_pending_taint_goes_when_the_node_is_cordoned(rig: Rig, watch_lags: bool) -> None:
     taint = {"key": "rollboot.dev/reboot-pending", "effect": "PreferNoSchedule"}
     other = {"key": "example.com/gpu", "effect": "NoSchedule"}
+    if watch_lags:
+        # The policy asks for the taint, and the coordinator put it on just now: the watch has not shown it yet.
+        rig.memory.edit("rebootpolicies", POLICY, lambda p: p["spec"].update(preferNoScheduleTaint=True))
+        rig.world.lagging_node = node_view(rig.node())
     rig.memory.edit("nodes", NODE, lambda n: n["spec"].update(taints=[other, taint]))
 
     await rig.run()
@@ -749,3 +763,107 @@ async def test_a_completed_cycle_and_a_failed_one_are_counted_and_timed(rig: Rig
     assert sample("rollboot_reboots_total", result="Failed") - failed == 0
     assert sample("rollboot_cycle_duration_seconds_sum") - cycles == 120.0, "start to end on the frozen clock: the soak"
     assert sample("rollboot_drain_duration_seconds_count") - drains == 1
+
+
+async def test_a_request_whose_waiting_message_was_rewritten_after_the_decision_still_starts(rig: Rig) -> None:
+    """The coordinator's own rewrite of why a request waits, queued before the decision and landing after it,
+    changes nothing the decision stood on: the start is made on the newer version, not left to a later decision."""
+    waiting = {"phase": "Waiting", "policy": POLICY, "message": "position 2 in the queue", "observedGeneration": 1}
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status=waiting))
+    decided = rig.memory.get("noderebootrequests", NODE)
+    assert decided is not None
+    cycle = await rig.cycle()
+    cycle.known = decided
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r["status"].update(message="position 1 in the queue"))
+
+    status = await rig.run_cycle(cycle)
+
+    assert status["phase"] == "Completed", status
+    assert rig.memory.refused == [("noderebootrequests", NODE, 409)], "one start refused, then one on the newer version"
+    check_safety(rig, admin_cordon=False)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda r: r["status"].update(phase="Failed", message="ended elsewhere"), id="ended"),
+        pytest.param(lambda r: r["spec"].update(reasons=[]), id="withdrawn"),
+        pytest.param(lambda r: r["status"].update(policy="another"), id="another-policy"),
+        pytest.param(lambda r: r["status"].update(observedGeneration=7), id="report-answered"),
+        pytest.param(lambda r: r["metadata"].update(uid="made-again"), id="made-again"),
+    ],
+)
+async def test_a_request_changed_in_what_the_decision_stood_on_is_not_started(
+    rig: Rig, edit: Callable[[dict[str, Any]], None]
+) -> None:
+    waiting = {"phase": "Waiting", "policy": POLICY, "message": "position 1 in the queue", "observedGeneration": 1}
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status=waiting))
+    decided = rig.memory.get("noderebootrequests", NODE)
+    assert decided is not None
+    cycle = await rig.cycle()
+    cycle.known = decided
+    rig.memory.edit("noderebootrequests", NODE, edit)
+
+    await rig.run_cycle(cycle)
+
+    assert "Cordoning" not in rig.phases()
+    assert rig.node()["spec"].get("unschedulable") is None
+    assert NODE in rig.policy_status()["slots"], "the claim stays: the next decision resumes or frees it"
+
+
+async def test_an_admins_reboot_now_starts_a_request_without_reasons(rig: Rig) -> None:
+    """The request the operator made for an admin's reboot-now has no reasons: the annotation is the ask."""
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r["spec"].update(reasons=[]))
+    ask = {"rollboot.dev/reboot-now": "2026-03-01T11:59:00Z"}
+    rig.memory.edit("nodes", NODE, lambda n: n["metadata"].setdefault("annotations", {}).update(ask))
+
+    status = await rig.run()
+
+    assert rig.phases()[:2] == ["Cordoning", "Draining"] and status["phase"] == "Completed", status
+    assert rig.agent.reboots == 1
+    check_safety(rig, admin_cordon=False)
+
+
+async def test_a_request_rewritten_before_each_start_is_left_to_the_next_decision(rig: Rig) -> None:
+    """One start again on the newer version, no more: a request that keeps changing is decided on again, and its
+    claim stays for that decision (a cycle that looped would find it not started and free the claim)."""
+    waiting = {"phase": "Waiting", "policy": POLICY, "message": "position 1 in the queue", "observedGeneration": 1}
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status=waiting))
+    decided = rig.memory.get("noderebootrequests", NODE)
+    assert decided is not None
+    cycle = await rig.cycle()
+    cycle.known = decided
+    rewrites = iter(range(100))
+
+    def rewritten_first(method: str, path: str) -> int | None:
+        if method == "PUT" and path.endswith(f"/noderebootrequests/{NODE}/status"):
+            message = f"position 1 in the queue ({next(rewrites)})"
+            rig.memory.edit("noderebootrequests", NODE, lambda r: r["status"].update(message=message))
+        return None
+
+    rig.memory.before = rewritten_first
+
+    await rig.run_cycle(cycle)
+
+    assert rig.phases() == ["Waiting"]
+    assert len(rig.memory.refused) == 2, rig.memory.refused
+    assert NODE in rig.policy_status()["slots"], "the claim stays: the next decision resumes or frees it"
+    assert rig.node()["spec"].get("unschedulable") is None
+
+
+async def test_drain_progress_is_written_from_the_request_as_last_written_and_its_end_with_the_approval(
+    rig: Rig,
+) -> None:
+    rig.drain.progress = [DrainProgress(2, 2, ()), DrainProgress(2, 1, ()), DrainProgress(2, 0, ())]
+
+    status = await rig.run()
+
+    messages = [
+        (w.body.get("status") or {}).get("message") for w in rig.memory.history if w.kind == "noderebootrequests"
+    ]
+    assert "draining: 2 of 2 pods left" in messages and "draining: 1 of 2 pods left" in messages
+    assert "draining: 0 of 2 pods left" not in messages, "the end of the drain is written with the approval"
+    assert status["drain"] == {"podsTotal": 2, "podsRemaining": 0, "blockingPods": []}
+    requests_read = [r for r in rig.memory.reads if r[0] == "noderebootrequests"]
+    assert len(requests_read) == 2, "the first step and after the soak: no read before a progress or the approval"
+    assert rig.memory.refused == []

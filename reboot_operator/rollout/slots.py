@@ -15,9 +15,13 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
+from reboot_operator.api.policy_status import FailureBudgetStatus, RebootPolicyStatus
 from reboot_operator.observed import PolicyView
 from reboot_operator.runtime.errors import Conflict
 from reboot_operator.statuses import POLICIES, update_status
+
+FAILED_NODES_KEPT = 1000
+"""How many failed nodes the failure budget names, the latest ones."""
 
 
 async def claim_slots(
@@ -37,8 +41,8 @@ async def claim_slots(
         won.clear()
         if (fresh.get("metadata") or {}).get("generation") != policy.generation:
             return None
-        status = dict(fresh.get("status") or {})
-        held = list(status.get("slots") or [])
+        status = RebootPolicyStatus.model_validate(fresh.get("status") or {})
+        held = list(status.slots)
         taken = set(held) | running
         claimed = []
         for request in requests:
@@ -50,8 +54,7 @@ async def claim_slots(
                 won.append(request)
         if not claimed:
             return None
-        status["slots"] = [*held, *claimed]
-        return status
+        return status.model_copy(update={"slots": [*held, *claimed]}).to_api()
 
     try:
         await update_status(api, POLICIES, policy.name, change, known=policy.as_stored())
@@ -74,19 +77,21 @@ async def release_slot(
     ``seen``: the policy as the caller last saw it, tried first instead of a read."""
 
     def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
-        status = dict(fresh.get("status") or {})
-        slots = list(status.get("slots") or [])
-        if node not in slots and completed_at is None:
+        status = RebootPolicyStatus.model_validate(fresh.get("status") or {})
+        if node not in status.slots and completed_at is None:
             return None
-        status["slots"] = [s for s in slots if s != node]
-        if completed_at is not None and node in slots:
-            status["lastCompletionAt"] = completed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        update: dict[str, Any] = {"slots": [s for s in status.slots if s != node]}
+        if completed_at is not None and node in status.slots:
+            update["last_completion_at"] = completed_at.replace(microsecond=0)
             if failed:
-                budget = dict(status.get("failureBudget") or {})
-                budget["failures"] = int(budget.get("failures") or 0) + 1
-                budget["failedNodes"] = [*(budget.get("failedNodes") or []), node][-1000:]
-                status["failureBudget"] = budget
-        return status
+                budget = status.failure_budget or FailureBudgetStatus()
+                update["failure_budget"] = budget.model_copy(
+                    update={
+                        "failures": budget.failures + 1,
+                        "failed_nodes": [*budget.failed_nodes, node][-FAILED_NODES_KEPT:],
+                    }
+                )
+        return status.model_copy(update=update).to_api()
 
     known = seen.as_stored() if seen is not None and seen.name == policy else None
     await update_status(api, POLICIES, policy, change, known=known)

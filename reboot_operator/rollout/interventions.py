@@ -14,10 +14,8 @@ Each effect is idempotent: a second call, or one after a crash, finds the work d
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import logging
-from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -25,13 +23,11 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from reboot_operator.api.meta import API_VERSION, GROUP, VERSION
 from reboot_operator.api.policy import NodeLabels
 from reboot_operator.api.vocabulary import CANCELLABLE_PHASES, Phase
-from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.events import EventType, ObjectRef, background
-from reboot_operator.observed import RequestView, request_view
-from reboot_operator.options import labels_given_back
-from reboot_operator.runtime.errors import NodeGone
-from reboot_operator.slots import release_slot
-from reboot_operator.statuses import REQUESTS, update_status, with_fields
+from reboot_operator.observed import RequestView
+from reboot_operator.rollout.handback import end_cycle, give_node_back
+from reboot_operator.rollout.slots import release_slot
+from reboot_operator.statuses import REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +37,16 @@ async def cancel_started(
 ) -> RequestView | None:
     """Write the request ``Cancelled`` if it is still cordoning or draining; the request as cancelled, or None when
     it had moved on (its reboot authorized meanwhile: the cycle then finishes) or is gone."""
-    wrote = False
-
-    def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
-        nonlocal wrote
-        current = request_view(fresh)
-        wrote = current is not None and current.status.phase in CANCELLABLE_PHASES
-        if current is None or not wrote:
-            return None
-        return with_fields(
-            current.status,
-            phase=Phase.CANCELLED,
-            message=note,
-            completed_at=now,
-            approval=None,
-            observed_generation=current.generation,
-        )
-
-    written = await update_status(api, REQUESTS, request.name, change, known=request.as_stored())
-    return request_view(written) if written is not None and wrote else None
+    return await end_cycle(
+        api,
+        request.name,
+        phase=Phase.CANCELLED,
+        message=note,
+        now=now,
+        ending=CANCELLABLE_PHASES,
+        answer_latest=True,
+        known=request.as_stored(),
+    )
 
 
 async def hand_back(
@@ -68,26 +55,17 @@ async def hand_back(
     """Give a cancelled cycle's node back: uncordon (unless cordoned before the cycle), undo the preReboot labels,
     free the slot, tell it. Call it once the cycle's task has stopped."""
     name = cancelled.name
-    uncordoned = False
-    if not cancelled.status.was_unschedulable:
-        with contextlib.suppress(NodeGone):
-            uncordoned = await node_effects.ensure_uncordoned(api, name)
-    if labels is not None and labels.pre_reboot:
-        with contextlib.suppress(NodeGone):
-            await node_effects.ensure_labels(api, name, labels_given_back(labels))
+    uncordoned = await give_node_back(api, name, was_unschedulable=cancelled.status.was_unschedulable, labels=labels)
     if policy is not None:
         await release_slot(api, policy, name, completed_at=None)
     message = note + ("; uncordoned" if uncordoned else "")
     log.warning("node %s: %s", name, message)
     events = background()
-    events.submit(api, involved=ObjectRef.node(name), reason="Cancelled", message=message, type=EventType.WARNING)
-    events.submit(
-        api,
-        involved=ObjectRef(kind="NodeRebootRequest", name=name, uid=cancelled.uid, api_version=API_VERSION),
-        reason="Cancelled",
-        message=message,
-        type=EventType.WARNING,
-    )
+    for involved in (
+        ObjectRef.node(name),
+        ObjectRef(kind="NodeRebootRequest", name=name, uid=cancelled.uid, api_version=API_VERSION),
+    ):
+        events.submit(api, involved=involved, reason="Cancelled", message=message, type=EventType.WARNING)
 
 
 async def create_request(api: client.ApiClient, node: str) -> bool:

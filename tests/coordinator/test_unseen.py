@@ -1,0 +1,54 @@
+"""Our own writes before the watch shows them: which of them wake the loop, and which end the wait for a burst."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reboot_operator.coordinator.unseen import OwnWrites
+from reboot_operator.observed import PolicyView, RequestView
+from reboot_operator.statuses import POLICIES, REQUESTS
+from tests.operator.memory import policy, request
+
+
+def _request(phase: str | None, version: str) -> dict[str, Any]:
+    body = request("node-a", status={"phase": phase} if phase else None)
+    body["metadata"]["resourceVersion"] = version
+    return body
+
+
+def _policy(slots: list[str], version: str) -> dict[str, Any]:
+    body = policy("pool-a", {}, slots=slots)
+    body["metadata"]["resourceVersion"] = version
+    return body
+
+
+@pytest.mark.parametrize(
+    ("plural", "before", "after", "kicks", "frees"),
+    [
+        (REQUESTS, _request("Draining", "1"), _request("Rebooting", "2"), True, False),
+        (REQUESTS, _request("Uncordoning", "1"), _request("Completed", "2"), True, True),
+        (REQUESTS, _request("Draining", "1"), _request("Failed", "2"), True, True),
+        (REQUESTS, _request("Waiting", "1"), _request("Waiting", "2"), False, False),
+        (REQUESTS, _request("Waiting", "1"), _request("Cordoning", "2"), True, False),
+        (POLICIES, _policy(["node-a", "node-b"], "1"), _policy(["node-b"], "2"), True, True),
+        (POLICIES, _policy(["node-b"], "1"), _policy(["node-a", "node-b"], "2"), True, False),
+        (POLICIES, _policy(["node-a"], "1"), _policy(["node-a"], "2"), False, False),
+    ],
+)
+def test_a_write_that_ends_a_cycle_or_frees_a_slot_skips_the_wait_for_a_burst(
+    plural: str, before: dict[str, Any], after: dict[str, Any], kicks: bool, frees: bool
+) -> None:
+    kicked: list[bool] = []
+    own = OwnWrites(kick=lambda: kicked.append(True), known=lambda _plural, _name: None)
+    own.wrote(plural, before)
+    kicked.clear()
+    own.freed = False
+
+    own.wrote(plural, after)
+
+    assert bool(kicked) is kicks
+    assert own.freed is frees
+    view = own.views[(plural, after["metadata"]["name"])]
+    assert isinstance(view, RequestView if plural == REQUESTS else PolicyView)
