@@ -12,15 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from reboot_operator.api.request import NodeRebootRequestSpec, NodeRebootRequestStatus
 from reboot_operator.api.vocabulary import Phase
 from reboot_operator.core.decisions import Decisions
-from reboot_operator.observed import RequestView
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,24 @@ for _result in ("sent", "dropped"):
     NOTIFICATIONS.labels(_result)  # both series exist from the start, at 0
 
 
+class ObservedRequest(Protocol):
+    """What the gauges read of a request (the coordinator's watched view of it)."""
+
+    @property
+    def generation(self) -> int: ...
+    @property
+    def spec(self) -> NodeRebootRequestSpec: ...
+    @property
+    def status(self) -> NodeRebootRequestStatus: ...
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What the coordinator holds at scrape time."""
 
     active: bool
     nodes: tuple[str, ...]
-    requests: Mapping[str, RequestView]
+    requests: Mapping[str, ObservedRequest]
     decisions: Decisions | None
 
 
@@ -147,7 +159,7 @@ class StateCollector(Collector):
         yield from (in_progress, waiting, selected, window, blocked, halted, budget)
 
 
-def _required(request: RequestView) -> bool:
+def _required(request: ObservedRequest) -> bool:
     """The agent reports a need that no completed cycle has answered yet (the agent withdraws it on its next
     check once the sentinel is gone)."""
     status = request.status
