@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import kopf
 
-from reboot_operator.logs import configure_logging
 from reboot_operator.runtime.errors import SettingsError
+from reboot_operator.runtime.logs import configure_logging
 from reboot_operator.runtime.settings import Settings, load_settings, parser
 
 
@@ -35,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run(settings: Settings) -> None:
-    from reboot_operator import metrics
     from reboot_operator.handlers import OperatorRun  # importing registers the handlers with Kopf
+    from reboot_operator.runtime import metrics
 
     run = OperatorRun.from_settings(settings)
     metrics.REGISTRY.register(metrics.StateCollector(run.coordinator.snapshot))

@@ -31,13 +31,13 @@ from typing import Any
 import kopf
 from kubernetes_asyncio import client
 
-from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.meta import GROUP, VERSION
-from reboot_operator.connection import connection_info, load_configuration
 from reboot_operator.coordinator import Coordinator
-from reboot_operator.informers import WatchedState
-from reboot_operator.leadership import Leadership
+from reboot_operator.kube.connection import load_configuration
+from reboot_operator.runtime.aiotasks import cancel_and_wait
 from reboot_operator.runtime.settings import Settings, load_settings
+from reboot_operator.watch.informers import WatchedState
+from reboot_operator.watch.leadership import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +161,19 @@ async def policy_event(memo: kopf.Memo, **_: Any) -> None:
     """Kopf delivers events only while this replica is active (peering): then the coordinator may start."""
     if "run" in memo and _run(memo).watched is not None:
         _attach(_run(memo))
+
+
+def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
+    """The operator's client configuration as Kopf's watches take it: the same server, as the same identity."""
+    token = configuration.api_key.get("BearerToken") or configuration.api_key.get("authorization")
+    if token is not None and token.lower().startswith("bearer "):
+        token = token.split(" ", 1)[1]
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert or None,
+        insecure=not configuration.verify_ssl,
+        scheme="Bearer" if token else None,
+        token=token,
+        certificate_path=configuration.cert_file or None,
+        private_key_path=configuration.key_file or None,
+    )

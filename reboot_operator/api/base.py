@@ -73,7 +73,7 @@ fails the rule too."""
 
 def _bounded_duration(text: str) -> str:
     # Imported here: the package reboot_operator.core imports these models.
-    from reboot_operator.core.duration import parse_duration
+    from reboot_operator.api.duration import parse_duration
 
     parse_duration(text)  # raises ValueError: longer than ten years, or not zero yet shorter than a microsecond
     return text

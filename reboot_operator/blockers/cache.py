@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.blockers import NodeBlocker, PolicyBlocker, Verdict
+from reboot_operator.runtime.aiotasks import cancel_and_wait
 from reboot_operator.runtime.settings import DEFAULT_BLOCKER_TTL
 
 log = logging.getLogger(__name__)

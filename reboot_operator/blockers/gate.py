@@ -19,7 +19,7 @@ from reboot_operator.blockers.cache import DEFAULT_TTL, BlockerCache
 from reboot_operator.blockers.pods import BlockingPods
 from reboot_operator.blockers.prometheus import PrometheusAlerts
 from reboot_operator.core.decisions import Decisions
-from reboot_operator.observed import PolicyView
+from reboot_operator.watch.observed import PolicyView
 
 MAX_ROUNDS = 32
 """Decisions made again per pass as started nodes turn out to be blocked (each round checks all its starts, and

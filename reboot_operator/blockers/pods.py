@@ -17,7 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from reboot_operator.api.policy import PodBlocker
 from reboot_operator.blockers import CLEAR, Verdict
 from reboot_operator.kube.apicalls import read_json, retry_transient
-from reboot_operator.options import selector_string
+from reboot_operator.kube.options import selector_string
 from reboot_operator.runtime.errors import KubeEffectError
 
 SHOWN = 5

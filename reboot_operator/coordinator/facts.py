@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reboot_operator.core.facts import NodeFacts, RequestFacts
-from reboot_operator.observed import NodeView, PolicyView, RequestView
+from reboot_operator.watch.observed import NodeView, PolicyView, RequestView
 
 
 class KeptFacts:

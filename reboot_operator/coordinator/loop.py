@@ -27,25 +27,26 @@ from typing import Any, Protocol
 
 from kubernetes_asyncio import client
 
-from reboot_operator import metrics, statuses
-from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.vocabulary import ACTIVE_PHASES
 from reboot_operator.blockers.cache import DEFAULT_TTL
 from reboot_operator.blockers.gate import BlockerGate
 from reboot_operator.coordinator.apply import DecisionApplier
 from reboot_operator.coordinator.facts import KeptFacts
 from reboot_operator.coordinator.supervise import ORPHAN_GRACE, CycleSupervisor
+from reboot_operator.coordinator.taints import PendingTaints
 from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
 from reboot_operator.coordinator.writer import StatusWriter
 from reboot_operator.core.decide import Decider
 from reboot_operator.core.decisions import Decisions, RequestDecision
+from reboot_operator.kube import statuses
+from reboot_operator.kube.statuses import POLICIES, REQUESTS
 from reboot_operator.notify import Notice, Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
-from reboot_operator.observed import NodeView, PolicyView, RequestView
 from reboot_operator.rollout.announce import Announcer
 from reboot_operator.rollout.world import utcnow
-from reboot_operator.statuses import POLICIES, REQUESTS
-from reboot_operator.taints import PendingTaints
+from reboot_operator.runtime import metrics
+from reboot_operator.runtime.aiotasks import cancel_and_wait
+from reboot_operator.watch.observed import NodeView, PolicyView, RequestView
 
 log = logging.getLogger(__name__)
 

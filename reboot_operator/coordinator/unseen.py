@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
 from reboot_operator.core.decisions import Action, RequestDecision
-from reboot_operator.observed import PolicyView, RequestView, policy_view, request_view
-from reboot_operator.statuses import REQUESTS
+from reboot_operator.kube.statuses import REQUESTS
+from reboot_operator.watch.observed import PolicyView, RequestView, policy_view, request_view
 
 View = TypeVar("View", RequestView, PolicyView)
 

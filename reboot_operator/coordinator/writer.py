@@ -17,9 +17,9 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from reboot_operator.aiotasks import cancel_and_wait
+from reboot_operator.kube.statuses import POLICIES, replace_status
+from reboot_operator.runtime.aiotasks import cancel_and_wait
 from reboot_operator.runtime.errors import Conflict
-from reboot_operator.statuses import POLICIES, replace_status
 
 log = logging.getLogger(__name__)
 

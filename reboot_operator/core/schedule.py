@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from reboot_operator.api.controls import STOP_CONFIGMAP
+from reboot_operator.api.duration import parse_duration
 from reboot_operator.api.vocabulary import WaitReason
 from reboot_operator.core.budget import Budget, evaluate_budget
 from reboot_operator.core.clock import policy_zone, stamp
 from reboot_operator.core.decisions import Action, Counts, PolicyDecision, RequestDecision
-from reboot_operator.core.duration import parse_duration
 from reboot_operator.core.facts import PolicyFacts
 from reboot_operator.core.selection import Candidate, capacity
 from reboot_operator.core.validation import compile_schedule, validate_policy

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from reboot_operator.api.duration import parse_duration
 from reboot_operator.api.policy import RebootPolicySpec
 from reboot_operator.api.windows import MaintenanceWindow, Weekday
 from reboot_operator.core.clock import zone
 from reboot_operator.core.cron import CronError, parse_cron
-from reboot_operator.core.duration import parse_duration
 from reboot_operator.core.window import Blackout, CronWindow, DailyWindow, Schedule, Window
 
 _WEEKDAY_NUMBERS = {day: number for number, day in enumerate(Weekday)}

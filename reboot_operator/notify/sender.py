@@ -20,11 +20,11 @@ import apprise
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator import metrics
-from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.policy import Notification, NotificationEvent, SecretKeyRef
 from reboot_operator.notify.failures import FailureMemory, FailureReporter, NotificationFailure, cause_of
 from reboot_operator.notify.message import Notice, render
+from reboot_operator.runtime import metrics
+from reboot_operator.runtime.aiotasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

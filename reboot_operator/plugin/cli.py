@@ -33,7 +33,7 @@ from reboot_operator.api.controls import (
     STOP_SWITCH_KEY,
     parse_skip,
 )
-from reboot_operator.core.duration import parse_duration
+from reboot_operator.api.duration import parse_duration
 from reboot_operator.plugin import views
 from reboot_operator.plugin.kubectl import Kubectl, KubectlError
 

@@ -23,7 +23,7 @@ from reboot_operator.api.vocabulary import Phase, PolicyConditionType, Reason, R
 from reboot_operator.core.conditions import ConditionIntent, merge_conditions
 from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.notify import Notice
-from reboot_operator.observed import PolicyView, RequestView
+from reboot_operator.watch.observed import PolicyView, RequestView
 
 AfterWrite = Callable[[], Awaitable[None]]
 

@@ -23,14 +23,14 @@ from kubernetes_asyncio import client
 
 from reboot_operator.api.policy import RebootPolicySpec
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
-from reboot_operator.observed import RequestView, request_view
+from reboot_operator.kube.statuses import REQUESTS, read
 from reboot_operator.rollout import returning, starting
 from reboot_operator.rollout.context import CycleContext
 from reboot_operator.rollout.slots import release_slot
 from reboot_operator.rollout.telling import Teller
 from reboot_operator.rollout.world import Clock, World, utcnow
 from reboot_operator.runtime.errors import Conflict, NodeGone
-from reboot_operator.statuses import REQUESTS, read
+from reboot_operator.watch.observed import RequestView, request_view
 
 log = logging.getLogger(__name__)
 

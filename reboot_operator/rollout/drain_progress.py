@@ -14,9 +14,9 @@ from kubernetes_asyncio import client
 
 from reboot_operator.api.vocabulary import Phase
 from reboot_operator.kube.drain_types import BlockReason, DrainProgress
-from reboot_operator.observed import request_view
+from reboot_operator.kube.statuses import REQUESTS, update_status, with_fields
 from reboot_operator.runtime.errors import Conflict
-from reboot_operator.statuses import REQUESTS, update_status, with_fields
+from reboot_operator.watch.observed import request_view
 
 MAX_BLOCKING = 20
 """Blocking pods named in the status; the message names the first three."""

@@ -21,10 +21,10 @@ from kubernetes_asyncio import client
 from reboot_operator.api.policy import NodeLabels
 from reboot_operator.api.vocabulary import Phase
 from reboot_operator.kube import nodes as node_effects
-from reboot_operator.observed import RequestView, request_view
-from reboot_operator.options import labels_given_back
+from reboot_operator.kube.options import labels_given_back
+from reboot_operator.kube.statuses import REQUESTS, update_status, with_fields
 from reboot_operator.runtime.errors import NodeGone
-from reboot_operator.statuses import REQUESTS, update_status, with_fields
+from reboot_operator.watch.observed import RequestView, request_view
 
 
 async def end_cycle(

@@ -24,10 +24,10 @@ from reboot_operator.api.meta import API_VERSION, GROUP, VERSION
 from reboot_operator.api.policy import NodeLabels
 from reboot_operator.api.vocabulary import CANCELLABLE_PHASES, Phase
 from reboot_operator.kube.events import EventType, ObjectRef, background
-from reboot_operator.observed import RequestView
+from reboot_operator.kube.statuses import REQUESTS
 from reboot_operator.rollout.handback import end_cycle, give_node_back
 from reboot_operator.rollout.slots import release_slot
-from reboot_operator.statuses import REQUESTS
+from reboot_operator.watch.observed import RequestView
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from reboot_operator.api.policy import NodeLabels, RebootSpec
 from reboot_operator.api.request import NodeRebootRequestStatus, kernel_transition
 from reboot_operator.api.vocabulary import Phase
 from reboot_operator.kube import nodes as node_effects
-from reboot_operator.observed import RequestView, request_view
-from reboot_operator.options import labels_after_reboot, seconds
+from reboot_operator.kube.options import labels_after_reboot, seconds
+from reboot_operator.kube.statuses import REQUESTS, read
 from reboot_operator.rollout.context import CycleContext
 from reboot_operator.rollout.handback import give_node_back
 from reboot_operator.rollout.slots import release_slot
 from reboot_operator.rollout.telling import Result
-from reboot_operator.statuses import REQUESTS, read
+from reboot_operator.watch.observed import RequestView, request_view
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from reboot_operator.api.policy_status import FailureBudgetStatus, RebootPolicyStatus
-from reboot_operator.observed import PolicyView
+from reboot_operator.kube.statuses import POLICIES, update_status
 from reboot_operator.runtime.errors import Conflict
-from reboot_operator.statuses import POLICIES, update_status
+from reboot_operator.watch.observed import PolicyView
 
 FAILED_NODES_KEPT = 1000
 """How many failed nodes the failure budget names, the latest ones."""

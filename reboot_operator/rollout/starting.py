@@ -17,12 +17,12 @@ from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.drain import drain_node
 from reboot_operator.kube.drain_types import AfterDrain, DrainOptions, DrainProgress, after_drain
 from reboot_operator.kube.nodes import Cordon
-from reboot_operator.observed import RequestView, request_view
-from reboot_operator.options import drain_options, labels_before_reboot, own_pod, seconds
+from reboot_operator.kube.options import drain_options, labels_before_reboot, own_pod, seconds
+from reboot_operator.kube.statuses import REQUESTS, replace_status, update_status, with_fields
 from reboot_operator.rollout.context import CycleContext
 from reboot_operator.rollout.drain_progress import DrainReporter, drain_status
 from reboot_operator.runtime.errors import Conflict, NodeGone
-from reboot_operator.statuses import REQUESTS, replace_status, update_status, with_fields
+from reboot_operator.watch.observed import RequestView, request_view
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from enum import StrEnum
 
 from kubernetes_asyncio import client
 
-from reboot_operator import metrics
 from reboot_operator.api.meta import API_VERSION
 from reboot_operator.api.policy import NotificationEvent
 from reboot_operator.api.request import NodeRebootRequestStatus
 from reboot_operator.kube.events import EventType, ObjectRef, background
 from reboot_operator.notify import Notice
 from reboot_operator.rollout.world import Clock, World
+from reboot_operator.runtime import metrics
 
 NOTIFIED = {
     "Started": NotificationEvent.STARTED,

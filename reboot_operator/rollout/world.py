@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from reboot_operator.notify import Notice
-from reboot_operator.observed import NodeView, PolicyView
+from reboot_operator.watch.observed import NodeView, PolicyView
 
 Clock = Callable[[], datetime.datetime]
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from reboot_operator.coordinator.unseen import OwnWrites
-from reboot_operator.observed import PolicyView, RequestView
-from reboot_operator.statuses import POLICIES, REQUESTS
+from reboot_operator.kube.statuses import POLICIES, REQUESTS
+from reboot_operator.watch.observed import PolicyView, RequestView
 from tests.operator.memory import policy, request
 
 

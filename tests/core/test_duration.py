@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from reboot_operator.core.duration import MAX_DURATION, parse_duration
+from reboot_operator.api.duration import MAX_DURATION, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
-from reboot_operator.informers import Informer
-from reboot_operator.observed import NodeView, node_view
+from reboot_operator.watch.informers import Informer
+from reboot_operator.watch.observed import NodeView, node_view
 from tests.integration.conftest import Cluster
 
 
@@ -145,7 +145,7 @@ async def test_an_api_server_outage_is_ridden_out(
     core = client.CoreV1Api(api)
     heard = Heard(unique)
     informer = node_informer(api, heard)
-    caplog.set_level(logging.DEBUG, logger="reboot_operator.informers")
+    caplog.set_level(logging.DEBUG, logger="reboot_operator.watch.informers")
     async with listed(informer):
         plane.stop_apiserver()
         try:

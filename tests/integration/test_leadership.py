@@ -14,8 +14,8 @@ import pytest
 from kubernetes_asyncio import client, config
 
 from hack.nodesim.simulator import NodeBehaviour
-from reboot_operator.leadership import Leadership
 from reboot_operator.runtime.settings import LeaseTiming
+from reboot_operator.watch.leadership import Leadership
 from tests.integration.conftest import Cluster
 from tests.integration.rollout import Rig
 

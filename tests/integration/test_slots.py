@@ -9,8 +9,8 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.api.meta import GROUP, VERSION
-from reboot_operator.observed import PolicyView, policy_view
 from reboot_operator.rollout.slots import claim_slots, release_slot
+from reboot_operator.watch.observed import PolicyView, policy_view
 from tests.integration.rollout import Rig
 
 

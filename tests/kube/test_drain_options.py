@@ -8,7 +8,7 @@ import pytest
 
 from reboot_operator.api.policy import DrainSpec
 from reboot_operator.kube.drain_types import MIN_EVICTION_RETRY_DELAY, DrainOptions
-from reboot_operator.options import drain_options, own_pod
+from reboot_operator.kube.options import drain_options, own_pod
 
 
 def test_the_defaults_follow_kubectl_and_retry_a_budget_every_five_seconds() -> None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from reboot_operator.api.base import DURATION_PATTERN
 from reboot_operator.api.vocabulary import WaitReason
 from reboot_operator.core import Action, decide
-from reboot_operator.observed import policy_view
+from reboot_operator.watch.observed import policy_view
 from tests.core.builders import node, request
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "rebootpolicies.rollboot.dev.yaml"

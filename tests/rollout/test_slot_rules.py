@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from reboot_operator.observed import PolicyView, policy_view
 from reboot_operator.rollout.slots import claim_slots, release_slot
+from reboot_operator.watch.observed import PolicyView, policy_view
 from tests.operator.memory import START, MemoryApi, policy
 
 POLICY = "pool-a"

@@ -18,8 +18,8 @@ from kubernetes_asyncio import client
 
 from reboot_operator.core.decisions import Action, Decisions
 from reboot_operator.kube import nodes as node_effects
-from reboot_operator.observed import NodeView, PolicyView
 from reboot_operator.runtime.errors import KubeEffectError
+from reboot_operator.watch.observed import NodeView, PolicyView
 
 log = logging.getLogger(__name__)
 

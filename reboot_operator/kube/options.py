@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reboot_operator.api.common import LabelSelector
+from reboot_operator.api.duration import parse_duration
 from reboot_operator.api.policy import DrainSpec, NodeLabels
-from reboot_operator.core.duration import parse_duration
 from reboot_operator.kube.drain_types import DrainOptions
 
 

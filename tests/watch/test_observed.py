@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reboot_operator.observed import policy_view
+from reboot_operator.watch.observed import policy_view
 
 
 def _stored(spec: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reboot_operator.coordinator.writer import StatusWriter, fingerprint
-from reboot_operator.statuses import POLICIES, REQUESTS
+from reboot_operator.kube.statuses import POLICIES, REQUESTS
 
 WAITING = {"phase": "Waiting", "message": "position 1 of 2"}
 

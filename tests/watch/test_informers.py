@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.informers import Informer
 from reboot_operator.runtime.errors import WatchExpired
+from reboot_operator.watch.informers import Informer
 
 
 async def never(**_: Any) -> Any:

@@ -26,7 +26,6 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from kubernetes_asyncio import client
 
-from reboot_operator.aiotasks import cancel_and_wait
 from reboot_operator.api.controls import DEFAULT_NAMESPACE, STOP_CONFIGMAP, stop_reason
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.kube.apicalls import (
@@ -35,10 +34,11 @@ from reboot_operator.kube.apicalls import (
     watch_event,
     watch_events,
 )
-from reboot_operator.observed import NodeView, PolicyView, RequestView, node_view, policy_view, request_view
+from reboot_operator.kube.statuses import POLICIES, REQUESTS
+from reboot_operator.runtime.aiotasks import cancel_and_wait
 from reboot_operator.runtime.backoff import OUTAGE_BACKOFF, Backoff
 from reboot_operator.runtime.errors import WatchExpired
-from reboot_operator.statuses import POLICIES, REQUESTS
+from reboot_operator.watch.observed import NodeView, PolicyView, RequestView, node_view, policy_view, request_view
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from reboot_operator.aiotasks import cancel_and_wait
+from reboot_operator.runtime.aiotasks import cancel_and_wait
 
 
 async def forever() -> None:

@@ -1,0 +1,1 @@
+"""The watch layer (see docs/architecture.md)."""
