@@ -37,17 +37,17 @@ EQUIVALENT = REPO / "bench" / "mutants_equivalent.txt"
 COPIED = ("reboot_operator", "sentinel_agent", "hack", "tests", "bench", "pyproject.toml")
 
 TARGETS: Mapping[str, Sequence[str]] = {
-    "reboot_operator/rollout/cycle.py": ["tests/operator/test_cycle_rules.py"],
-    "reboot_operator/rollout/starting.py": ["tests/operator/test_cycle_rules.py"],
-    "reboot_operator/rollout/returning.py": ["tests/operator/test_cycle_rules.py"],
-    "reboot_operator/rollout/context.py": ["tests/operator/test_cycle_rules.py"],
-    "reboot_operator/rollout/handback.py": ["tests/operator/test_cycle_rules.py"],
-    "reboot_operator/rollout/slots.py": ["tests/operator/test_slot_rules.py", "tests/operator/test_cycle_rules.py"],
+    "reboot_operator/rollout/cycle.py": ["tests/rollout/test_cycle_rules.py"],
+    "reboot_operator/rollout/starting.py": ["tests/rollout/test_cycle_rules.py"],
+    "reboot_operator/rollout/returning.py": ["tests/rollout/test_cycle_rules.py"],
+    "reboot_operator/rollout/context.py": ["tests/rollout/test_cycle_rules.py"],
+    "reboot_operator/rollout/handback.py": ["tests/rollout/test_cycle_rules.py"],
+    "reboot_operator/rollout/slots.py": ["tests/rollout/test_slot_rules.py", "tests/rollout/test_cycle_rules.py"],
     "reboot_operator/kube/drain_types.py": ["tests/kube/test_after_drain.py", "tests/kube/test_drain_options.py"],
     "reboot_operator/kube/nodes.py": [
         "tests/kube/test_node_patches.py",
         "tests/kube/test_node_effects_fast.py",
-        "tests/operator/test_cycle_rules.py",
+        "tests/rollout/test_cycle_rules.py",
     ],
     "reboot_operator/core/budget.py": [
         "tests/core/test_budget.py",

@@ -17,8 +17,8 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from bench.harness import GROUP, VERSION
-from reboot_operator.aiotasks import cancel_and_wait
-from reboot_operator.informers import Informer
+from reboot_operator.runtime.aiotasks import cancel_and_wait
+from reboot_operator.watch.informers import Informer
 
 # -- a clock of what happens ---------------------------------------------------------------------------------
 
