@@ -19,13 +19,9 @@ from reboot_operator.kube.drain_types import (
     SkipReason,
 )
 from reboot_operator.kube.events import EventQueue, EventType, ObjectRef, background, post_event
+from reboot_operator.kube.node_view import CORDON_MARK, REBOOT_PENDING_TAINT, NodeView, Taint, TaintEffect
 from reboot_operator.kube.nodes import (
-    CORDON_MARK,
-    REBOOT_PENDING_TAINT,
     Cordon,
-    NodeView,
-    Taint,
-    TaintEffect,
     cordon_for,
     ensure_cordoned,
     ensure_labels,

@@ -14,7 +14,7 @@ from typing import Any
 from reboot_operator.api.controls import CANCEL, REBOOT_NOW, SKIP, STOP_CONFIGMAP, parse_skip, stop_reason
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
 from reboot_operator.core.clock import policy_zone, stamp
-from reboot_operator.kube.nodes import CORDON_MARK
+from reboot_operator.kube.node_view import CORDON_MARK
 
 Object = Mapping[str, Any]
 View = dict[str, Any]

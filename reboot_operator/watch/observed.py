@@ -21,8 +21,10 @@ from reboot_operator.api.request import NodeRebootRequestSpec, NodeRebootRequest
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
 from reboot_operator.core.facts import PolicyFacts, RequestFacts
 from reboot_operator.core.validation import holding_spec, parse_policy
-from reboot_operator.kube.nodes import NodeView as NodeView  # parsed where nodes are read; kept here beside the others
-from reboot_operator.kube.nodes import node_view as node_view
+from reboot_operator.kube.node_view import (
+    NodeView as NodeView,  # parsed where nodes are read; kept here beside the others
+)
+from reboot_operator.kube.node_view import node_view as node_view
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reboot_operator.kube import nodes
+from reboot_operator.kube import node_view, nodes
 from reboot_operator.runtime.errors import ApiRejected, ApiUnavailable, NodeGone
 from tests.operator.memory import MemoryApi, node
 
@@ -33,7 +33,7 @@ async def test_a_cordon_from_a_fresh_view_patches_without_reading(memory: Memory
 
     assert cordon is nodes.Cordon.CORDONED
     assert memory.reads == [] and memory.refused == []
-    assert memory.get("nodes", NAME)["metadata"]["annotations"][nodes.CORDON_MARK] == "uid-1"  # type: ignore[index]
+    assert memory.get("nodes", NAME)["metadata"]["annotations"][node_view.CORDON_MARK] == "uid-1"  # type: ignore[index]
 
 
 async def test_ensure_cordoned_from_a_fresh_view_patches_without_reading(memory: MemoryApi) -> None:
@@ -50,7 +50,7 @@ async def test_an_uncordon_of_a_marked_node_removes_both_without_reading(memory:
     assert memory.refused == [] and memory.reads == [("nodes", NAME)], "only the cordon's own read"
     body = memory.get("nodes", NAME)
     assert body is not None
-    assert "unschedulable" not in body["spec"] and nodes.CORDON_MARK not in body["metadata"]["annotations"]
+    assert "unschedulable" not in body["spec"] and node_view.CORDON_MARK not in body["metadata"]["annotations"]
 
 
 async def test_an_uncordon_told_the_mark_but_not_the_view_reads_first(memory: MemoryApi) -> None:
@@ -61,11 +61,11 @@ async def test_an_uncordon_told_the_mark_but_not_the_view_reads_first(memory: Me
 
 
 async def test_a_schedulable_node_that_kept_our_mark_loses_it_but_was_not_uncordoned(memory: MemoryApi) -> None:
-    memory.edit("nodes", NAME, lambda n: n["metadata"]["annotations"].update({nodes.CORDON_MARK: "uid-old"}))
+    memory.edit("nodes", NAME, lambda n: n["metadata"]["annotations"].update({node_view.CORDON_MARK: "uid-old"}))
 
     assert await nodes.ensure_uncordoned(await memory.client(), NAME) is False
     body = memory.get("nodes", NAME)
-    assert body is not None and nodes.CORDON_MARK not in body["metadata"]["annotations"]
+    assert body is not None and node_view.CORDON_MARK not in body["metadata"]["annotations"]
 
 
 async def test_a_node_cordoned_meanwhile_costs_a_refused_patch_and_a_read_never_a_claim(memory: MemoryApi) -> None:
@@ -157,7 +157,7 @@ async def test_facts_read_from_the_node(memory: MemoryApi) -> None:
     ],
 )
 def test_a_taint_equals_only_the_same_key_effect_and_value(raw: dict[str, str], same: bool) -> None:
-    assert nodes.Taint("k", "v", nodes.TaintEffect.NO_SCHEDULE).equals(raw) is same
+    assert node_view.Taint("k", "v", node_view.TaintEffect.NO_SCHEDULE).equals(raw) is same
 
 
 async def test_a_node_without_a_spec_is_cordoned_and_marked(memory: MemoryApi) -> None:
@@ -181,7 +181,7 @@ async def test_a_cordon_left_under_a_mark_is_undone_only_if_it_is_still_that_one
 ) -> None:
     def state(body: dict[str, Any]) -> None:
         if mark is not None:
-            body["metadata"]["annotations"][nodes.CORDON_MARK] = mark
+            body["metadata"]["annotations"][node_view.CORDON_MARK] = mark
         if cordoned:
             body["spec"]["unschedulable"] = True
 
@@ -190,7 +190,7 @@ async def test_a_cordon_left_under_a_mark_is_undone_only_if_it_is_still_that_one
     assert await nodes.ensure_unmarked_cordon_gone(await memory.client(), NAME, "uid-gone") is undone
     body = stored(memory)
     assert body["spec"].get("unschedulable") is (None if undone else (True if cordoned else None))  # type: ignore[attr-defined]
-    assert (nodes.CORDON_MARK in body["metadata"]["annotations"]) is (mark is not None and not undone)  # type: ignore[index]
+    assert (node_view.CORDON_MARK in body["metadata"]["annotations"]) is (mark is not None and not undone)  # type: ignore[index]
 
 
 async def test_the_pending_taint_is_added_once_beside_the_others(memory: MemoryApi) -> None:
@@ -200,14 +200,14 @@ async def test_the_pending_taint_is_added_once_beside_the_others(memory: MemoryA
 
     assert await nodes.ensure_taint(api, NAME) is True
     assert await nodes.ensure_taint(api, NAME) is False
-    assert stored(memory)["spec"]["taints"] == [other, nodes.REBOOT_PENDING_TAINT.to_json()]  # type: ignore[index]
+    assert stored(memory)["spec"]["taints"] == [other, node_view.REBOOT_PENDING_TAINT.to_json()]  # type: ignore[index]
     assert await nodes.ensure_no_taint(api, NAME) is True
     assert await nodes.ensure_no_taint(api, NAME) is False
     assert stored(memory)["spec"]["taints"] == [other]  # type: ignore[index]
 
 
 def test_a_taint_is_an_immutable_value() -> None:
-    taint = nodes.Taint("k", "v")
+    taint = node_view.Taint("k", "v")
     with pytest.raises(AttributeError):
         taint.value = "w"  # type: ignore[misc]
-    assert {taint, nodes.Taint("k", "v")} == {taint}, "hashable: two equal taints are one"
+    assert {taint, node_view.Taint("k", "v")} == {taint}, "hashable: two equal taints are one"

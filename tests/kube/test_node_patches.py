@@ -6,15 +6,11 @@ from typing import Any
 
 import pytest
 
+from reboot_operator.kube.node_view import CORDON_MARK, REBOOT_PENDING_TAINT, Taint, TaintEffect, node_view
 from reboot_operator.kube.nodes import (
-    CORDON_MARK,
-    REBOOT_PENDING_TAINT,
-    Taint,
-    TaintEffect,
     cordon_patch,
     labels_patch,
     no_taint_patch,
-    node_view,
     taint_patch,
     uncordon_patch,
 )
