@@ -207,8 +207,6 @@ class Coordinator:
     orphan_grace: datetime.timedelta = ORPHAN_GRACE
     _orphaned: dict[str, tuple[str, str, datetime.datetime]] = field(default_factory=dict)
     """Nodes cordoned under a mark no running cycle owns: the mark, the boot ID and when that was first seen."""
-    _freed: bool = False
-    """One of our writes just ended a cycle or freed a slot: the next pass does not wait for a burst."""
     _resumed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while nothing is stopped: cycles holding before a reboot wait on it."""
     _stop: str | None = None
@@ -298,7 +296,6 @@ class Coordinator:
         before = self._written.get(key) or self._known(plural, view.name)
         self._written[key] = view
         if _matters(before, view):
-            self._freed = self._freed or _frees(before, view)
             self._kick.set()
 
     def _known(self, plural: str, name: str) -> RequestView | PolicyView | None:
@@ -382,10 +379,7 @@ class Coordinator:
                 await asyncio.wait_for(self._kick.wait(), timeout)
             # Let a burst of events pile up; when passes grow expensive (thousands of requests), wait as long as
             # the last one took, so deciding never takes more than half of the loop's time.
-            # A slot just freed by our own write (a cycle ended) is no burst: the next node starts without the wait.
-            coalesce = 0.0 if self._freed else COALESCE_SECONDS
-            self._freed = False
-            await asyncio.sleep(max(coalesce, self._last_pass_seconds))
+            await asyncio.sleep(max(COALESCE_SECONDS, self._last_pass_seconds))
             self._kick.clear()
             started = time.monotonic()
             self._computing = 0.0
@@ -856,17 +850,6 @@ def _matters(before: RequestView | PolicyView | None, after: RequestView | Polic
         or before.status.failure_budget != after.status.failure_budget
         or before.status.last_completion_at != after.status.last_completion_at
     )
-
-
-def _frees(before: RequestView | PolicyView | None, after: RequestView | PolicyView) -> bool:
-    """Whether a status change of ours ends a cycle (its request leaves the phases in progress) or frees a slot."""
-    if isinstance(after, RequestView):
-        return (
-            isinstance(before, RequestView)
-            and before.status.phase in ACTIVE_PHASES
-            and after.status.phase not in ACTIVE_PHASES
-        )
-    return isinstance(before, PolicyView) and not set(before.status.slots) <= set(after.status.slots)
 
 
 def _error_text(error: BaseException) -> str:
