@@ -110,7 +110,7 @@ async def _drain_and_authorize(
     reporter: DrainReporter,
 ) -> None:
     for _ in range(MAX_RECORDONS):
-        result = await drain_node(ctx.api, ctx.name, options, on_progress=reporter.report)
+        result = await drain_node(ctx.api, ctx.name, options, on_progress=reporter.report, clock=ctx.clock)
         reboot_on_timeout = spec.drain.on_timeout is OnDrainTimeout.REBOOT
         if after_drain(result.outcome, reboot_on_timeout=reboot_on_timeout) is not AfterDrain.REBOOT:
             why = "drain timed out (onTimeout Abort)" if result.timed_out else "drain failed"

@@ -50,11 +50,20 @@ class ScriptedDrain:
     """What the drain reports as it goes, in order."""
     calls: int = 0
     cordoned_when_called: list[bool] = field(default_factory=list)
+    clocks: list[Callable[[], datetime.datetime]] = field(default_factory=list)
+    """The clock each call was given: the cycle's own."""
 
     async def __call__(
-        self, api: Any, name: str, options: DrainOptions, *, on_progress: ProgressCallback | None = None
+        self,
+        api: Any,
+        name: str,
+        options: DrainOptions,
+        *,
+        on_progress: ProgressCallback | None = None,
+        clock: Callable[[], datetime.datetime],
     ) -> DrainResult:
         self.calls += 1
+        self.clocks.append(clock)
         stored = self.memory.get("nodes", name)
         assert stored is not None
         self.cordoned_when_called.append(bool(stored["spec"].get("unschedulable")))
@@ -251,6 +260,7 @@ async def test_a_cycle_cordons_drains_reboots_once_and_hands_the_node_back(rig: 
     assert status["bootIDBefore"] == "boot-1" and status["bootIDAfter"] == "boot-2"
     assert rig.agent.reboots == 1 and len(rig.approvals()) == 1
     assert rig.drain.cordoned_when_called == [True], "drained only once cordoned"
+    assert rig.drain.clocks == [rig.world.clock], "the drain judges pods by the cycle's clock"
     assert rig.policy_status()["lastCompletionAt"]
     assert failures(rig) == 0
     assert rig.memory.reasons() == [
