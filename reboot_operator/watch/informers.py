@@ -52,6 +52,9 @@ STOP_LISTING_GRACE = 10.0
 """How long the first decision waits for the stop ConfigMap to be listed before taking it as unreadable (stopped)."""
 READ_TIMEOUT = 330.0
 """Seconds without a byte (not even a bookmark) after which a watch connection is taken as dead."""
+QUIET_WATCH = 1.0
+"""A watch that ends within this many seconds having brought nothing is followed by a backoff, not at once by the
+next (a server or proxy that closes every watch at once would otherwise be asked in a tight loop)."""
 
 Parse = Callable[[Mapping[str, Any]], V | None]
 Call = Callable[..., Awaitable[Any]]
@@ -98,8 +101,14 @@ class Informer(Generic[V]):
                         self.listed_after = time.monotonic() - started
                         log.info("%s listed in %.2fs: %d objects", self.kind, self.listed_after, len(self.views))
                     self.listed.set()
-                await self._watch()
-                self.backoff.reset()
+                began = time.monotonic()
+                told = await self._watch()
+                if told == 0 and time.monotonic() - began < QUIET_WATCH:
+                    # A server (or a proxy in front of it) that ends every watch at once, saying nothing, is not
+                    # asked again in a tight loop: the next watch waits as after a failure.
+                    await asyncio.sleep(self.backoff.next())
+                else:
+                    self.backoff.reset()
             except asyncio.CancelledError:
                 raise
             except WatchExpired:
@@ -146,7 +155,9 @@ class Informer(Generic[V]):
 
     # -- watching --------------------------------------------------------------------------------------------------
 
-    async def _watch(self) -> None:
+    async def _watch(self) -> int:
+        """Watch until the server ends it; how many events it brought (bookmarks included)."""
+        told = 0
         response = await self.call(
             watch=True,
             resource_version=self.resource_version,
@@ -161,9 +172,11 @@ class Informer(Generic[V]):
             self.backoff.reset()
         try:
             async for event in watch_events(response):
+                told += 1
                 self._event(event)
         finally:
             response.release()
+        return told
 
     def _event(self, event: Mapping[str, Any]) -> None:
         kind, body, version = watch_event(event)

@@ -3,7 +3,9 @@ tests/integration/test_informers.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
@@ -89,3 +91,62 @@ def test_another_error_event_is_an_api_error_with_its_code() -> None:
     with pytest.raises(ApiException) as raised:
         subject._event({"type": "ERROR", "object": {"kind": "Status", "code": 500, "reason": "InternalError"}})
     assert raised.value.status == 500
+
+
+class _Content:
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        for line in self.lines:
+            yield line
+
+
+class _Response:
+    """What a generated call with ``_preload_content=False`` returns, as far as the informer reads it."""
+
+    def __init__(self, body: bytes = b"", lines: list[bytes] | None = None) -> None:
+        self.status, self.reason = 200, "OK"
+        self.headers: dict[str, str] = {}
+        self.body, self.content = body, _Content(lines or [])
+
+    async def read(self) -> bytes:
+        return self.body
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("says", "sleeps"), [(False, True), (True, False)], ids=["silent", "telling"])
+async def test_a_watch_the_server_ends_at_once_is_not_asked_again_in_a_tight_loop(
+    monkeypatch: pytest.MonkeyPatch, says: bool, sleeps: bool
+) -> None:
+    watches = 0
+    slept: list[float] = []
+    event = json.dumps({"type": "ADDED", "object": obj("a", "7")}).encode() + b"\n"
+
+    async def call(**kwargs: Any) -> _Response:
+        nonlocal watches
+        if not kwargs.get("watch"):
+            return _Response(json.dumps({"items": [], "metadata": {"resourceVersion": "5"}}).encode())
+        watches += 1
+        if watches == 3:
+            raise asyncio.CancelledError
+        return _Response(lines=[event] if says else [])
+
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)  # the informer's waits, told instead of waited
+    watcher: Informer[str] = Informer("things", call, parse, lambda *_: None)
+
+    with pytest.raises(asyncio.CancelledError):
+        await watcher.run()
+
+    assert watches == 3
+    assert (len(slept) == 2) is sleeps, slept
+    if sleeps:
+        assert slept[1] > slept[0] > 0, "each quiet end waits longer, as after a failure"
