@@ -41,7 +41,7 @@ TARGETS: Mapping[str, Sequence[str]] = {
     "reboot_operator/rollout/starting.py": ["tests/rollout/test_cycle_rules.py"],
     "reboot_operator/rollout/returning.py": ["tests/rollout/test_cycle_rules.py"],
     "reboot_operator/rollout/context.py": ["tests/rollout/test_cycle_rules.py"],
-    "reboot_operator/rollout/handback.py": ["tests/rollout/test_cycle_rules.py"],
+    "reboot_operator/rollout/handback.py": ["tests/rollout/test_handback.py", "tests/rollout/test_cycle_rules.py"],
     "reboot_operator/rollout/slots.py": ["tests/rollout/test_slot_rules.py", "tests/rollout/test_cycle_rules.py"],
     "reboot_operator/kube/drain_types.py": ["tests/kube/test_after_drain.py", "tests/kube/test_drain_options.py"],
     "reboot_operator/kube/nodes.py": [

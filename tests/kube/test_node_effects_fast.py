@@ -211,3 +211,30 @@ def test_a_taint_is_an_immutable_value() -> None:
     with pytest.raises(AttributeError):
         taint.value = "w"  # type: ignore[misc]
     assert {taint, node_view.Taint("k", "v")} == {taint}, "hashable: two equal taints are one"
+
+
+CONTROL = "rollboot.dev/cancel"
+
+
+@pytest.mark.parametrize(
+    ("present", "asked", "removed"),
+    [
+        pytest.param("now", None, True, id="any value: removed"),
+        pytest.param("now", "now", True, id="the value acted on: removed"),
+        pytest.param("again", "now", False, id="set anew meanwhile: kept"),
+        pytest.param(None, None, False, id="absent: nothing to do"),
+        pytest.param(None, "now", False, id="absent, a value asked: nothing to do"),
+    ],
+)
+async def test_an_admins_control_annotation_goes_only_while_it_is_the_one_acted_on(
+    memory: MemoryApi, present: str | None, asked: str | None, removed: bool
+) -> None:
+    if present is not None:
+        memory.edit("nodes", NAME, lambda n: n["metadata"]["annotations"].update({CONTROL: present}))
+
+    changed = await nodes.ensure_annotation_gone(await memory.client(), NAME, CONTROL, asked)
+
+    assert changed is removed
+    annotations = stored(memory)["metadata"]["annotations"]  # type: ignore[index]
+    assert (CONTROL in annotations) is (present is not None and not removed)
+    assert annotations["example.com/owner"] == "team", "another annotation is never touched"

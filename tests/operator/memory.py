@@ -355,6 +355,10 @@ class MemoryWorld:
     lagging_node: NodeView | None = None
     notices: list[Notice] = field(default_factory=list)
     waits: int = 0
+    stop: str | None = None
+    """Why everything is stopped (issue 14's switch); None while nothing is."""
+    resume: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by the test to end the stop for the cycles holding at it."""
 
     def clock(self) -> datetime.datetime:
         return self.now
@@ -385,8 +389,9 @@ class MemoryWorld:
         self.notices.append(notice)
 
     def stopped(self) -> str | None:
-        """Why everything is stopped (issue 14's switch); these tests run with nothing stopped."""
-        return None
+        return self.stop
 
     async def resumed(self) -> None:
-        return None
+        if self.stop is not None:
+            await self.resume.wait()
+            self.stop = None

@@ -877,3 +877,27 @@ async def test_drain_progress_is_written_from_the_request_as_last_written_and_it
     requests_read = [r for r in rig.memory.reads if r[0] == "noderebootrequests"]
     assert len(requests_read) == 2, "the first step and after the soak: no read before a progress or the approval"
     assert rig.memory.refused == []
+
+
+async def test_the_cluster_wide_stop_holds_a_drained_node_before_its_reboot_until_resumed(rig: Rig) -> None:
+    rig.world.stop = "the ConfigMap rollboot-system/rollboot-stop exists"
+    cycle = asyncio.create_task(rig.run())
+    for _ in range(1000):
+        stored = rig.memory.get("noderebootrequests", NODE) or {}
+        if "holding before its reboot" in str((stored.get("status") or {}).get("message")):
+            break
+        await asyncio.sleep(0)
+    else:
+        raise AssertionError("the cycle never said it holds")
+
+    assert not cycle.done(), "it waits for the resume"
+    assert rig.agent.reboots == 0 and rig.approvals() == [], "no reboot authorized while stopped"
+    assert rig.node()["spec"].get("unschedulable") is True, "the node stays cordoned"
+    assert "rollboot-stop exists" in stored["status"]["message"] and stored["status"]["phase"] == "Draining"
+
+    rig.world.resume.set()
+    status = await cycle
+
+    assert status["phase"] == "Completed" and rig.agent.reboots == 1 and len(rig.approvals()) == 1
+    assert rig.memory.reasons().count("Held") == 1, rig.memory.reasons()
+    check_safety(rig, admin_cordon=False)
