@@ -901,3 +901,58 @@ async def test_the_cluster_wide_stop_holds_a_drained_node_before_its_reboot_unti
     assert status["phase"] == "Completed" and rig.agent.reboots == 1 and len(rig.approvals()) == 1
     assert rig.memory.reasons().count("Held") == 1, rig.memory.reasons()
     check_safety(rig, admin_cordon=False)
+
+
+async def _holding(rig: Rig, cycle: asyncio.Task[dict[str, Any]]) -> None:
+    """Until the cycle waits at the stop (its Held Event queued), failing if it ends first."""
+    for _ in range(1000):
+        await background().drain()
+        if "Held" in rig.memory.reasons():
+            break
+        assert not cycle.done(), cycle.result()
+        await asyncio.sleep(0)
+    else:
+        raise AssertionError("the cycle never held")
+
+
+async def test_after_the_stop_the_step_starts_again_from_the_request_as_stored(rig: Rig) -> None:
+    """A hold can last hours: once resumed, the node is drained again (a pod bound to it by name meanwhile goes
+    before the reboot) and the approval is written on the request as stored, with no write refused as stale."""
+    rig.world.stop = "the ConfigMap rollboot-system/rollboot-stop exists"
+    resumed_when_drained: list[bool] = []
+    rig.drain.during = lambda memory: resumed_when_drained.append(rig.world.resume.is_set())
+    cycle = asyncio.create_task(rig.run())
+    await _holding(rig, cycle)
+
+    rig.world.resume.set()
+    status = await cycle
+
+    assert status["phase"] == "Completed" and rig.agent.reboots == 1 and len(rig.approvals()) == 1
+    assert resumed_when_drained == [False, True], "drained before the hold, and again after the resume"
+    assert rig.memory.refused == [], "the step after the resume re-read the request its hold wrote"
+    check_safety(rig, admin_cordon=False)
+
+
+async def test_a_cycle_resumed_while_stopped_and_already_saying_so_writes_nothing_until_the_resume(rig: Rig) -> None:
+    """An operator restarted during a hold finds the request saying it holds: it holds again without a write."""
+    why = "the ConfigMap rollboot-system/rollboot-stop exists"
+    rig.world.stop = why
+    message = f"holding before its reboot: rollboot is stopped cluster-wide ({why}); the node stays cordoned"
+    holding = {"phase": "Draining", "policy": POLICY, "wasUnschedulable": False, "message": message}
+    rig.memory.edit("noderebootrequests", NODE, lambda r: r.update(status=holding))
+
+    def cordoned_by_us(body: dict[str, Any]) -> None:
+        body["spec"]["unschedulable"] = True
+        body["metadata"].setdefault("annotations", {})[CORDON_MARK] = body_uid
+
+    body_uid = (rig.memory.get("noderebootrequests", NODE) or {})["metadata"]["uid"]
+    rig.memory.edit("nodes", NODE, cordoned_by_us)
+    writes_before = len(rig.memory.history)
+
+    cycle = asyncio.create_task(rig.run(starting=False))
+    await _holding(rig, cycle)
+    assert len(rig.memory.history) == writes_before, [w.kind for w in rig.memory.history[writes_before:]]
+
+    rig.world.resume.set()
+    status = await cycle
+    assert status["phase"] == "Completed" and rig.agent.reboots == 1
