@@ -1,6 +1,12 @@
 """What one node's cycle tells people: Kubernetes Events on the Node and its NodeRebootRequest, notifications to
 the policy's subscribers, and the cycle's metrics.
 
+Each Event goes on the object it is about, once: what the cycle did to the Node (cordoned, cordoned again, uncordoned)
+on the Node, where ``kubectl describe node`` shows why it is cordoned; each step of the cycle on its
+NodeRebootRequest, named like the node, where ``kubectl describe noderebootrequest`` shows the cycle; what holds the
+node back or went wrong on both. Both are in the ``default`` namespace, so
+``kubectl get events --field-selector involvedObject.name=NODE --sort-by=.lastTimestamp`` lists them together.
+
 Each transition is told once its write has won, so only by the replica whose write won. Events are queued and
 posted in the background (``kube.events.background``), in order, so that telling never delays the next step.
 Started, RebootAuthorized, Completed and Failed are also notifications.
@@ -10,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Flag, StrEnum, auto
 
 from kubernetes_asyncio import client
 
@@ -29,6 +35,30 @@ NOTIFIED = {
     "Failed": NotificationEvent.FAILED,
 }
 """The Events that are also notifications, and as which event."""
+
+
+class On(Flag):
+    """Which objects an Event is posted on."""
+
+    NODE = auto()
+    REQUEST = auto()
+
+
+ON: dict[str, On] = {
+    "Cordoned": On.NODE,
+    "Uncordoned": On.NODE,
+    "Recordoned": On.NODE | On.REQUEST,
+    "Held": On.NODE | On.REQUEST,
+}
+"""Where the Events of a cycle go that are not simply one of its steps (those go on its request)."""
+
+
+def posted_on(reason: str, *, warning: bool) -> On:
+    """What the cycle did to the Node goes on the Node; each step of the cycle on its request; what holds the node
+    back or went wrong (a warning, a cordon made again, the stop's hold) on both, for whoever looks at either."""
+    if warning:
+        return On.NODE | On.REQUEST
+    return ON.get(reason, On.REQUEST)
 
 
 class Result(StrEnum):
@@ -59,7 +89,7 @@ class Teller:
         status: NodeRebootRequestStatus | None = None,
         now: datetime.datetime | None = None,
     ) -> None:
-        """Queue the Event on the node and its request; notify the policy's subscribers if it is one they hear of.
+        """Queue the Event where it belongs (``ON``); notify the policy's subscribers if it is one they hear of.
 
         ``status`` (and ``now`` at the end of a cycle) give the notification its kernels and duration."""
         notified = NOTIFIED.get(reason)
@@ -77,12 +107,14 @@ class Teller:
                 )
             )
         kind = EventType.WARNING if warning else EventType.NORMAL
-        node = self.world.node(self.name)
+        on = posted_on(reason, warning=warning)
         events = background()
-        for involved in (
-            ObjectRef.node(self.name, node.uid if node else ""),
-            ObjectRef(kind="NodeRebootRequest", name=self.name, uid=self.uid, api_version=API_VERSION),
-        ):
+        if On.NODE in on:
+            node = self.world.node(self.name)
+            involved = ObjectRef.node(self.name, node.uid if node else "")
+            events.submit(self.api, involved=involved, reason=reason, message=message, type=kind)
+        if On.REQUEST in on:
+            involved = ObjectRef(kind="NodeRebootRequest", name=self.name, uid=self.uid, api_version=API_VERSION)
             events.submit(self.api, involved=involved, reason=reason, message=message, type=kind)
 
     def handoff(self, queued_at: datetime.datetime | None) -> None:

@@ -401,7 +401,8 @@ async def test_the_real_operator_and_agents_reboot_nodes_with_only_their_own_rig
                 assert simulator.reboot_count(node) == 1
                 assert simulator.boot_id(node) != before[node]
                 assert not (await core.read_node(node)).spec.unschedulable, f"{node} left cordoned"
-            assert "Completed" in await node_events(api, simulated[0])
+            assert "Completed" in await node_events(api, simulated[0], kind="NodeRebootRequest")
+            assert "Uncordoned" in await node_events(api, simulated[0])
             for log in [rig.dump(), *(child.log() for child in rig.agents.values())]:
                 for sign in ("forbidden", "Forbidden", " 403", "Not enough permissions", "could not post"):
                     assert sign not in log, f"{sign!r} in a log:\n{log[-4000:]}"
