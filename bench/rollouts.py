@@ -15,6 +15,8 @@ from bench import harness
 from bench.observe import AuditedRequest, Timeline, count
 
 TARGET_RATIO = 1.05
+TARGET_RATIO_ONE_AT_A_TIME = 1.03
+"""Issue 16: makespan / ideal at most 1.03 at maxConcurrent 1 (nothing but hand-offs between cycles), 1.05 above."""
 TARGET_REQUESTS_PER_NODE = 25
 TARGET_HANDOFF_P50, TARGET_HANDOFF_P99 = 0.2, 1.0
 TARGET_REACTION_P50, TARGET_REACTION_P99 = 0.2, 1.0
@@ -195,7 +197,7 @@ def figures(
         figures[f"rollout_makespan_ratio_c{concurrency}"] = ctx.figure(
             value=round(statistics.median(r.ratio for r in runs), 4),
             unit="ratio",
-            target=TARGET_RATIO,
+            target=TARGET_RATIO_ONE_AT_A_TIME if concurrency == 1 else TARGET_RATIO,
             runs=len(runs),
             note=f"makespan (policy resumed → last node uncordoned) / ideal ceil({nodes}/{concurrency}) x per-node "
             f"cycle, the cycle being the median cordon → uncordon time of the same run's {nodes} nodes; "
