@@ -45,8 +45,10 @@ from reboot_operator.watch.observed import NodeView, PolicyView, RequestView
 
 log = logging.getLogger(__name__)
 
-EXACT_POSITIONS = 5
-"""Waiting requests this far up their queue have their exact position in their message."""
+EXACT_POSITIONS = 3
+"""Waiting requests this far up their queue have their exact position in their message: each hand-off rewrites
+these few, the next three in line; further back a request is told once that it waits
+behind more, and the policy's status.queue lists the order."""
 SETTLED = frozenset({Action.WAIT, Action.NONE})
 """Decisions whose carrying out only writes a status (or nothing): done once per decision and view."""
 
