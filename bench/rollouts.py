@@ -5,6 +5,7 @@ Everything here works on what was observed (the timeline of watch events, the au
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import statistics
@@ -60,6 +61,17 @@ class Rollout:
     @property
     def ideal(self) -> float:
         return math.ceil(len(self.cycles) / self.concurrency) * self.cycle
+
+    @property
+    def back_to_back(self) -> float:
+        """The same cycles, each as long as it was, started in the same order on the first free slot with no time
+        between one cycle's end and the next one's start: the makespan of an operator whose hand-offs cost
+        nothing. ``makespan / back_to_back`` is the operator's own share; ``ratio`` also counts how unequal the
+        cycles were (a slow cycle, the last batch's spread), which the ideal's median cycle does not."""
+        free = [0.0] * self.concurrency
+        for cycle in self.cycles:
+            heapq.heapreplace(free, free[0] + cycle)
+        return max(free)
 
     @property
     def requests_per_minute(self) -> float | None:
@@ -164,6 +176,10 @@ def describe(run: Rollout, repeat: int, repeats: int) -> str:
         f"  {run.concurrency} x makespan = {run.concurrency * run.makespan:.2f} slot-s: cycles {sum(run.cycles):.2f}"
         f" + idle while requests waited {run.idle_queue:.2f} + idle after the last start {run.idle_tail:.2f}"
     )
+    lines.append(
+        f"  the same cycles back to back: {run.back_to_back:.2f} s; makespan / that (the operator's own share) "
+        f"{run.makespan / run.back_to_back:.4f}"
+    )
     if run.gaps:
         lines.append(
             f"  makespan = first cordon {run.start:.2f} s + {len(run.cycles)} cycles {sum(run.cycles):.2f} s + "
@@ -213,6 +229,8 @@ def figures(
             concurrency=concurrency,
             slot_s_idle_waiting=[round(r.idle_queue, 2) for r in runs],
             slot_s_idle_tail=[round(r.idle_tail, 2) for r in runs],
+            back_to_back_s=[round(r.back_to_back, 2) for r in runs],
+            operator_share=[round(r.makespan / r.back_to_back, 4) for r in runs],
         )
         audited = [r for r in runs if r.requests is not None]
         if audited:

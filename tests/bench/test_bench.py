@@ -143,3 +143,19 @@ def test_slot_seconds_of_a_rollout_two_at_a_time_split_into_cycles_waiting_and_t
     assert run.idle_tail == pytest.approx(6.2 - 3.5)  # after n2, nothing was left to start
     assert sum(run.cycles) + run.idle_queue + run.idle_tail == pytest.approx(2 * run.makespan)
     assert run.gaps == []
+    # Back to back: n1 (3.0) and n2 (3.0) at once, n3 (3.0) on the first slot free, at 3.0: done at 6.0.
+    assert run.back_to_back == pytest.approx(6.0)
+
+
+def test_back_to_back_puts_each_cycle_in_order_on_the_first_free_slot() -> None:
+    run = rollouts.Rollout(
+        concurrency=2, makespan=10.0, cycles=[4.0, 1.0, 1.0, 1.0, 3.0], start=0.0, gaps=[], handoffs=[],
+        most_cordoned=2, idle_queue=0.0, idle_tail=0.0,
+    )  # fmt: skip
+    # slot A: 4 → (free at 4); slot B: 1, 1, 1 (free at 3), then 3 → 6.
+    assert run.back_to_back == pytest.approx(6.0)
+    one = rollouts.Rollout(
+        concurrency=1, makespan=7.0, cycles=[2.0, 3.0], start=0.5, gaps=[1.5], handoffs=[], most_cordoned=1,
+        idle_queue=2.0, idle_tail=0.0,
+    )  # fmt: skip
+    assert one.back_to_back == pytest.approx(5.0), "one at a time: the cycles' sum"
