@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from reboot_operator.coordinator.apply import DecisionApplier
+from reboot_operator.coordinator.facts import KeptFacts
 from reboot_operator.coordinator.supervise import CycleSupervisor
 from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
 from reboot_operator.coordinator.writer import StatusWriter
@@ -69,6 +70,15 @@ def _views(memory: MemoryApi, kind: str) -> dict[str, Any]:
     return {name: parse(body) for (k, name), body in memory.objects.items() if k == kind}
 
 
+def _running(facts: KeptFacts, memory: MemoryApi, *, touched: tuple[str, ...] = ()) -> set[str]:
+    """The requests in progress under the policy, as the coordinator hands them to the claim: from the facts it
+    keeps, brought up to date for the names the watch touched."""
+    for name in touched:
+        facts.touch(name)
+    facts.update(*(_views(memory, k) for k in ("nodes", "noderebootrequests", "rebootpolicies")))
+    return set(facts.running(POLICY))
+
+
 @pytest.mark.parametrize("max_concurrent", [2, "50%"], ids=["a-count", "a-percentage-of-the-governed-nodes"])
 async def test_a_decision_made_before_another_node_started_claims_only_the_slots_left(
     setup: Setup, max_concurrent: int | str
@@ -84,11 +94,14 @@ async def test_a_decision_made_before_another_node_started_claims_only_the_slots
     )
     decision = decided.policies[POLICY]
     assert decision.started == ("a", "b"), "two slots of four nodes, both free when decided"
+    facts = KeptFacts()
+    assert _running(facts, memory) == set()
     # Meanwhile node d's cycle began (another replica, or the pass before): it runs under the policy.
     memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Draining", "policy": POLICY}))
     requests = _views(memory, "noderebootrequests")
+    running = _running(facts, memory, touched=("d",))
 
-    await setup.applier.apply_policy(policies[POLICY], decision, requests, START)
+    await setup.applier.apply_policy(policies[POLICY], decision, requests, START, running)
 
     stored = memory.get("rebootpolicies", POLICY)
     assert stored is not None
@@ -108,7 +121,7 @@ async def test_a_decision_starting_nothing_claims_nothing(setup: Setup) -> None:
     )
     writes = len(memory.history)
 
-    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START)
+    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, set())
 
     assert len(memory.history) == writes and not setup.cycles.cycles
 
@@ -125,8 +138,9 @@ async def test_the_slot_left_beside_a_running_node_is_claimed(setup: Setup) -> N
         now=START,
     )
     assert decided.policies[POLICY].started == ("a",)
+    running = _running(KeptFacts(), memory)
 
-    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START)
+    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, running)
 
     stored = memory.get("rebootpolicies", POLICY)
     assert stored is not None and stored["status"]["slots"] == ["a"]
