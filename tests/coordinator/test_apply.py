@@ -145,3 +145,25 @@ async def test_the_slot_left_beside_a_running_node_is_claimed(setup: Setup) -> N
     stored = memory.get("rebootpolicies", POLICY)
     assert stored is not None and stored["status"]["slots"] == ["a"]
     assert set(setup.cycles.cycles) == {"a"}
+
+
+async def test_a_cycle_to_keep_running_is_looked_at_on_every_pass_though_nothing_about_it_changed(setup: Setup) -> None:
+    """A pass carries out only the decisions that changed, but "continue" is not settled by doing it once: a cycle
+    stopped meanwhile (an error, a lost task) is started again on the next pass with nothing new about it."""
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 2}, slots=["d"]))
+    memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Rebooting", "policy": POLICY}))
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+    decided = decide(
+        policies=[p.facts() for p in policies.values()],
+        requests=[r.facts() for r in requests.values()],
+        nodes={name: view.facts for name, view in nodes.items()},
+        now=START,
+    )
+    await setup.applier.apply_requests(decided, requests, START)
+    assert setup.cycles.running("d")
+    setup.cycles.drop("d")
+
+    await setup.applier.apply_requests(decided, requests, START, look=set())
+
+    assert setup.cycles.running("d"), "started again, though no name was given to look at"
