@@ -204,7 +204,7 @@ async def measure(size: int, samples: int, lag: float, profile: str | None) -> N
     for (kind, name), body in memory.objects.items():
         if kind == REQUESTS:
             phases[name] = (body.get("status") or {}).get("phase")
-    first_call = len(memory.calls)
+    first_call, first_refusal = len(memory.calls), len(memory.refused)
     random.seed(17)
     profiler = cProfile.Profile() if profile else None
     # The rolling policies' claimed requests sit at Rebooting: reboot them to begin.
@@ -235,6 +235,10 @@ async def measure(size: int, samples: int, lag: float, profile: str | None) -> N
         f"max {max(g[0] for g in gaps) * 1000:.1f} ms; calls in the phase: {len(memory.calls) - first_call}"
     )
     print("  " + " ".join(f"{g[0] * 1000:.0f}" for g in gaps))
+    refused: dict[str, int] = {}
+    for kind, _, code in memory.refused[first_refusal:]:
+        refused[f"{kind} {code}"] = refused.get(f"{kind} {code}", 0) + 1
+    print(f"  refused in the phase: {refused or 'none'}")
     print(
         f"passes in the phase: {len(during)}, median {statistics.median(p[1] for p in during) * 1000:.1f} ms "
         f"(computing {statistics.median(p[2] for p in during) * 1000:.1f} ms), "

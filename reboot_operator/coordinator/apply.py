@@ -60,7 +60,7 @@ class DecisionApplier:
     made anew: ``Decisions.changed``), so a settled cluster of thousands of waiting requests costs no work per
     pass, not even a look, and a restarted operator, whose statuses already say what it decides, writes nothing.
     A failed write forgets its entry (``forget``), and its caller has the name looked at again: it is carried out
-    again.
+    again. A policy's status summary is likewise made again only from a new decision or view (``summarized``).
     """
 
     def __init__(
@@ -79,11 +79,17 @@ class DecisionApplier:
         self.announcer, self.policy, self.kick = announcer, policy, kick
         self.applied: dict[str, tuple[RequestDecision, RequestView]] = {}
         self.unsettled: set[str] = set()
+        self.summarized: dict[str, tuple[PolicyDecision, PolicyView]] = {}
+        """Per policy, the decision and view its status summary was last made from (``applied``'s rule, for
+        policies)."""
         """Requests whose last decision is not settled by carrying it out once (``SETTLED``): looked at on every
         pass."""
 
     def forget(self, name: str) -> None:
         self.applied.pop(name, None)
+
+    def forget_policy(self, name: str) -> None:
+        self.summarized.pop(name, None)
 
     async def apply_requests(
         self,
@@ -146,6 +152,10 @@ class DecisionApplier:
         written = self.own.newer(POLICIES, policy.name, policy.resource_version)
         if isinstance(written, PolicyView):
             policy = written
+        last = self.summarized.get(policy.name)
+        if last is not None and last[0] is decision and last[1] is policy:
+            return  # summarized already from this very decision and view
+        self.summarized[policy.name] = (decision, policy)
         desired = policy_status(decision, previous=policy.status, generation=policy.generation, now=now)
         desired = desired.model_copy(update={"slots": policy.status.slots})
         if desired.to_api() != policy.status.to_api():

@@ -194,6 +194,8 @@ class Coordinator:
         if plural == REQUESTS and self._run is not None:
             self._run.applier.forget(name)
             self._facts.touch(name)
+        elif self._run is not None:
+            self._run.applier.forget_policy(name)
         self._kick.set()
 
     def _taint_failed(self, name: str) -> None:
