@@ -144,6 +144,8 @@ class DecisionApplier:
         if starting:
             slots = capacity(policy.spec.max_concurrent, decision.counts.selected)
             for request in await self._claim(policy, starting, slots, running):
+                if self.writer.drop(REQUESTS, request.name):
+                    self.forget(request.name)  # if its cycle does not start after all, it is told why it waits again
                 self.cycles.run(request.name, policy.name, starting=True, now=now, decided=request)
                 if self.announcer is not None and request_blocked_condition(request.status) is not None:
                     await self.announcer.node_unblocked(request, "its blockers cleared; starting")

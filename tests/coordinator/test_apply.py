@@ -167,3 +167,25 @@ async def test_a_cycle_to_keep_running_is_looked_at_on_every_pass_though_nothing
     await setup.applier.apply_requests(decided, requests, START, look=set())
 
     assert setup.cycles.running("d"), "started again, though no name was given to look at"
+
+
+async def test_a_waiting_message_not_sent_yet_is_dropped_once_the_request_won_its_slot(setup: Setup) -> None:
+    """Its cycle's start writes the request next: the queued message would only make that write a 409."""
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 1}))
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+    decided = decide(
+        policies=[p.facts() for p in policies.values()],
+        requests=[r.facts() for r in requests.values()],
+        nodes={name: view.facts for name, view in nodes.items()},
+        now=START,
+    )
+    assert decided.policies[POLICY].started == ("a",)
+    writer = setup.applier.writer
+    for name in ("a", "b"):
+        writer.put("noderebootrequests", {"metadata": {"name": name, "resourceVersion": "1"}}, {"phase": "Waiting"})
+
+    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, set())
+
+    assert set(setup.cycles.cycles) == {"a"}
+    assert [name for _, name in writer.pending] == ["b"], "only the started request's queued write is dropped"
