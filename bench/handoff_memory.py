@@ -238,7 +238,8 @@ async def measure(size: int, samples: int, lag: float, profile: str | None) -> N
     refused: dict[str, int] = {}
     for kind, _, code in memory.refused[first_refusal:]:
         refused[f"{kind} {code}"] = refused.get(f"{kind} {code}", 0) + 1
-    print(f"  refused in the phase: {refused or 'none'}")
+    reads = sum(1 for _, method, path in memory.calls[first_call:] if method == "GET" and "rebootpolicies" in path)
+    print(f"  refused in the phase: {refused or 'none'}; policies read (a compare-and-swap retried): {reads}")
     print(
         f"passes in the phase: {len(during)}, median {statistics.median(p[1] for p in during) * 1000:.1f} ms "
         f"(computing {statistics.median(p[2] for p in during) * 1000:.1f} ms), "

@@ -157,12 +157,25 @@ class DecisionApplier:
         last = self.summarized.get(policy.name)
         if last is not None and last[0] is decision and last[1] is policy:
             return  # summarized already from this very decision and view
+        if self._release_pending(policy):
+            return  # its release, under way, is the next write of this status: the summary follows it
         self.summarized[policy.name] = (decision, policy)
         desired = policy_status(decision, previous=policy.status, generation=policy.generation, now=now)
         desired = desired.model_copy(update={"slots": policy.status.slots})
         if desired.to_api() != policy.status.to_api():
             after = self.announcer.policy_changes(policy, desired) if self.announcer is not None else None
             self.writer.put(POLICIES, body_of(policy.name, policy.resource_version), desired.to_api(), after)
+
+    def _release_pending(self, policy: PolicyView) -> bool:
+        """Whether a cycle of ours just ended (our write of its end, not yet shown by the watch) and the slot it
+        holds is not freed yet: the cycle's release of the slot is under way, a compare-and-swap on this status.
+        A summary written now would race it, and when first, turn it into a 409, a read and a retry on the way to
+        the next node's start."""
+        for name in policy.status.slots:
+            ours = self.own.views.get((REQUESTS, name))
+            if isinstance(ours, RequestView) and ours.status.phase not in ACTIVE_PHASES:
+                return True
+        return False
 
     async def _claim(
         self, policy: PolicyView, starting: list[RequestView], slots: int, running: Set[str]

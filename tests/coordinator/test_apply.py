@@ -189,3 +189,28 @@ async def test_a_waiting_message_not_sent_yet_is_dropped_once_the_request_won_it
 
     assert set(setup.cycles.cycles) == {"a"}
     assert [name for _, name in writer.pending] == ["b"], "only the started request's queued write is dropped"
+
+
+async def test_no_summary_races_the_release_of_a_cycle_that_just_ended(setup: Setup) -> None:
+    """Our write ending d's cycle is made, its release of the slot is under way: the policy's summary waits for
+    it, instead of making the release a 409, a read and a retry on the way to the next node."""
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 1, "paused": True}, slots=["d"]))
+    memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Uncordoning", "policy": POLICY}))
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+    decided = decide(
+        policies=[p.facts() for p in policies.values()],
+        requests=[r.facts() for r in requests.values()],
+        nodes={name: view.facts for name, view in nodes.items()},
+        now=START,
+    )
+    ended = memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Completed", "policy": POLICY}))
+    setup.applier.own.wrote("noderebootrequests", ended)
+    writer = setup.applier.writer
+
+    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, {"d"})
+    assert not writer.urgent, "the release goes first"
+
+    released = memory.edit("rebootpolicies", POLICY, lambda p: p["status"].update(slots=[]))
+    await setup.applier.apply_policy(policy_view(released), decided.policies[POLICY], requests, START, set())
+    assert list(writer.urgent) == [("rebootpolicies", POLICY)], "then the summary"
