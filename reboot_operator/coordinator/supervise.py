@@ -93,6 +93,7 @@ class CycleSupervisor:
             starting=starting,
             decided_version=decided.resource_version if decided is not None else None,
             known=decided.as_stored() if decided is not None else None,
+            known_marks=decided.marks if decided is not None else None,
         )
         task = asyncio.create_task(cycle.run(), name=f"cycle-{name}")
         self.cycles[name] = task
