@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,11 +105,10 @@ class BlockerCache:
 
     # -- nodes ---------------------------------------------------------------------------------------------
 
-    async def blocked_nodes(self, waiting: Iterable[str]) -> dict[str, str]:
+    async def blocked_nodes(self, waiting: Container[str]) -> dict[str, str]:
         """The nodes among ``waiting`` last found blocked, with why (asking again those found ``ttl`` ago or
-        more); the others are forgotten."""
-        waiting = set(waiting)
-        for name in set(self._nodes) - waiting:
+        more); the others are forgotten. Only the nodes found blocked are looked up in ``waiting``."""
+        for name in [n for n in self._nodes if n not in waiting]:
             del self._nodes[name]
         now = self.clock()
         due = [(name, known.key, known.asker) for name, known in self._nodes.items() if now - known.at >= self.ttl]

@@ -9,7 +9,7 @@ queue takes the slot. The loop is bounded: a policy still starting unchecked nod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Mapping
 
 import aiohttp
 from kubernetes_asyncio import client
@@ -41,8 +41,9 @@ class BlockerGate:
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def decide(self, decide: Decide, policies: Mapping[str, PolicyView], waiting: Iterable[str]) -> Decisions:
-        """``waiting``: the requests that may start (not running, not ended), whose node verdicts are kept."""
+    async def decide(self, decide: Decide, policies: Mapping[str, PolicyView], waiting: Container[str]) -> Decisions:
+        """``waiting``: the requests that may start (not running, not ended), whose node verdicts are kept (only
+        the nodes found blocked are looked up in it)."""
         blocked_nodes = await self.cache.blocked_nodes(waiting)
         known = {name: v.reason for name, v in self.cache.known_policies().items() if v.blocked}
         decisions = decide(known, blocked_nodes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Set
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -58,9 +58,11 @@ class DecisionApplier:
 
     Its cache, ``applied``: the last decision carried out for each waiting or ended request, with the view it was
     carried out on. A pass carries out a request's decision again only when the decision or the view is a new
-    object (the decision core keeps a decision's object while nothing it depends on changes), so a settled cluster
-    of thousands of waiting requests costs no work per pass, and a restarted operator, whose statuses already say
-    what it decides, writes nothing. A failed write forgets its entry (``forget``): it is carried out again.
+    object (the decision core keeps a decision's object while nothing it depends on changes, and names those it
+    made anew: ``Decisions.changed``), so a settled cluster of thousands of waiting requests costs no work per
+    pass, not even a look, and a restarted operator, whose statuses already say what it decides, writes nothing.
+    A failed write forgets its entry (``forget``), and its caller has the name looked at again: it is carried out
+    again. A policy's status summary is likewise made again only from a new decision or view (``summarized``).
     """
 
     def __init__(
@@ -78,41 +80,74 @@ class DecisionApplier:
         self.api, self.writer, self.cycles, self.own, self.queue_times = api, writer, cycles, own, queue_times
         self.announcer, self.policy, self.kick = announcer, policy, kick
         self.applied: dict[str, tuple[RequestDecision, RequestView]] = {}
+        self.unsettled: set[str] = set()
+        self.summarized: dict[str, tuple[PolicyDecision, PolicyView]] = {}
+        """Per policy, the decision and view its status summary was last made from (``applied``'s rule, for
+        policies)."""
+        """Requests whose last decision is not settled by carrying it out once (``SETTLED``): looked at on every
+        pass."""
 
     def forget(self, name: str) -> None:
         self.applied.pop(name, None)
 
+    def forget_policy(self, name: str) -> None:
+        self.summarized.pop(name, None)
+
     async def apply_requests(
-        self, decisions: Decisions, requests: Mapping[str, RequestView], now: datetime.datetime
+        self,
+        decisions: Decisions,
+        requests: Mapping[str, RequestView],
+        now: datetime.datetime,
+        look: Collection[str] | None = None,
     ) -> None:
-        """Carry out each request's decision, unless carried out already on the same view."""
-        applied = self.applied
-        for name in applied.keys() - requests.keys():
-            del applied[name]
-        for decision in decisions.requests.values():
-            request = requests.get(decision.name)
-            if request is None:
+        """Carry out each request's decision, unless carried out already on the same view. ``look``: the names
+        whose decision or view may be new objects since the last call (None: any); the others are not looked at,
+        but for the decisions not settled by carrying them out once (a cycle to keep running), looked at always."""
+        applied, unsettled = self.applied, self.unsettled
+        if look is None:
+            for name in applied.keys() - requests.keys():
+                del applied[name]
+            unsettled.clear()
+            names: Iterable[str] = list(decisions.requests)
+        else:
+            names = sorted({*look, *unsettled})
+        for name in names:
+            decision, request = decisions.requests.get(name), requests.get(name)
+            if decision is None or request is None:
+                applied.pop(name, None)
+                unsettled.discard(name)
                 continue
-            last = applied.get(decision.name)
+            last = applied.get(name)
             if last is not None and last[0] is decision and last[1] is request:
                 continue
             self.queue_times.note(request, decision)
             await self._apply_request(request, decision, decisions, now)
             if decision.action in SETTLED:
-                applied[decision.name] = (decision, request)
+                applied[name] = (decision, request)
+                unsettled.discard(name)
             else:
-                applied.pop(decision.name, None)
+                applied.pop(name, None)
+                unsettled.add(name)
 
     # -- policies ------------------------------------------------------------------------------------------
 
     async def apply_policy(
-        self, policy: PolicyView, decision: PolicyDecision, requests: Mapping[str, RequestView], now: datetime.datetime
+        self,
+        policy: PolicyView,
+        decision: PolicyDecision,
+        requests: Mapping[str, RequestView],
+        now: datetime.datetime,
+        running: Set[str],
     ) -> None:
+        """``running``: the requests of ``requests`` in a phase in progress under the policy (``KeptFacts.running``):
+        they hold their place in maxConcurrent, claimed or not."""
         assert policy.spec is not None
         starting = [requests[name] for name in decision.started if name in requests]
         if starting:
             slots = capacity(policy.spec.max_concurrent, decision.counts.selected)
-            for request in await self._claim(policy, starting, slots, requests):
+            for request in await self._claim(policy, starting, slots, running):
+                if self.writer.drop(REQUESTS, request.name):
+                    self.forget(request.name)  # if its cycle does not start after all, it is told why it waits again
                 self.cycles.run(request.name, policy.name, starting=True, now=now, decided=request)
                 if self.announcer is not None and request_blocked_condition(request.status) is not None:
                     await self.announcer.node_unblocked(request, "its blockers cleared; starting")
@@ -121,20 +156,34 @@ class DecisionApplier:
         written = self.own.newer(POLICIES, policy.name, policy.resource_version)
         if isinstance(written, PolicyView):
             policy = written
+        last = self.summarized.get(policy.name)
+        if last is not None and last[0] is decision and last[1] is policy:
+            return  # summarized already from this very decision and view
+        if self._release_pending(policy):
+            return  # its release, under way, is the next write of this status: the summary follows it
+        self.summarized[policy.name] = (decision, policy)
         desired = policy_status(decision, previous=policy.status, generation=policy.generation, now=now)
         desired = desired.model_copy(update={"slots": policy.status.slots})
         if desired.to_api() != policy.status.to_api():
             after = self.announcer.policy_changes(policy, desired) if self.announcer is not None else None
             self.writer.put(POLICIES, body_of(policy.name, policy.resource_version), desired.to_api(), after)
 
+    def _release_pending(self, policy: PolicyView) -> bool:
+        """Whether a cycle of ours just ended (our write of its end, not yet shown by the watch) and the slot it
+        holds is not freed yet: the cycle's release of the slot is under way, a compare-and-swap on this status.
+        A summary written now would race it, and when first, turn it into a 409, a read and a retry on the way to
+        the next node's start."""
+        for name in policy.status.slots:
+            ours = self.own.views.get((REQUESTS, name))
+            if isinstance(ours, RequestView) and ours.status.phase not in ACTIVE_PHASES:
+                return True
+        return False
+
     async def _claim(
-        self, policy: PolicyView, starting: list[RequestView], slots: int, requests: Mapping[str, RequestView]
+        self, policy: PolicyView, starting: list[RequestView], slots: int, running: Set[str]
     ) -> list[RequestView]:
         """Take slots of the policy for ``starting``, in one write (see ``slots.claim_slots``); the requests that
         hold one now. Decide again if any was refused."""
-        running = {
-            r.name for r in requests.values() if r.status.phase in ACTIVE_PHASES and r.status.policy == policy.name
-        }
         names = [r.name for r in starting]
         won = set(await claim_slots(self.api, policy, names, capacity=slots, running=running))
         for name in names:
@@ -290,12 +339,18 @@ class DecisionApplier:
         return free
 
     async def tidy_controls(
-        self, nodes: Mapping[str, NodeView], requests: Mapping[str, RequestView], decisions: Decisions
+        self,
+        nodes: Mapping[str, NodeView],
+        requests: Mapping[str, RequestView],
+        decisions: Decisions,
+        controlled: Set[str],
     ) -> None:
         """A cancel with nothing (left) to cancel is removed; a reboot-now is removed once its node's cycle has
-        started (written by the cycle, so no race with its start), or gets a request if the node has none."""
-        for name, node in nodes.items():
-            if not (node.facts.cancel or node.reboot_now is not None):
+        started (written by the cycle, so no race with its start), or gets a request if the node has none.
+        ``controlled``: the nodes carrying either (``KeptFacts.controlled``), the only ones looked at."""
+        for name in sorted(controlled):
+            node = nodes.get(name)
+            if node is None or not (node.facts.cancel or node.reboot_now is not None):
                 continue
             decision = decisions.requests.get(name)
             try:

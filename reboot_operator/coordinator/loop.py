@@ -27,20 +27,20 @@ from typing import Any, Protocol
 
 from kubernetes_asyncio import client
 
-from reboot_operator.api.vocabulary import ACTIVE_PHASES
 from reboot_operator.blockers.cache import DEFAULT_TTL
 from reboot_operator.blockers.gate import BlockerGate
 from reboot_operator.coordinator.apply import DecisionApplier
+from reboot_operator.coordinator.cycleworld import CycleWorld
 from reboot_operator.coordinator.facts import KeptFacts
 from reboot_operator.coordinator.supervise import ORPHAN_GRACE, CycleSupervisor
 from reboot_operator.coordinator.taints import PendingTaints
 from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
 from reboot_operator.coordinator.writer import StatusWriter
 from reboot_operator.core.decide import Decider
-from reboot_operator.core.decisions import Decisions, RequestDecision
+from reboot_operator.core.decisions import Decisions
 from reboot_operator.kube import statuses
 from reboot_operator.kube.statuses import POLICIES, REQUESTS
-from reboot_operator.notify import Notice, Notifier, policy_events
+from reboot_operator.notify import Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
 from reboot_operator.rollout.announce import Announcer
 from reboot_operator.rollout.world import utcnow
@@ -91,9 +91,8 @@ class _Running:
 class Coordinator:
     """Decides and acts; see the module docstring. ``start`` it on an API client and a watched state.
 
-    Its own cache (the others are its parts', and ``facts.KeptFacts``): ``taints_seen``, each node and its
-    request's decision as last given to the taints, so only differences are given again (a failed patch forgets
-    its entry). Not written to the API. A pass that fails starts the decision and its facts afresh."""
+    Its caches are its parts' (``facts.KeptFacts``, the ``Decider``, the applier's, the taints', the writer's, the
+    supervisor's): each says its rule. A pass that fails starts the decision and its facts afresh."""
 
     clock: Callable[[], datetime.datetime] = utcnow
     blocker_ttl: float = DEFAULT_TTL
@@ -108,13 +107,10 @@ class Coordinator:
     _queue_times: QueueTimes = field(default_factory=QueueTimes)
     _announcer: Announcer | None = None
     _facts: KeptFacts = field(default_factory=KeptFacts)
-    _taints_seen: dict[str, tuple[NodeView, RequestDecision | None]] = field(default_factory=dict)
     _last_pass_seconds: float = 0.0
     _started_at: float | None = None
     _computing: float = 0.0
-    _resumed: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set while nothing is stopped: cycles holding before a reboot wait on it."""
-    _stop: str | None = None
+    _world: CycleWorld | None = None
 
     # -- wiring --------------------------------------------------------------------------------------------
 
@@ -122,13 +118,18 @@ class Coordinator:
         """Begin deciding; idempotent (the first watch event of any kind calls it)."""
         if self._run is not None:
             return
-        self.notifier = self.notifier or Notifier(read_secret=secret_reader(api), on_failure=policy_events(api))
-        self._announcer = Announcer(api, self.notify)
+        notifier = self.notifier = self.notifier or Notifier(
+            read_secret=secret_reader(api), on_failure=policy_events(api)
+        )
         own = self._own = OwnWrites(kick=self.kick, known=self._known)
+        world = self._world = CycleWorld(
+            node=state.node, policy=state.policy, own=own, notifier=notifier, kick=self.kick
+        )
+        self._announcer = Announcer(api, world.notify)
         writer = StatusWriter(api, on_failure=self._write_failed)
-        cycles = CycleSupervisor(
+        cycles = world.cycles = CycleSupervisor(
             api=api,
-            world=self,
+            world=world,
             clock=self.clock,
             kick=self.kick,
             writer=writer,
@@ -174,10 +175,9 @@ class Coordinator:
             await self.notifier.stop()
         # Started again (leadership regained), it begins from the API, as a new process would.
         self._facts.clear()
-        self._taints_seen.clear()
         self._queue_times.clear()
         self._afresh()
-        self._own = None
+        self._own = self._world = None
         self.decisions = None
         self.notifier = None
         self._announcer = None
@@ -193,10 +193,13 @@ class Coordinator:
         """A status write failed (not a conflict): carry its decision out again on the next pass."""
         if plural == REQUESTS and self._run is not None:
             self._run.applier.forget(name)
+            self._facts.touch(name)
+        elif self._run is not None:
+            self._run.applier.forget_policy(name)
         self._kick.set()
 
     def _taint_failed(self, name: str) -> None:
-        self._taints_seen.pop(name, None)
+        self._facts.touch(name)
         self._kick.set()
 
     # -- what the informers tell (informers.Listener) -------------------------------------------------------
@@ -235,12 +238,6 @@ class Coordinator:
             return None
         return state.request(name) if plural == REQUESTS else state.policy(name)
 
-    def notify(self, notice: Notice) -> None:
-        """Queue a notification to the subscribers of ``notice.policy``; returns at once."""
-        policy = self.state.policy(notice.policy) if self.state is not None else None
-        if self.notifier is not None and policy is not None and policy.spec is not None:
-            self.notifier.submit(policy.spec.notifications, notice)
-
     def snapshot(self) -> metrics.Snapshot:
         """What the metrics endpoint reports, read at scrape time."""
         state = self.state
@@ -249,28 +246,6 @@ class Coordinator:
         return metrics.Snapshot(
             active=True, nodes=tuple(sorted(state.nodes())), requests=state.requests(), decisions=self.decisions
         )
-
-    # -- World, for cycles ---------------------------------------------------------------------------------
-
-    def node(self, name: str) -> NodeView | None:
-        assert self.state is not None
-        return self.state.node(name)
-
-    def policy(self, name: str) -> PolicyView | None:
-        assert self.state is not None
-        return self.state.policy(name)
-
-    def stopped(self) -> str | None:
-        """Why everything is stopped (the ConfigMap rollboot-stop), as the last decision saw it; None when not."""
-        return self._stop
-
-    async def resumed(self) -> None:
-        """Until nothing is stopped."""
-        await self._resumed.wait()
-
-    async def node_changed(self, name: str, timeout: float) -> None:
-        assert self._run is not None
-        await self._run.cycles.node_changed(name, timeout)
 
     # -- the loop ------------------------------------------------------------------------------------------
 
@@ -289,10 +264,10 @@ class Coordinator:
             # Let a burst of events pile up; when passes grow expensive (thousands of requests), wait as long as
             # the last one took, so deciding never takes more than half of the loop's time. A slot just freed by
             # our own write (a cycle ended) is no burst: the next node starts without the wait.
-            coalesce = COALESCE_SECONDS
+            wait = max(COALESCE_SECONDS, self._last_pass_seconds)
             if self._own is not None and self._own.freed:
-                coalesce, self._own.freed = 0.0, False
-            await asyncio.sleep(max(coalesce, self._last_pass_seconds))
+                wait, self._own.freed = 0.0, False
+            await asyncio.sleep(wait)
             self._kick.clear()
             started = time.monotonic()
             self._computing = 0.0
@@ -335,29 +310,32 @@ class Coordinator:
             self._computing += time.monotonic() - began
 
     async def _pass(self, run: _Running) -> None:
-        """One decision, carried out. ``now`` is read once, here: everything the pass decides or writes uses it."""
+        """One decision, carried out. ``now`` is read once, here: everything the pass decides or writes uses it.
+        Nothing in it walks every node or request: the facts, the decisions, the taints, the decisions carried out,
+        the cordons and the controls are looked at for the names that changed (``KeptFacts``,
+        ``Decisions.changed``)."""
         assert self._own is not None
         now = self.clock()
-        self._stop = stop = run.state.stopped()
-        if stop is None:
-            self._resumed.set()
-        else:
-            self._resumed.clear()
+        stop = run.state.stopped()
+        if self._world is not None:
+            self._world.stop(stop)
+        facts = self._facts
         with self._compute():
             nodes = run.state.nodes()
             requests = self._own.freshest(REQUESTS, run.state.requests())
             policies = self._own.freshest(POLICIES, run.state.policies())
             policy_facts = [f for f in (p.facts() for p in policies.values()) if f is not None]
-            touched = self._facts.update(nodes, requests, policies)
+            touched = facts.update(nodes, requests, policies)
             queued_since = self._queue_times.steady(requests)
+        changed: set[str] | None = set(touched) if touched is not None else None
 
         def decide_with(blocked_policies: Mapping[str, str], blocked_nodes: Mapping[str, str]) -> Decisions:
-            nonlocal touched
+            nonlocal touched, changed
             with self._compute():
                 decided = self._decider.decide(
                     policies=policy_facts,
-                    requests=self._facts.requests,
-                    nodes=self._facts.nodes,
+                    requests=facts.requests,
+                    nodes=facts.nodes,
                     now=now,
                     blocked_policies=blocked_policies,
                     blocked_nodes=blocked_nodes,
@@ -366,16 +344,15 @@ class Coordinator:
                     touched=touched,
                 )
                 touched = set()  # the gate may decide again in this pass: on the same facts
+                if changed is not None and decided.changed is not None:
+                    changed.update(decided.changed)
+                else:
+                    changed = None
                 return decided
 
-        waiting = (
-            name
-            for name, r in self._facts.requests.items()
-            if r.phase not in ACTIVE_PHASES and (r.wants_reboot or (name in nodes and nodes[name].reboot_now))
-        )
-        decisions = self.decisions = await run.gate.decide(decide_with, policies, waiting)
+        decisions = self.decisions = await run.gate.decide(decide_with, policies, facts.waiting())
         with self._compute():
-            run.taints.reconcile(decisions, self._taints_news(nodes, decisions), policies)
+            run.taints.reconcile(decisions, nodes, policies, changed)
         for policy in policies.values():
             if policy.spec is None:
                 run.applier.report_unparseable(policy, now)
@@ -383,29 +360,16 @@ class Coordinator:
         # A policy whose spec cannot be parsed holds its nodes in the decision; its status is report_unparseable's.
         await asyncio.gather(
             *(
-                run.applier.apply_policy(policies[name], d, requests, now)
+                run.applier.apply_policy(policies[name], d, requests, now, facts.running(name))
                 for name, d in decisions.policies.items()
                 if policies[name].spec is not None
             )
         )
-        await run.cycles.sweep_orphaned_cordons(nodes, requests, now)
-        await run.applier.tidy_controls(nodes, requests, decisions)
+        await asyncio.sleep(0)  # the cycles just started send their first write before the rest of the pass
+        await run.cycles.sweep_orphaned_cordons(nodes, requests, now, facts.marked)
+        await run.applier.tidy_controls(nodes, requests, decisions, facts.controlled)
         with self._compute():
-            await run.applier.apply_requests(decisions, requests, now)
-
-    def _taints_news(self, nodes: Mapping[str, NodeView], decisions: Decisions) -> dict[str, NodeView]:
-        """The nodes whose view or request's decision changed since the taints last saw them."""
-        seen, decided = self._taints_seen, decisions.requests
-        for name in seen.keys() - nodes.keys():
-            del seen[name]
-        news: dict[str, NodeView] = {}
-        for name, view in nodes.items():
-            decision = decided.get(name)
-            last = seen.get(name)
-            if last is None or last[0] is not view or last[1] is not decision:
-                seen[name] = (view, decision)
-                news[name] = view
-        return news
+            await run.applier.apply_requests(decisions, requests, now, changed)
 
 
 def _keep_from_the_collector() -> None:

@@ -10,7 +10,7 @@ import contextlib
 import datetime
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 
 from kubernetes_asyncio import client
 
@@ -93,6 +93,7 @@ class CycleSupervisor:
             starting=starting,
             decided_version=decided.resource_version if decided is not None else None,
             known=decided.as_stored() if decided is not None else None,
+            known_marks=decided.marks if decided is not None else None,
         )
         task = asyncio.create_task(cycle.run(), name=f"cycle-{name}")
         self.cycles[name] = task
@@ -180,7 +181,11 @@ class CycleSupervisor:
     # -- cordons nobody owns ---------------------------------------------------------------------------------
 
     async def sweep_orphaned_cordons(
-        self, nodes: Mapping[str, NodeView], requests: Mapping[str, RequestView], now: datetime.datetime
+        self,
+        nodes: Mapping[str, NodeView],
+        requests: Mapping[str, RequestView],
+        now: datetime.datetime,
+        marked: Set[str],
     ) -> None:
         """Uncordon nodes left cordoned by a cycle whose request is gone (issue 13, defect 4: `kubectl delete nrr`
         while Rebooting; the agent made a new request, which had nothing left to do, and the node stayed cordoned
@@ -188,13 +193,15 @@ class CycleSupervisor:
         is handed back only once it has been Ready, with the same boot ID, for ``orphan_grace``: the deleted cycle
         may have approved a reboot that is still on its way, and a node must not take pods just before it reboots.
         The uncordon pins the mark, so a new cycle's cordon is never undone; passes run one at a time, so no cycle
-        of ours starts meanwhile."""
+        of ours starts meanwhile. ``marked``: the nodes carrying our mark (``KeptFacts.marked``): with the ones
+        already found orphaned, the only ones looked at."""
         for name in [n for n in self.orphaned if n not in nodes]:
             del self.orphaned[name]
-        for name, node in nodes.items():
+        for name in sorted(marked | self.orphaned.keys()):
+            node = nodes.get(name)
+            if node is None:
+                continue
             mark = node.cordon_mark
-            if mark is None and name not in self.orphaned:
-                continue  # the common case, first: this runs for every node on every pass
             request = requests.get(name)
             running = self.cycles.get(name)
             if (

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from kubernetes_asyncio import client
 
-from reboot_operator.core.decisions import Action, Decisions
+from reboot_operator.core.decisions import Action, Decisions, RequestDecision
 from reboot_operator.kube import nodes as node_effects
 from reboot_operator.runtime.errors import KubeEffectError
 from reboot_operator.watch.observed import NodeView, PolicyView
@@ -27,18 +27,29 @@ CONCURRENT_PATCHES = 4
 
 
 class PendingTaints:
+    """See the module docstring. Its caches: ``seen``, each node and its request's decision as last looked at, so
+    only differences are looked at again; ``asked``, the patches asked for and not yet shown by the watch. A failed
+    patch forgets both entries, and tells ``on_failure`` (whose caller has the node looked at again)."""
+
     def __init__(self, api: client.ApiClient, on_failure: Callable[[str], None] | None = None) -> None:
         self.api = api
         self.on_failure = on_failure
         """Told a node's name when its patch failed: a caller that gives only changed nodes gives it again."""
         self._asked: dict[str, bool] = {}
+        self._seen: dict[str, tuple[NodeView, RequestDecision | None]] = {}
         self._limit = asyncio.Semaphore(CONCURRENT_PATCHES)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def reconcile(
-        self, decisions: Decisions, nodes: Mapping[str, NodeView], policies: Mapping[str, PolicyView]
+        self,
+        decisions: Decisions,
+        nodes: Mapping[str, NodeView],
+        policies: Mapping[str, PolicyView],
+        changed: Collection[str] | None = None,
     ) -> None:
-        for name, node in nodes.items():
+        """Patch the differences, looking only at the nodes among ``changed`` (None: all) whose view or request's
+        decision is not the one last looked at."""
+        for name, node in self._news(nodes, decisions, changed).items():
             decision = decisions.requests.get(name)
             action = decision.action if decision is not None else None
             if action in (Action.START, Action.CONTINUE):
@@ -55,6 +66,27 @@ class PendingTaints:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
+    def _news(
+        self, nodes: Mapping[str, NodeView], decisions: Decisions, changed: Collection[str] | None
+    ) -> dict[str, NodeView]:
+        seen, decided = self._seen, decisions.requests
+        if changed is None:
+            for name in seen.keys() - nodes.keys():
+                del seen[name]
+            changed = nodes.keys()
+        news: dict[str, NodeView] = {}
+        for name in changed:
+            view = nodes.get(name)
+            if view is None:
+                seen.pop(name, None)
+                continue
+            decision = decided.get(name)
+            last = seen.get(name)
+            if last is None or last[0] is not view or last[1] is not decision:
+                seen[name] = (view, decision)
+                news[name] = view
+        return news
+
     async def _patch(self, node: str, wanted: bool) -> None:
         async with self._limit:
             try:
@@ -64,6 +96,7 @@ class PendingTaints:
                     await node_effects.ensure_no_taint(self.api, node)
             except KubeEffectError as error:
                 self._asked.pop(node, None)  # try again on a later pass
+                self._seen.pop(node, None)
                 if self.on_failure is not None:
                     self.on_failure(node)
                 verb = "set" if wanted else "remove"

@@ -80,6 +80,13 @@ class StatusWriter:
         queue[key] = (body, status, after)
         self._wake.set()
 
+    def drop(self, plural: str, name: str) -> bool:
+        """Forget the write of an object not sent yet (its cycle just started: the cycle's own write replaces it,
+        and sent first it would only turn the cycle's compare-and-swap into a 409, a read and a retry on the way to
+        the next node's start); whether one was waiting."""
+        key = (plural, name)
+        return self.pending.pop(key, None) is not None or self.urgent.pop(key, None) is not None
+
     async def _work(self) -> None:
         while True:
             while not self.pending and not self.urgent:

@@ -117,6 +117,9 @@ class Decider:
     """Requests whose queue time is this call's ``now`` or an earlier decision's (``queued_since``): looked at
     again on every call, since neither is in their facts."""
     _stop: str | None = None
+    _changed: set[str] | None = None
+    _fresh: bool = True
+    """The requests whose decision this call made anew or dropped (``Decisions.changed``); None: from scratch."""
 
     def decide(
         self,
@@ -137,10 +140,12 @@ class Decider:
         (the default): every request and node is compared with the last call's."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
+        self._changed, self._fresh = (None if self._fresh else set()), False
         compiled = {p.name: compile_policy(p, now) for p in sorted(policies, key=lambda p: p.name)}
         changed = {
             name for name in compiled.keys() | self._policies.keys() if compiled.get(name) != self._policies.get(name)
         }
+        reread = _reread(self._policies, compiled, changed)
         self._policies = compiled
         dirty = set(changed)
         if stop != self._stop:
@@ -152,7 +157,7 @@ class Decider:
             dirty.update(compiled)
             touched = None
         regoverned = self._govern(nodes, dirty, touched)
-        self._classify(requests, nodes, changed, regoverned, queued_since, now, dirty, touched)
+        self._classify(requests, nodes, reread, regoverned, queued_since, now, dirty, touched)
         if blocked_nodes != self._blocked_nodes:
             for node in blocked_nodes.keys() | self._blocked_nodes.keys():
                 entry = self._entries.get(node)
@@ -175,9 +180,23 @@ class Decider:
 
         results = {name: self._scheduled[name].decision for name in compiled}
         wakeups = [at for name in compiled for at in self._scheduled[name].wakeups if at > now]
+        renewed = frozenset(self._changed) if self._changed is not None else None
         return Decisions(
-            now=now, requests=dict(self._decided), policies=results, next_wakeup=min(wakeups, default=None)
+            now=now,
+            requests=dict(self._decided),
+            policies=results,
+            next_wakeup=min(wakeups, default=None),
+            changed=renewed,
         )
+
+    def _decide(self, name: str, decision: RequestDecision | None) -> None:
+        """Record ``name``'s decision (None: it has none), noting it as changed unless it is the same object."""
+        decided = self._decided
+        before = decided.pop(name, None) if decision is None else decided.get(name)
+        if decision is not None:
+            decided[name] = decision
+        if before is not decision and self._changed is not None:
+            self._changed.add(name)
 
     # -- governance ----------------------------------------------------------------------------------------------
 
@@ -226,6 +245,7 @@ class Decider:
         self._governed, self._selected, self._conflicts = {}, Counter(), {}
         self._entries, self._members, self._scheduled, self._decided, self._blocked_nodes = {}, {}, {}, {}, {}
         self._unsettled = set()
+        self._changed = None
 
     def _set_outcome(self, name: str, before: Outcome, after: Outcome, regoverned: set[str], dirty: set[str]) -> None:
         regoverned.add(name)
@@ -246,7 +266,7 @@ class Decider:
         self,
         requests: Mapping[str, RequestFacts],
         nodes: Mapping[str, NodeFacts],
-        changed: set[str],
+        reread: Mapping[str, frozenset[str] | None],
         regoverned: set[str],
         queued_since: Mapping[str, datetime],
         now: datetime,
@@ -260,16 +280,19 @@ class Decider:
         else:
             gone = [n for n in touched if n not in requests and n in decided]
             again = {*touched, *regoverned, *self._unsettled}
-            for policy in changed:
-                again.update(self._members.get(policy, ()))
+            for policy, names in reread.items():
+                again.update(self._members.get(policy, ()) if names is None else names)
             looked_at = [n for n in again if n in requests]
         for name in gone:
-            del decided[name]
+            self._decide(name, None)
             self._unsettled.discard(name)
             old = entries.pop(name, None)
             if old is not None:
                 self._forget(name, old, dirty)
         node_of, governed = nodes.get, self._governed
+        # The policies whose every request must be classified again, and the requests named by the others.
+        changed = {policy for policy, names in reread.items() if names is None}
+        named = set().union(*(names for names in reread.values() if names is not None))
         for name in looked_at:
             request = requests[name]
             entry = entries.get(name)
@@ -281,13 +304,16 @@ class Decider:
                 and not entry.volatile
                 and name not in regoverned
                 and not (changed and (entry.request.policy in changed or entry.governing in changed))
+                and name not in named
                 and (entry.queued_since is None or queued_since.get(name) == entry.queued_since)
             ):
                 continue
             if entry is not None:
                 self._forget(name, entry, dirty)
             if node is None:
-                decided[name] = RequestDecision(name, _CLEANUP, request.policy, note=f"node {name} no longer exists")
+                self._decide(
+                    name, RequestDecision(name, _CLEANUP, request.policy, note=f"node {name} no longer exists")
+                )
                 entries.pop(name, None)
                 self._unsettled.discard(name)
                 continue
@@ -302,10 +328,7 @@ class Decider:
             for policy in policies_of(fresh):
                 self._members.setdefault(policy, set()).add(name)
                 dirty.add(policy)
-            if fresh.decided is not None:
-                decided[name] = fresh.decided
-            else:
-                decided.pop(name, None)
+            self._decide(name, fresh.decided)
 
     def _forget(self, name: str, entry: Entry, dirty: set[str]) -> None:
         for policy in policies_of(entry):
@@ -362,5 +385,23 @@ class Decider:
             stop=stop,
         )
         # A request it decided before and no longer queues was classified again, and decided by that.
-        self._decided.update(decided)
+        for member, made in decided.items():
+            self._decide(member, made)
         self._scheduled[name] = _Scheduled(decision, wakeups, blocker)
+
+
+def _reread(
+    before: Mapping[str, CompiledPolicy], after: Mapping[str, CompiledPolicy], changed: set[str]
+) -> dict[str, frozenset[str] | None]:
+    """For each changed policy, the requests whose classification may have changed with it: None for all of its
+    members, or, when nothing a classification reads of it changed but its slots (a claim made or freed: the
+    claimed go first in the queue), the requests that joined or left its slots. What ``classify`` reads of a
+    policy: that it exists, its budget (whether a failed request may start again), its slots."""
+    reread: dict[str, frozenset[str] | None] = {}
+    for name in changed:
+        old, new = before.get(name), after.get(name)
+        if old is None or new is None or old.budget != new.budget:
+            reread[name] = None
+        else:
+            reread[name] = old.facts.slots ^ new.facts.slots
+    return reread

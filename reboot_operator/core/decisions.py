@@ -5,7 +5,7 @@ decide again. The operator carries these out; nothing here has side effects.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
@@ -113,6 +113,9 @@ class Decisions:
     next_wakeup: datetime | None
     """The next instant the decision may change with no event (a window opening or closing, an interval
     ending): schedule a timer for it instead of polling."""
+    changed: frozenset[str] | None = field(default=None, compare=False)
+    """The requests whose decision is a new object, or gone, since the ``Decider``'s previous call (every other
+    request's decision is the very same object); None when any may be (a decision from scratch)."""
 
     def with_action(self, action: Action) -> list[RequestDecision]:
         return [d for d in self.requests.values() if d.action is action]

@@ -30,7 +30,7 @@ from reboot_operator.rollout.slots import release_slot
 from reboot_operator.rollout.telling import Teller
 from reboot_operator.rollout.world import Clock, World, utcnow
 from reboot_operator.runtime.errors import Conflict, NodeGone
-from reboot_operator.watch.observed import RequestView, request_view
+from reboot_operator.watch.observed import RequestView, marks_of, request_view
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ class Cycle:
     known: dict[str, Any] | None = None
     """The request as the decision to start it saw it: the first step's object instead of a read. If it changed
     since, the start's compare-and-swap fails and the cycle ends for a fresh decision, as a read would have."""
+    known_marks: int | None = None
+    """The labels and annotations of ``known`` (``RequestView.marks``), when ``known`` is a view's, which does not
+    carry them."""
     ctx: CycleContext = field(init=False)
 
     def __post_init__(self) -> None:
@@ -120,7 +123,7 @@ class Cycle:
                 # made on the newer version; anything more, and the next decision decides again.
                 fresh = await read(self.api, REQUESTS, self.name)
                 again = request_view(fresh) if fresh is not None else None
-                if fresh is None or again is None or not _decided_alike(body, fresh):
+                if fresh is None or again is None or not _decided_alike(body, fresh, self.known_marks):
                     log.info("request %s changed since it was chosen to start; deciding again", self.name)
                     return True
                 try:
@@ -146,10 +149,11 @@ class Cycle:
         return False
 
 
-def _decided_alike(decided: dict[str, Any], now: dict[str, Any]) -> bool:
+def _decided_alike(decided: dict[str, Any], now: dict[str, Any], marks: int | None = None) -> bool:
     """Whether ``now`` is the request a start was decided on, but for what the coordinator writes while it waits
     (its message and conditions): the same object (uid), need (generation and spec), phase, policy and answered
-    report, the same labels and annotations (none, when the decided object carries none), and the same metadata
+    report, the same labels and annotations (none, when the decided object carries none; ``marks``, when given:
+    the decided object is a watched view's, which carries them only as ``RequestView.marks``), and the same metadata
     besides, as far as the decided object carries it. A request started, ended, withdrawn or edited meanwhile is
     not."""
     was, is_ = decided.get("metadata") or {}, now.get("metadata") or {}
@@ -158,7 +162,11 @@ def _decided_alike(decided: dict[str, Any], now: dict[str, Any]) -> bool:
         before is not None
         and after is not None
         and all(is_.get(key) == value for key, value in was.items() if key != "resourceVersion")
-        and all((was.get(key) or {}) == (is_.get(key) or {}) for key in ("labels", "annotations"))
+        and (
+            marks_of(is_) == marks
+            if marks is not None
+            else all((was.get(key) or {}) == (is_.get(key) or {}) for key in ("labels", "annotations"))
+        )
         and "deletionTimestamp" not in is_
         and before.spec == after.spec
         and before.status.phase is after.status.phase

@@ -41,6 +41,9 @@ class RequestView:
     status: NodeRebootRequestStatus
     base_facts: RequestFacts | None = field(default=None, compare=False, repr=False)
     """The decision's view, built once with the view (every pass reads thousands of them)."""
+    marks: int = field(default=0, compare=False, repr=False)
+    """``marks_of`` its metadata: its labels and annotations, which the view does not keep, told apart from others
+    (a start compares them with the request it reads: ``rollout/cycle.py``)."""
 
     def as_stored(self) -> dict[str, Any]:
         """The request as stored when seen, rebuilt from this view: what a read would have returned of it."""
@@ -93,7 +96,14 @@ def request_view(body: Mapping[str, Any]) -> RequestView | None:
         spec=spec,
         status=status,
         base_facts=RequestFacts.from_api(name=name, generation=generation, spec=spec, status=status),
+        marks=marks_of(metadata),
     )
+
+
+def marks_of(metadata: Mapping[str, Any]) -> int:
+    """An object's labels and annotations as one number: equal for equal labels and annotations."""
+    labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
+    return hash((frozenset(labels.items()), frozenset(annotations.items())))
 
 
 @dataclass(frozen=True, slots=True)

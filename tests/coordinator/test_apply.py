@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from reboot_operator.coordinator.apply import DecisionApplier
+from reboot_operator.coordinator.facts import KeptFacts
 from reboot_operator.coordinator.supervise import CycleSupervisor
 from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
 from reboot_operator.coordinator.writer import StatusWriter
@@ -69,6 +70,15 @@ def _views(memory: MemoryApi, kind: str) -> dict[str, Any]:
     return {name: parse(body) for (k, name), body in memory.objects.items() if k == kind}
 
 
+def _running(facts: KeptFacts, memory: MemoryApi, *, touched: tuple[str, ...] = ()) -> set[str]:
+    """The requests in progress under the policy, as the coordinator hands them to the claim: from the facts it
+    keeps, brought up to date for the names the watch touched."""
+    for name in touched:
+        facts.touch(name)
+    facts.update(*(_views(memory, k) for k in ("nodes", "noderebootrequests", "rebootpolicies")))
+    return set(facts.running(POLICY))
+
+
 @pytest.mark.parametrize("max_concurrent", [2, "50%"], ids=["a-count", "a-percentage-of-the-governed-nodes"])
 async def test_a_decision_made_before_another_node_started_claims_only_the_slots_left(
     setup: Setup, max_concurrent: int | str
@@ -84,11 +94,14 @@ async def test_a_decision_made_before_another_node_started_claims_only_the_slots
     )
     decision = decided.policies[POLICY]
     assert decision.started == ("a", "b"), "two slots of four nodes, both free when decided"
+    facts = KeptFacts()
+    assert _running(facts, memory) == set()
     # Meanwhile node d's cycle began (another replica, or the pass before): it runs under the policy.
     memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Draining", "policy": POLICY}))
     requests = _views(memory, "noderebootrequests")
+    running = _running(facts, memory, touched=("d",))
 
-    await setup.applier.apply_policy(policies[POLICY], decision, requests, START)
+    await setup.applier.apply_policy(policies[POLICY], decision, requests, START, running)
 
     stored = memory.get("rebootpolicies", POLICY)
     assert stored is not None
@@ -108,7 +121,7 @@ async def test_a_decision_starting_nothing_claims_nothing(setup: Setup) -> None:
     )
     writes = len(memory.history)
 
-    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START)
+    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, set())
 
     assert len(memory.history) == writes and not setup.cycles.cycles
 
@@ -125,9 +138,79 @@ async def test_the_slot_left_beside_a_running_node_is_claimed(setup: Setup) -> N
         now=START,
     )
     assert decided.policies[POLICY].started == ("a",)
+    running = _running(KeptFacts(), memory)
 
-    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START)
+    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, running)
 
     stored = memory.get("rebootpolicies", POLICY)
     assert stored is not None and stored["status"]["slots"] == ["a"]
     assert set(setup.cycles.cycles) == {"a"}
+
+
+async def test_a_cycle_to_keep_running_is_looked_at_on_every_pass_though_nothing_about_it_changed(setup: Setup) -> None:
+    """A pass carries out only the decisions that changed, but "continue" is not settled by doing it once: a cycle
+    stopped meanwhile (an error, a lost task) is started again on the next pass with nothing new about it."""
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 2}, slots=["d"]))
+    memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Rebooting", "policy": POLICY}))
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+    decided = decide(
+        policies=[p.facts() for p in policies.values()],
+        requests=[r.facts() for r in requests.values()],
+        nodes={name: view.facts for name, view in nodes.items()},
+        now=START,
+    )
+    await setup.applier.apply_requests(decided, requests, START)
+    assert setup.cycles.running("d")
+    setup.cycles.drop("d")
+
+    await setup.applier.apply_requests(decided, requests, START, look=set())
+
+    assert setup.cycles.running("d"), "started again, though no name was given to look at"
+
+
+async def test_a_waiting_message_not_sent_yet_is_dropped_once_the_request_won_its_slot(setup: Setup) -> None:
+    """Its cycle's start writes the request next: the queued message would only make that write a 409."""
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 1}))
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+    decided = decide(
+        policies=[p.facts() for p in policies.values()],
+        requests=[r.facts() for r in requests.values()],
+        nodes={name: view.facts for name, view in nodes.items()},
+        now=START,
+    )
+    assert decided.policies[POLICY].started == ("a",)
+    writer = setup.applier.writer
+    for name in ("a", "b"):
+        writer.put("noderebootrequests", {"metadata": {"name": name, "resourceVersion": "1"}}, {"phase": "Waiting"})
+
+    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, set())
+
+    assert set(setup.cycles.cycles) == {"a"}
+    assert [name for _, name in writer.pending] == ["b"], "only the started request's queued write is dropped"
+
+
+async def test_no_summary_races_the_release_of_a_cycle_that_just_ended(setup: Setup) -> None:
+    """Our write ending d's cycle is made, its release of the slot is under way: the policy's summary waits for
+    it, instead of making the release a 409, a read and a retry on the way to the next node."""
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 1, "paused": True}, slots=["d"]))
+    memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Uncordoning", "policy": POLICY}))
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+    decided = decide(
+        policies=[p.facts() for p in policies.values()],
+        requests=[r.facts() for r in requests.values()],
+        nodes={name: view.facts for name, view in nodes.items()},
+        now=START,
+    )
+    ended = memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Completed", "policy": POLICY}))
+    setup.applier.own.wrote("noderebootrequests", ended)
+    writer = setup.applier.writer
+
+    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, {"d"})
+    assert not writer.urgent, "the release goes first"
+
+    released = memory.edit("rebootpolicies", POLICY, lambda p: p["status"].update(slots=[]))
+    await setup.applier.apply_policy(policy_view(released), decided.policies[POLICY], requests, START, set())
+    assert list(writer.urgent) == [("rebootpolicies", POLICY)], "then the summary"

@@ -55,3 +55,12 @@ async def test_only_the_latest_writes_are_remembered(writer: StatusWriter, monke
     for i in range(5):
         writer._remember((REQUESTS, f"node-{i}"), ("1", fingerprint(WAITING)))
     assert [name for _, name in writer.written] == ["node-2", "node-3", "node-4"]
+
+
+async def test_a_write_not_sent_yet_can_be_dropped_and_a_write_made_cannot(writer: StatusWriter) -> None:
+    writer.put(REQUESTS, body("node-a", "1"), WAITING)
+    writer.put(POLICIES, body("pool", "1"), {"slots": []})
+    assert writer.drop(REQUESTS, "node-a") and writer.drop(POLICIES, "pool")
+    assert not writer.pending and not writer.urgent
+    writer._remember((REQUESTS, "node-b"), ("1", fingerprint(WAITING)))
+    assert not writer.drop(REQUESTS, "node-b"), "made already: nothing to drop"

@@ -17,6 +17,7 @@ from reboot_operator.api import Phase
 from reboot_operator.api.controls import Skip
 from reboot_operator.core import Action, NodeFacts, PolicyFacts, decide
 from reboot_operator.core.decide import Decider
+from reboot_operator.core.decisions import Decisions
 from tests.core.builders import NOW, ago, node, nodes, policy, request
 from tests.core.test_properties import EVENTS, POOLS, Simulation, clusters, policy_sets
 
@@ -127,6 +128,7 @@ def test_the_decider_decides_as_decide_from_scratch_after_every_change(
     mixed = data.draw(st.permutations([*events, *node_events]))
     last_requests: dict[str, Any] = {}
     last_nodes: dict[str, Any] = {}
+    last_decisions: Decisions | None = None
     for event in [("need", i) for i in range(12)] + mixed:
         if event[0] in {e[0] for e in node_events}:
             _node_event(sim, inputs, event)
@@ -144,11 +146,28 @@ def test_the_decider_decides_as_decide_from_scratch_after_every_change(
         touched = _touched(last_requests, sim.requests) | _touched(last_nodes, sim.nodes) if hinted else None
         kept = decider.decide(requests=dict(sim.requests), touched=touched, **arguments)
         assert kept == expected, event
+        _assert_changed_named(last_decisions, kept)
         # Deciding again on the same input changes nothing.
         again = decider.decide(requests=dict(sim.requests), touched=set() if hinted else None, **arguments)
         assert again == expected
+        assert again.changed is not None, "the same input is no reason to start afresh"
+        _assert_changed_named(kept, again)
+        last_decisions = again
         last_requests, last_nodes = dict(sim.requests), dict(sim.nodes)
         sim.apply(expected)
+
+
+def _assert_changed_named(before: Decisions | None, after: Decisions) -> None:
+    """``Decisions.changed`` names every request whose decision is not the very object of the call before (the
+    operator carries out only those again), unless it is None (the Decider started afresh: everything may be)."""
+    if before is None or after.changed is None:
+        return
+    moved = {
+        name
+        for name in before.requests.keys() | after.requests.keys()
+        if before.requests.get(name) is not after.requests.get(name)
+    }
+    assert moved <= after.changed, f"decisions changed but not named: {sorted(moved - after.changed)}"
 
 
 QUEUED = request("n1", phase=Phase.WAITING, policy="p", observed=1, queued_at=ago(60))
@@ -188,3 +207,17 @@ def test_a_slot_claimed_in_the_policys_status_puts_its_request_first_though_the_
     kept = decider.decide(policies=[claimed], touched=set(), **arguments)
     assert kept.policies["p"].started == ("n2",)
     assert kept == decide(policies=[claimed], requests=list(waiting.values()), nodes=arguments["nodes"], now=NOW)
+
+
+def test_a_failed_request_starts_again_after_a_budget_reset_though_the_request_is_not_touched() -> None:
+    """A reset changes what classifying a failed request reads of its policy (whether it may start again):
+    the policy's requests are classified again, not only those whose slot changed."""
+    failed = {"a": request("a", phase=Phase.FAILED, policy="p", observed=1, completed_at=ago(60))}
+    arguments: dict[str, Any] = {"requests": failed, "nodes": nodes("a"), "now": NOW}
+    decider = Decider()
+    spent = policy("p", failures=1, observed_reset_token="one", failureBudget={"maxFailures": 1, "resetToken": "one"})
+    assert decider.decide(policies=[spent], **arguments).requests["a"].action is Action.NONE
+    reset = policy("p", failures=1, observed_reset_token="one", failureBudget={"maxFailures": 1, "resetToken": "two"})
+    kept = decider.decide(policies=[reset], touched=set(), **arguments)
+    assert kept == decide(policies=[reset], requests=list(failed.values()), nodes=arguments["nodes"], now=NOW)
+    assert kept.requests["a"].action is Action.START
