@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
+import orjson
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reboot_operator.runtime.backoff import Backoff
@@ -43,7 +44,7 @@ async def read_json(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: A
         error.body = data
         error.headers = response.headers
         raise error
-    parsed: dict[str, Any] = json.loads(data)
+    parsed: dict[str, Any] = orjson.loads(data)  # 3-4 times faster than json.loads on Kubernetes objects
     return parsed
 
 
@@ -109,7 +110,7 @@ async def watch_events(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[
             line = bytes(buffer[start:end])
             start = end + 1
             if line.strip():
-                yield json.loads(line)
+                yield orjson.loads(line)
         del buffer[:start]
 
 
