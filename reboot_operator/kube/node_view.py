@@ -6,6 +6,7 @@ in ``nodes.py`` and the decisions read the view.
 from __future__ import annotations
 
 import datetime
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -92,7 +93,8 @@ class NodeView:
     @property
     def pending_taint(self) -> bool:
         """Whether the node carries the reboot-pending taint (preferNoScheduleTaint)."""
-        return any(REBOOT_PENDING_TAINT.same_slot(taint.to_json()) for taint in self.taints)
+        pending = REBOOT_PENDING_TAINT
+        return any(taint.key == pending.key and taint.effect == pending.effect for taint in self.taints)
 
 
 def node_view(body: Mapping[str, Any]) -> NodeView:
@@ -106,8 +108,8 @@ def node_view(body: Mapping[str, Any]) -> NodeView:
     annotations = metadata.get("annotations") or {}
     return NodeView(
         facts=NodeFacts(
-            name=metadata.get("name", ""),
-            labels=dict(metadata.get("labels") or {}),
+            name=_shared(metadata.get("name", "")),
+            labels={key: _shared(value) for key, value in (metadata.get("labels") or {}).items()},
             ready=ready.get("status") == "True",
             unschedulable=bool(spec.get("unschedulable")),
             boot_id=info.get("bootID", ""),
@@ -115,7 +117,7 @@ def node_view(body: Mapping[str, Any]) -> NodeView:
             reboot_now=REBOOT_NOW in annotations,
             cancel=CANCEL in annotations,
         ),
-        kernel=info.get("kernelVersion", ""),
+        kernel=_shared(info.get("kernelVersion", "")),
         uid=metadata.get("uid", ""),
         taints=tuple(
             Taint(key=t.get("key", ""), value=t.get("value") or "", effect=TaintEffect(t.get("effect")))
@@ -127,3 +129,9 @@ def node_view(body: Mapping[str, Any]) -> NodeView:
         reboot_now=annotations.get(REBOOT_NOW),
         ready_since=datetime.datetime.fromisoformat(since) if since else None,
     )
+
+
+def _shared(value: Any) -> Any:
+    """One copy of a string many nodes hold (a pool's label value, a kernel version; and a node's name, which is also
+    its hostname label's value): 15,000 nodes' views are kept for as long as the operator runs."""
+    return sys.intern(value) if type(value) is str else value

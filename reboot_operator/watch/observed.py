@@ -8,6 +8,7 @@ boundary; raw dicts go no further.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,19 +32,34 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RequestView:
-    """A NodeRebootRequest, parsed."""
+    """A NodeRebootRequest, parsed. Its spec and status are kept as their compact JSON and parsed again on each read
+    of ``spec``/``status``: the models of 15,000 waiting requests took 3.6 KB each (55 MB), their JSON takes 0.6 KB,
+    and a pass reads the models only of the requests whose decision changed. What every pass reads of every request
+    is parsed once, with the view: ``base_facts`` (the decision's view), ``detected_at`` (the metrics')."""
 
     name: str
     uid: str
     generation: int
     resource_version: str
-    spec: NodeRebootRequestSpec
-    status: NodeRebootRequestStatus
-    base_facts: RequestFacts | None = field(default=None, compare=False, repr=False)
+    spec_json: bytes
+    """``spec`` as the API server stored it (compact JSON)."""
+    status_json: bytes
+    """``status`` as the API server stored it (compact JSON)."""
+    base_facts: RequestFacts = field(compare=False, repr=False)
     """The decision's view, built once with the view (every pass reads thousands of them)."""
     marks: int = field(default=0, compare=False, repr=False)
     """``marks_of`` its metadata: its labels and annotations, which the view does not keep, told apart from others
     (a start compares them with the request it reads: ``rollout/cycle.py``)."""
+    detected_at: datetime.datetime | None = field(default=None, compare=False)
+    """``spec.detectedAt``."""
+
+    @property
+    def spec(self) -> NodeRebootRequestSpec:
+        return NodeRebootRequestSpec.model_validate_json(self.spec_json)
+
+    @property
+    def status(self) -> NodeRebootRequestStatus:
+        return NodeRebootRequestStatus.model_validate_json(self.status_json)
 
     def as_stored(self) -> dict[str, Any]:
         """The request as stored when seen, rebuilt from this view: what a read would have returned of it."""
@@ -60,9 +76,7 @@ class RequestView:
 
     def facts(self, *, claimed_by: str | None = None) -> RequestFacts:
         """The decision's view; a slot claimed in a policy's status before the cycle began counts as started."""
-        facts = self.base_facts or RequestFacts.from_api(
-            name=self.name, generation=self.generation, spec=self.spec, status=self.status
-        )
+        facts = self.base_facts
         if claimed_by is not None and facts.phase not in ACTIVE_PHASES:
             return RequestFacts(
                 name=facts.name,
@@ -88,15 +102,17 @@ def request_view(body: Mapping[str, Any]) -> RequestView | None:
         return None
     name = metadata.get("name", "")
     generation = int(metadata.get("generation") or 0)
+    # Kept as the models' own compact JSON (not the body's): parsed again, it gives these very models.
     return RequestView(
         name=name,
         uid=metadata.get("uid", ""),
         generation=generation,
         resource_version=metadata.get("resourceVersion", ""),
-        spec=spec,
-        status=status,
+        spec_json=spec.__pydantic_serializer__.to_json(spec, exclude_unset=True),
+        status_json=status.__pydantic_serializer__.to_json(status, exclude_unset=True),
         base_facts=RequestFacts.from_api(name=name, generation=generation, spec=spec, status=status),
         marks=marks_of(metadata),
+        detected_at=spec.detected_at,
     )
 
 
