@@ -39,7 +39,7 @@ from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.statuses import POLICIES, REQUESTS
 from reboot_operator.rollout import interventions
 from reboot_operator.rollout.announce import Announcer, request_blocked_condition
-from reboot_operator.rollout.slots import claim_slots, release_slot
+from reboot_operator.rollout.slots import Summary, claim_slots, release_slot
 from reboot_operator.runtime.errors import Conflict, KubeEffectError
 from reboot_operator.watch.observed import NodeView, PolicyView, RequestView
 
@@ -145,12 +145,25 @@ class DecisionApplier:
         starting = [requests[name] for name in decision.started if name in requests]
         if starting:
             slots = capacity(policy.spec.max_concurrent, decision.counts.selected)
-            for request in await self._claim(policy, starting, slots, running):
+            # The summary rides on the claim (one write, not two, on the way to the next node's start), unless a
+            # release under way would make either a 409: then the claim goes alone and the summary after it.
+            summary = None if self._release_pending(policy) else Summary(self._summary(policy, decision, now))
+            tell = (
+                self.announcer.policy_changes(policy, summary.status)
+                if summary is not None and self.announcer is not None
+                else None
+            )
+            for request in await self._claim(policy, starting, slots, running, summary):
                 if self.writer.drop(REQUESTS, request.name):
                     self.forget(request.name)  # if its cycle does not start after all, it is told why it waits again
                 self.cycles.run(request.name, policy.name, starting=True, now=now, decided=request)
                 if self.announcer is not None and request_blocked_condition(request.status) is not None:
                     await self.announcer.node_unblocked(request, "its blockers cleared; starting")
+            if summary is not None and summary.written:
+                self.summarized.pop(policy.name, None)  # the next view is our claim's write, summarized already
+                if tell is not None:
+                    await tell()
+                return
         # The claims just rewrote the policy's status: build on what they wrote, or the summary would lose a race
         # against our own claims (409) and wait for the next pass.
         written = self.own.newer(POLICIES, policy.name, policy.resource_version)
@@ -162,11 +175,16 @@ class DecisionApplier:
         if self._release_pending(policy):
             return  # its release, under way, is the next write of this status: the summary follows it
         self.summarized[policy.name] = (decision, policy)
-        desired = policy_status(decision, previous=policy.status, generation=policy.generation, now=now)
-        desired = desired.model_copy(update={"slots": policy.status.slots})
+        desired = self._summary(policy, decision, now)
         if desired.to_api() != policy.status.to_api():
             after = self.announcer.policy_changes(policy, desired) if self.announcer is not None else None
             self.writer.put(POLICIES, body_of(policy.name, policy.resource_version), desired.to_api(), after)
+
+    @staticmethod
+    def _summary(policy: PolicyView, decision: PolicyDecision, now: datetime.datetime) -> RebootPolicyStatus:
+        """The policy's status as ``decision`` describes it, its slots as ``policy`` holds them."""
+        desired = policy_status(decision, previous=policy.status, generation=policy.generation, now=now)
+        return desired.model_copy(update={"slots": policy.status.slots})
 
     def _release_pending(self, policy: PolicyView) -> bool:
         """Whether a cycle of ours just ended (our write of its end, not yet shown by the watch) and the slot it
@@ -180,12 +198,12 @@ class DecisionApplier:
         return False
 
     async def _claim(
-        self, policy: PolicyView, starting: list[RequestView], slots: int, running: Set[str]
+        self, policy: PolicyView, starting: list[RequestView], slots: int, running: Set[str], summary: Summary | None
     ) -> list[RequestView]:
-        """Take slots of the policy for ``starting``, in one write (see ``slots.claim_slots``); the requests that
-        hold one now. Decide again if any was refused."""
+        """Take slots of the policy for ``starting``, in one write (see ``slots.claim_slots``), the summary with
+        them if given; the requests that hold one now. Decide again if any was refused."""
         names = [r.name for r in starting]
-        won = set(await claim_slots(self.api, policy, names, capacity=slots, running=running))
+        won = set(await claim_slots(self.api, policy, names, capacity=slots, running=running, summary=summary))
         for name in names:
             if name in won:
                 log.info("node %s: slot claimed in policy %s", name, policy.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence, Set
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -24,8 +25,24 @@ FAILED_NODES_KEPT = 1000
 """How many failed nodes the failure budget names, the latest ones."""
 
 
+@dataclass
+class Summary:
+    """The policy's status as the decision describes it (counts, queue, window, conditions), for the claim to write
+    in the same compare-and-swap: one write per hand-off instead of a claim and then a summary."""
+
+    status: RebootPolicyStatus
+    written: bool = False
+    """Whether the claim wrote it: only on the very version of the policy the decision was made on."""
+
+
 async def claim_slots(
-    api: client.ApiClient, policy: PolicyView, requests: Sequence[str], *, capacity: int, running: Set[str]
+    api: client.ApiClient,
+    policy: PolicyView,
+    requests: Sequence[str],
+    *,
+    capacity: int,
+    running: Set[str],
+    summary: Summary | None = None,
 ) -> list[str]:
     """Take slots of ``policy`` for ``requests``, in their order, in one write; the ones that hold a slot now (also
     those that already did). A decision starting several nodes of a policy claims them together: one
@@ -34,12 +51,21 @@ async def claim_slots(
     Refused (none taken) when the policy was edited since the decision (decide again with the new spec); when the
     slots run out, the requests further on get none. Slots are taken by claims and by requests already ``running``
     under the policy.
+
+    ``summary``, when given, is written with the claim if the policy is still the version ``policy`` shows (the one
+    it was made from); on any other version the claim changes only the slots, as without it. The slots are counted
+    from the stored status either way.
     """
     won: list[str] = []
+    summarized: list[bool] = []  # [True] when the change last made carries the summary
+    if summary is not None:
+        summary.written = False
 
     def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
         won.clear()
-        if (fresh.get("metadata") or {}).get("generation") != policy.generation:
+        summarized.clear()
+        metadata = fresh.get("metadata") or {}
+        if metadata.get("generation") != policy.generation:
             return None
         status = RebootPolicyStatus.model_validate(fresh.get("status") or {})
         held = list(status.slots)
@@ -54,12 +80,17 @@ async def claim_slots(
                 won.append(request)
         if not claimed:
             return None
-        return status.model_copy(update={"slots": [*held, *claimed]}).to_api()
+        same = summary is not None and metadata.get("resourceVersion") == policy.resource_version
+        base = summary.status if summary is not None and same else status
+        summarized.append(same)
+        return base.model_copy(update={"slots": [*held, *claimed]}).to_api()
 
     try:
         await update_status(api, POLICIES, policy.name, change, known=policy.as_stored())
     except Conflict:
         return []
+    if summary is not None and won and summarized == [True]:
+        summary.written = True
     return won
 
 

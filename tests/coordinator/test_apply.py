@@ -214,3 +214,48 @@ async def test_no_summary_races_the_release_of_a_cycle_that_just_ended(setup: Se
     released = memory.edit("rebootpolicies", POLICY, lambda p: p["status"].update(slots=[]))
     await setup.applier.apply_policy(policy_view(released), decided.policies[POLICY], requests, START, set())
     assert list(writer.urgent) == [("rebootpolicies", POLICY)], "then the summary"
+
+
+def _decide(memory: MemoryApi) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+    decided = decide(
+        policies=[p.facts() for p in policies.values()],
+        requests=[r.facts() for r in requests.values()],
+        nodes={name: view.facts for name, view in nodes.items()},
+        now=START,
+    )
+    return policies, requests, decided.policies[POLICY]
+
+
+async def test_the_claim_carries_the_policys_summary_one_write_on_the_way_to_the_start(setup: Setup) -> None:
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 2}))
+    policies, requests, decision = _decide(memory)
+    writes = len(memory.history)
+
+    await setup.applier.apply_policy(policies[POLICY], decision, requests, START, set())
+
+    assert len(memory.history) == writes + 1, "one write of the policy: the claim, with the summary"
+    status = (memory.get("rebootpolicies", POLICY) or {})["status"]
+    assert status["slots"] == ["a", "b"]
+    assert status["counts"]["inProgress"] == 2 and status["counts"]["pending"] == 2
+    assert status["queue"] == ["c", "d"] and status["observedGeneration"] == 1
+    assert not setup.applier.writer.urgent, "no summary left to write after the claim"
+    assert set(setup.cycles.cycles) == {"a", "b"}
+
+
+async def test_a_claim_on_a_newer_version_than_decided_on_changes_only_the_slots(setup: Setup) -> None:
+    """Someone else wrote the policy's status since the decision (another replica's summary, a release): the
+    summary made from the older version is not written over it; the claim takes its slot, the summary follows."""
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 2}))
+    policies, requests, decision = _decide(memory)
+    memory.edit("rebootpolicies", POLICY, lambda p: p["status"].update(lastCompletionAt="2026-03-01T11:00:00Z"))
+
+    await setup.applier.apply_policy(policies[POLICY], decision, requests, START, set())
+
+    status = (memory.get("rebootpolicies", POLICY) or {})["status"]
+    assert status["slots"] == ["a", "b"], "the slots are claimed all the same"
+    assert status["lastCompletionAt"] == "2026-03-01T11:00:00Z", "a write made since the decision is kept"
+    assert "counts" not in status, "the summary of the older version is not written over the newer one"
+    assert list(setup.applier.writer.urgent) == [("rebootpolicies", POLICY)], "the summary goes after, on its own"
