@@ -62,7 +62,8 @@ from bench.harness import GROUP, VERSION
 from hack import processes
 from hack.nodesim.simulator import MERGE_PATCH, STRATEGIC_PATCH, NodeSimulator, now_rfc3339
 from reboot_operator.core.decide import Decider
-from reboot_operator.watch.observed import node_view, policy_view, request_view
+from reboot_operator.kube.node_view import node_view
+from reboot_operator.watch.observed import policy_view, request_view
 
 POLICIES = 50
 SLOTS = 2

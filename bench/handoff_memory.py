@@ -25,8 +25,9 @@ from typing import Any
 
 from reboot_operator.coordinator import Coordinator
 from reboot_operator.kube.drain_types import DrainOutcome, DrainResult
+from reboot_operator.kube.node_view import NodeView, node_view
 from reboot_operator.rollout import starting
-from reboot_operator.watch.observed import NodeView, PolicyView, RequestView, node_view, policy_view, request_view
+from reboot_operator.watch.observed import PolicyView, RequestView, policy_view, request_view
 from tests.operator.memory import MemoryApi, node, request
 
 POLICIES = 50

@@ -36,12 +36,13 @@ from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, Re
 from reboot_operator.core.selection import capacity
 from reboot_operator.core.status import policy_status
 from reboot_operator.kube import nodes as node_effects
+from reboot_operator.kube.node_view import NodeView
 from reboot_operator.kube.statuses import POLICIES, REQUESTS
 from reboot_operator.rollout import interventions
 from reboot_operator.rollout.announce import Announcer, request_blocked_condition
 from reboot_operator.rollout.slots import Summary, claim_slots, release_slot
 from reboot_operator.runtime.errors import Conflict, KubeEffectError
-from reboot_operator.watch.observed import NodeView, PolicyView, RequestView
+from reboot_operator.watch.observed import PolicyView, RequestView
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,10 @@ from collections.abc import Callable
 
 from reboot_operator.coordinator.supervise import CycleSupervisor
 from reboot_operator.coordinator.unseen import OwnWrites
+from reboot_operator.kube.node_view import NodeView
 from reboot_operator.kube.statuses import POLICIES
 from reboot_operator.notify import Notice, Notifier
-from reboot_operator.watch.observed import NodeView, PolicyView
+from reboot_operator.watch.observed import PolicyView
 
 
 class CycleWorld:

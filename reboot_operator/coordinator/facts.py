@@ -13,7 +13,8 @@ from collections.abc import Container, Iterable, Mapping, Set
 
 from reboot_operator.api.vocabulary import ACTIVE_PHASES
 from reboot_operator.core.facts import NodeFacts, RequestFacts
-from reboot_operator.watch.observed import NodeView, PolicyView, RequestView
+from reboot_operator.kube.node_view import NodeView
+from reboot_operator.watch.observed import PolicyView, RequestView
 
 
 class KeptFacts:

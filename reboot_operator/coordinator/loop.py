@@ -39,6 +39,7 @@ from reboot_operator.coordinator.writer import StatusWriter
 from reboot_operator.core.decide import Decider
 from reboot_operator.core.decisions import Decisions
 from reboot_operator.kube import statuses
+from reboot_operator.kube.node_view import NodeView
 from reboot_operator.kube.statuses import POLICIES, REQUESTS
 from reboot_operator.notify import Notifier, policy_events
 from reboot_operator.notify.sender import secret_reader
@@ -46,7 +47,7 @@ from reboot_operator.rollout.announce import Announcer
 from reboot_operator.rollout.world import utcnow
 from reboot_operator.runtime import metrics
 from reboot_operator.runtime.aiotasks import cancel_and_wait
-from reboot_operator.watch.observed import NodeView, PolicyView, RequestView
+from reboot_operator.watch.observed import PolicyView, RequestView
 
 log = logging.getLogger(__name__)
 

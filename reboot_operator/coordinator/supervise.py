@@ -19,13 +19,14 @@ from reboot_operator.api.vocabulary import ACTIVE_PHASES
 from reboot_operator.coordinator.writer import StatusWriter, body_of
 from reboot_operator.kube import nodes as node_effects
 from reboot_operator.kube.events import EventType, ObjectRef, background
+from reboot_operator.kube.node_view import NodeView
 from reboot_operator.kube.statuses import REQUESTS, with_fields
 from reboot_operator.rollout.cycle import Cycle
 from reboot_operator.rollout.world import Clock, World
 from reboot_operator.runtime import metrics
 from reboot_operator.runtime.aiotasks import cancel_and_wait
 from reboot_operator.runtime.errors import KubeEffectError
-from reboot_operator.watch.observed import NodeView, RequestView
+from reboot_operator.watch.observed import RequestView
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ from kubernetes_asyncio import client
 
 from reboot_operator.core.decisions import Action, Decisions, RequestDecision
 from reboot_operator.kube import nodes as node_effects
+from reboot_operator.kube.node_view import NodeView
 from reboot_operator.runtime.errors import KubeEffectError
-from reboot_operator.watch.observed import NodeView, PolicyView
+from reboot_operator.watch.observed import PolicyView
 
 log = logging.getLogger(__name__)
 

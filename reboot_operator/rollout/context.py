@@ -14,12 +14,13 @@ from kubernetes_asyncio import client
 
 from reboot_operator.api.policy import NodeLabels, RebootPolicySpec
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
+from reboot_operator.kube.node_view import NodeView
 from reboot_operator.kube.statuses import REQUESTS, replace_status, update_status, with_fields
 from reboot_operator.rollout.handback import end_cycle, give_node_back
 from reboot_operator.rollout.slots import release_slot
 from reboot_operator.rollout.telling import Result, Teller
 from reboot_operator.rollout.world import Clock, World
-from reboot_operator.watch.observed import NodeView, RequestView, request_view
+from reboot_operator.watch.observed import RequestView, request_view
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ import datetime
 from collections.abc import Callable
 from typing import Protocol
 
+from reboot_operator.kube.node_view import NodeView
 from reboot_operator.notify import Notice
-from reboot_operator.watch.observed import NodeView, PolicyView
+from reboot_operator.watch.observed import PolicyView
 
 Clock = Callable[[], datetime.datetime]
 

@@ -36,11 +36,12 @@ from reboot_operator.kube.apicalls import (
     watch_event,
     watch_events,
 )
+from reboot_operator.kube.node_view import NodeView, node_view
 from reboot_operator.kube.statuses import POLICIES, REQUESTS
 from reboot_operator.runtime.aiotasks import cancel_and_wait
 from reboot_operator.runtime.backoff import OUTAGE_BACKOFF, Backoff
 from reboot_operator.runtime.errors import WatchExpired
-from reboot_operator.watch.observed import NodeView, PolicyView, RequestView, node_view, policy_view, request_view
+from reboot_operator.watch.observed import PolicyView, RequestView, policy_view, request_view
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """What the operator keeps of the objects it watches: slim, parsed snapshots built once per watch event.
 
 The informers (``informers.py``) hold these, and the coordinator hands their facts to the decision core. A node's
-view (``NodeView``, ``node_view``) is parsed in ``kube/nodes.py``, where nodes are also read one at a time, so that
-a node is parsed in one place only. Parsing happens here, at the adapter
+view (``NodeView``, ``node_view``) is in ``kube/node_view.py``, below this layer, because the node effects also
+read nodes one at a time: a node is parsed in one place only. Parsing happens here, at the adapter
 boundary; raw dicts go no further.
 """
 
@@ -22,10 +22,6 @@ from reboot_operator.api.request import NodeRebootRequestSpec, NodeRebootRequest
 from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
 from reboot_operator.core.facts import PolicyFacts, RequestFacts
 from reboot_operator.core.validation import holding_spec, parse_policy
-from reboot_operator.kube.node_view import (
-    NodeView as NodeView,  # parsed where nodes are read; kept here beside the others
-)
-from reboot_operator.kube.node_view import node_view as node_view
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from reboot_operator.coordinator.supervise import CycleSupervisor
 from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
 from reboot_operator.coordinator.writer import StatusWriter
 from reboot_operator.core import decide
-from reboot_operator.watch.observed import node_view, policy_view, request_view
+from reboot_operator.kube.node_view import node_view
+from reboot_operator.watch.observed import policy_view, request_view
 from tests.operator.memory import START, MemoryApi, MemoryWorld, node, policy, request
 
 POLICY = "pool-a"

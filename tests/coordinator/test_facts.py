@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from reboot_operator.coordinator.facts import KeptFacts
-from reboot_operator.kube.node_view import CORDON_MARK, REBOOT_PENDING_TAINT
-from reboot_operator.watch.observed import NodeView, PolicyView, RequestView, node_view, request_view
+from reboot_operator.kube.node_view import CORDON_MARK, REBOOT_PENDING_TAINT, NodeView, node_view
+from reboot_operator.watch.observed import PolicyView, RequestView, request_view
 from tests.operator.memory import node, request
 
 NAMES = ("a", "b", "c")

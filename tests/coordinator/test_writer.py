@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from reboot_operator.coordinator.writer import StatusWriter, fingerprint
+from reboot_operator.coordinator.writer import StatusWriter, body_of, fingerprint
 from reboot_operator.kube.statuses import POLICIES, REQUESTS
+from tests.operator.memory import MemoryApi, request
 
 WAITING = {"phase": "Waiting", "message": "position 1 of 2"}
 
@@ -64,3 +66,32 @@ async def test_a_write_not_sent_yet_can_be_dropped_and_a_write_made_cannot(write
     assert not writer.pending and not writer.urgent
     writer._remember((REQUESTS, "node-b"), ("1", fingerprint(WAITING)))
     assert not writer.drop(REQUESTS, "node-b"), "made already: nothing to drop"
+
+
+async def test_a_queued_status_is_written_as_it_was_asked_for_on_the_version_it_was_decided_on() -> None:
+    """Queued as JSON (a first start queues thousands), sent as the same status; a stale version is refused."""
+    memory = MemoryApi()
+    memory.put("noderebootrequests", request("node-a"))
+    memory.put("noderebootrequests", request("node-b"))
+    stored = {name: memory.get("noderebootrequests", name) or {} for name in ("node-a", "node-b")}
+    told: list[str] = []
+
+    async def after() -> None:
+        told.append("node-a")
+
+    status = {**WAITING, "queuedAt": "2026-03-01T12:00:00Z", "conditions": [{"type": "Waiting", "status": "True"}]}
+    writer = StatusWriter(await memory.client(), workers=1)
+    try:
+        writer.put(REQUESTS, body_of("node-a", stored["node-a"]["metadata"]["resourceVersion"]), status, after)
+        writer.put(REQUESTS, body_of("node-b", "1"), status)  # decided on a version long gone
+        for _ in range(200):
+            if not writer.pending and not writer.inflight:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await writer.stop()
+
+    assert (memory.get("noderebootrequests", "node-a") or {})["status"] == status
+    assert told == ["node-a"]
+    assert (memory.get("noderebootrequests", "node-b") or {}).get("status") == stored["node-b"].get("status")
+    assert memory.refused == [("noderebootrequests", "node-b", 409)]

@@ -12,9 +12,10 @@ from kubernetes_asyncio import client
 
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.kube import CORDON_MARK
+from reboot_operator.kube.node_view import NodeView, node_view
 from reboot_operator.notify import Notice
 from reboot_operator.rollout.cycle import Cycle
-from reboot_operator.watch.observed import NodeView, PolicyView, node_view, policy_view
+from reboot_operator.watch.observed import PolicyView, policy_view
 from tests.integration.rollout import Rig
 
 SPEC = {"maxConcurrent": 1, "reboot": {"timeout": "60s", "soak": "0s"}, "drain": {"timeout": "30s"}}

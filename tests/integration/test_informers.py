@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from reboot_operator.kube.node_view import NodeView, node_view
 from reboot_operator.watch.informers import Informer
-from reboot_operator.watch.observed import NodeView, node_view
 from tests.integration.conftest import Cluster
 
 

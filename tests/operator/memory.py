@@ -27,8 +27,9 @@ from urllib.parse import unquote, urlsplit
 from kubernetes_asyncio import client
 
 from reboot_operator.api.meta import GROUP, VERSION
+from reboot_operator.kube.node_view import NodeView, node_view
 from reboot_operator.notify import Notice
-from reboot_operator.watch.observed import NodeView, PolicyView, node_view, policy_view
+from reboot_operator.watch.observed import PolicyView, policy_view
 
 START = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 CUSTOM = f"/apis/{GROUP}/{VERSION}/"

@@ -24,11 +24,12 @@ import pytest
 from reboot_operator.kube import CORDON_MARK
 from reboot_operator.kube.drain_types import DrainOptions, DrainOutcome, DrainProgress, DrainResult, ProgressCallback
 from reboot_operator.kube.events import background
+from reboot_operator.kube.node_view import node_view
 from reboot_operator.rollout import starting
 from reboot_operator.rollout.cycle import Cycle
 from reboot_operator.rollout.starting import MAX_RECORDONS
 from reboot_operator.runtime import metrics
-from reboot_operator.watch.observed import node_view, request_view
+from reboot_operator.watch.observed import request_view
 from tests.operator.memory import START, Agent, MemoryApi, MemoryWorld, Stored, node, policy, request
 
 NODE = "node-a"
