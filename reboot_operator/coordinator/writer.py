@@ -3,20 +3,18 @@ compare-and-swap on the resourceVersion the decision was made from.
 
 A burst of events costs one write per object, not one per event: a status asked for again before it was written
 replaces the one waiting. Policy statuses go before any waiting request's (claims and counts matter more than a
-waiting message), however many of those are queued. A status waits as its compact JSON, not as a dict: at a first
-start on a large cluster every waiting request's status is queued at once (15,000 of them, about 2.5 KB each as
-dicts, a fifth of that as JSON).
+waiting message), however many of those are queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from kubernetes_asyncio import client
 
 from reboot_operator.kube.statuses import POLICIES, replace_status
@@ -32,8 +30,6 @@ WRITES_REMEMBERED = 20_000
 AfterWrite = Callable[[], Awaitable[None]]
 Key = tuple[str, str]
 """(plural, name) of the object written."""
-Queued = tuple[str, bytes, "AfterWrite | None"]
-"""A write waiting: the resourceVersion it is made from, the status as JSON, what to do once it is made."""
 Write = tuple[str, int]
 """The resourceVersion a write is made from, and the ``fingerprint`` of the status written: thousands are kept,
 and a whole status is a few kilobytes."""
@@ -65,8 +61,8 @@ class StatusWriter:
         self.api = api
         self.on_failure = on_failure
         """Told (plural, name) when a write fails other than by a conflict."""
-        self.pending: dict[Key, Queued] = {}
-        self.urgent: dict[Key, Queued] = {}
+        self.pending: dict[Key, tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
+        self.urgent: dict[Key, tuple[dict[str, Any], dict[str, Any], AfterWrite | None]] = {}
         """Policy statuses: written before any waiting request's."""
         self.inflight: dict[Key, Write] = {}
         self.written: collections.OrderedDict[Key, Write] = collections.OrderedDict()
@@ -77,12 +73,11 @@ class StatusWriter:
         """Write ``status`` soon, replacing a write of the same object not made yet; ``after`` runs once it is
         written (it is how Events about a change are posted exactly once, by the replica whose write won)."""
         key = (plural, body["metadata"]["name"])
-        encoded = _encoded(status)
-        write = (body["metadata"]["resourceVersion"], hash(encoded))
+        write = (body["metadata"]["resourceVersion"], fingerprint(status))
         if self.inflight.get(key) == write or self.written.get(key) == write:
             return  # see the class docstring: it could only come back as a 409
         queue = self.urgent if plural == POLICIES else self.pending
-        queue[key] = (write[0], encoded, after)
+        queue[key] = (body, status, after)
         self._wake.set()
 
     def drop(self, plural: str, name: str) -> bool:
@@ -99,10 +94,10 @@ class StatusWriter:
                 await self._wake.wait()
             queue = self.urgent or self.pending
             key = next(iter(queue))
-            version, encoded, after = queue.pop(key)
-            write = self.inflight[key] = (version, hash(encoded))
+            body, status, after = queue.pop(key)
+            write = self.inflight[key] = (body["metadata"]["resourceVersion"], fingerprint(status))
             try:
-                await replace_status(self.api, key[0], body_of(key[1], version), orjson.loads(encoded))
+                await replace_status(self.api, key[0], body, status)
                 self._remember(key, write)
                 if after is not None:
                     await after()
@@ -127,12 +122,7 @@ class StatusWriter:
 
 def fingerprint(status: dict[str, Any]) -> int:
     """A status, for telling whether it is the one written: the hash of its canonical JSON."""
-    return hash(_encoded(status))
-
-
-def _encoded(status: dict[str, Any]) -> bytes:
-    """A status's canonical JSON (keys sorted): what is queued, and what its fingerprint is taken of."""
-    return orjson.dumps(status, option=orjson.OPT_SORT_KEYS, default=str)
+    return hash(json.dumps(status, sort_keys=True, separators=(",", ":"), default=str))
 
 
 def body_of(name: str, resource_version: str) -> dict[str, Any]:

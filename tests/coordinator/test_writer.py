@@ -69,7 +69,7 @@ async def test_a_write_not_sent_yet_can_be_dropped_and_a_write_made_cannot(write
 
 
 async def test_a_queued_status_is_written_as_it_was_asked_for_on_the_version_it_was_decided_on() -> None:
-    """Queued as JSON (a first start queues thousands), sent as the same status; a stale version is refused."""
+    """Sent as the same status, its ``after`` run once written; a write decided on a stale version is refused."""
     memory = MemoryApi()
     memory.put("noderebootrequests", request("node-a"))
     memory.put("noderebootrequests", request("node-b"))
