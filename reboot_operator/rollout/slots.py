@@ -57,13 +57,14 @@ async def claim_slots(
     from the stored status either way.
     """
     won: list[str] = []
-    summarized: list[bool] = []  # [True] when the change last made carries the summary
+    carried = False  # whether the change last made carries the summary
     if summary is not None:
         summary.written = False
 
     def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+        nonlocal carried
         won.clear()
-        summarized.clear()
+        carried = False
         metadata = fresh.get("metadata") or {}
         if metadata.get("generation") != policy.generation:
             return None
@@ -80,16 +81,15 @@ async def claim_slots(
                 won.append(request)
         if not claimed:
             return None
-        same = summary is not None and metadata.get("resourceVersion") == policy.resource_version
-        base = summary.status if summary is not None and same else status
-        summarized.append(same)
+        carried = summary is not None and metadata.get("resourceVersion") == policy.resource_version
+        base = summary.status if summary is not None and carried else status
         return base.model_copy(update={"slots": [*held, *claimed]}).to_api()
 
     try:
         await update_status(api, POLICIES, policy.name, change, known=policy.as_stored())
     except Conflict:
         return []
-    if summary is not None and won and summarized == [True]:
+    if summary is not None and won and carried:
         summary.written = True
     return won
 

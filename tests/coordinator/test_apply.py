@@ -80,12 +80,7 @@ def _running(facts: KeptFacts, memory: MemoryApi, *, touched: tuple[str, ...] = 
     return set(facts.running(POLICY))
 
 
-@pytest.mark.parametrize("max_concurrent", [2, "50%"], ids=["a-count", "a-percentage-of-the-governed-nodes"])
-async def test_a_decision_made_before_another_node_started_claims_only_the_slots_left(
-    setup: Setup, max_concurrent: int | str
-) -> None:
-    memory = setup.memory
-    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": max_concurrent}))
+def _decide(memory: MemoryApi) -> tuple[dict[str, Any], dict[str, Any], Any]:
     policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
     decided = decide(
         policies=[p.facts() for p in policies.values()],
@@ -93,7 +88,16 @@ async def test_a_decision_made_before_another_node_started_claims_only_the_slots
         nodes={name: view.facts for name, view in nodes.items()},
         now=START,
     )
-    decision = decided.policies[POLICY]
+    return policies, requests, decided.policies[POLICY]
+
+
+@pytest.mark.parametrize("max_concurrent", [2, "50%"], ids=["a-count", "a-percentage-of-the-governed-nodes"])
+async def test_a_decision_made_before_another_node_started_claims_only_the_slots_left(
+    setup: Setup, max_concurrent: int | str
+) -> None:
+    memory = setup.memory
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": max_concurrent}))
+    policies, requests, decision = _decide(memory)
     assert decision.started == ("a", "b"), "two slots of four nodes, both free when decided"
     facts = KeptFacts()
     assert _running(facts, memory) == set()
@@ -113,16 +117,10 @@ async def test_a_decision_made_before_another_node_started_claims_only_the_slots
 async def test_a_decision_starting_nothing_claims_nothing(setup: Setup) -> None:
     memory = setup.memory
     memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 2, "paused": True}))
-    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
-    decided = decide(
-        policies=[p.facts() for p in policies.values()],
-        requests=[r.facts() for r in requests.values()],
-        nodes={name: view.facts for name, view in nodes.items()},
-        now=START,
-    )
+    policies, requests, decision = _decide(memory)
     writes = len(memory.history)
 
-    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, set())
+    await setup.applier.apply_policy(policies[POLICY], decision, requests, START, set())
 
     assert len(memory.history) == writes and not setup.cycles.cycles
 
@@ -131,17 +129,11 @@ async def test_the_slot_left_beside_a_running_node_is_claimed(setup: Setup) -> N
     memory = setup.memory
     memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 2}))
     memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Draining", "policy": POLICY}))
-    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
-    decided = decide(
-        policies=[p.facts() for p in policies.values()],
-        requests=[r.facts() for r in requests.values()],
-        nodes={name: view.facts for name, view in nodes.items()},
-        now=START,
-    )
-    assert decided.policies[POLICY].started == ("a",)
+    policies, requests, decision = _decide(memory)
+    assert decision.started == ("a",)
     running = _running(KeptFacts(), memory)
 
-    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, running)
+    await setup.applier.apply_policy(policies[POLICY], decision, requests, START, running)
 
     stored = memory.get("rebootpolicies", POLICY)
     assert stored is not None and stored["status"]["slots"] == ["a"]
@@ -174,19 +166,13 @@ async def test_a_waiting_message_not_sent_yet_is_dropped_once_the_request_won_it
     """Its cycle's start writes the request next: the queued message would only make that write a 409."""
     memory = setup.memory
     memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 1}))
-    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
-    decided = decide(
-        policies=[p.facts() for p in policies.values()],
-        requests=[r.facts() for r in requests.values()],
-        nodes={name: view.facts for name, view in nodes.items()},
-        now=START,
-    )
-    assert decided.policies[POLICY].started == ("a",)
+    policies, requests, decision = _decide(memory)
+    assert decision.started == ("a",)
     writer = setup.applier.writer
     for name in ("a", "b"):
         writer.put("noderebootrequests", {"metadata": {"name": name, "resourceVersion": "1"}}, {"phase": "Waiting"})
 
-    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, set())
+    await setup.applier.apply_policy(policies[POLICY], decision, requests, START, set())
 
     assert set(setup.cycles.cycles) == {"a"}
     assert [name for _, name in writer.pending] == ["b"], "only the started request's queued write is dropped"
@@ -198,34 +184,17 @@ async def test_no_summary_races_the_release_of_a_cycle_that_just_ended(setup: Se
     memory = setup.memory
     memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 1, "paused": True}, slots=["d"]))
     memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Uncordoning", "policy": POLICY}))
-    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
-    decided = decide(
-        policies=[p.facts() for p in policies.values()],
-        requests=[r.facts() for r in requests.values()],
-        nodes={name: view.facts for name, view in nodes.items()},
-        now=START,
-    )
+    policies, requests, decision = _decide(memory)
     ended = memory.edit("noderebootrequests", "d", lambda r: r.update(status={"phase": "Completed", "policy": POLICY}))
     setup.applier.own.wrote("noderebootrequests", ended)
     writer = setup.applier.writer
 
-    await setup.applier.apply_policy(policies[POLICY], decided.policies[POLICY], requests, START, {"d"})
+    await setup.applier.apply_policy(policies[POLICY], decision, requests, START, {"d"})
     assert not writer.urgent, "the release goes first"
 
     released = memory.edit("rebootpolicies", POLICY, lambda p: p["status"].update(slots=[]))
-    await setup.applier.apply_policy(policy_view(released), decided.policies[POLICY], requests, START, set())
+    await setup.applier.apply_policy(policy_view(released), decision, requests, START, set())
     assert list(writer.urgent) == [("rebootpolicies", POLICY)], "then the summary"
-
-
-def _decide(memory: MemoryApi) -> tuple[dict[str, Any], dict[str, Any], Any]:
-    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
-    decided = decide(
-        policies=[p.facts() for p in policies.values()],
-        requests=[r.facts() for r in requests.values()],
-        nodes={name: view.facts for name, view in nodes.items()},
-        now=START,
-    )
-    return policies, requests, decided.policies[POLICY]
 
 
 async def test_the_claim_carries_the_policys_summary_one_write_on_the_way_to_the_start(setup: Setup) -> None:
