@@ -82,11 +82,11 @@ class DecisionApplier:
         self.announcer, self.policy, self.kick = announcer, policy, kick
         self.applied: dict[str, tuple[RequestDecision, RequestView]] = {}
         self.unsettled: set[str] = set()
+        """Requests whose last decision is not settled by carrying it out once (``SETTLED``): looked at on every
+        pass."""
         self.summarized: dict[str, tuple[PolicyDecision, PolicyView]] = {}
         """Per policy, the decision and view its status summary was last made from (``applied``'s rule, for
         policies)."""
-        """Requests whose last decision is not settled by carrying it out once (``SETTLED``): looked at on every
-        pass."""
 
     def forget(self, name: str) -> None:
         self.applied.pop(name, None)
@@ -194,7 +194,7 @@ class DecisionApplier:
         the next node's start."""
         for name in policy.status.slots:
             ours = self.own.views.get((REQUESTS, name))
-            if isinstance(ours, RequestView) and ours.status.phase not in ACTIVE_PHASES:
+            if isinstance(ours, RequestView) and ours.base_facts.phase not in ACTIVE_PHASES:
                 return True
         return False
 
