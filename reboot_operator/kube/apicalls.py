@@ -106,13 +106,8 @@ async def list_each(
         await cancel_and_wait([coming], quiet=True)  # a listing given up (a failure, cancelled) asks nothing more
 
 
-async def watch_events(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[str, Any], None]:
-    """The events of a watch (a generated list call with ``watch=True, _preload_content=False``), one parsed JSON
-    object per line, raising ``WatchExpired`` for 410 Gone and ``ApiException`` for another error status. The caller
-    closes the response.
-
-    Lines are split here: aiohttp's ``readline`` gives up on lines over 128 KiB, and one object can be larger.
-    """
+async def raise_for_status(response: aiohttp.ClientResponse) -> None:
+    """Raise ``WatchExpired`` for a watch answered 410 Gone and ``ApiException`` for another error status."""
     if response.status == 410:
         raise WatchExpired(f"410 {response.reason}: the resourceVersion to watch from is too old")
     if not 200 <= response.status <= 299:
@@ -120,6 +115,16 @@ async def watch_events(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[
         error.body = await response.read()
         error.headers = response.headers
         raise error
+
+
+async def watch_events(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[str, Any], None]:
+    """The events of a watch (a generated list call with ``watch=True, _preload_content=False``), one parsed JSON
+    object per line, raising ``WatchExpired`` for 410 Gone and ``ApiException`` for another error status. The caller
+    closes the response.
+
+    Lines are split here: aiohttp's ``readline`` gives up on lines over 128 KiB, and one object can be larger.
+    """
+    await raise_for_status(response)
     buffer = bytearray()
     async for chunk in response.content.iter_any():
         buffer += chunk

@@ -44,7 +44,7 @@ from reboot_operator.kube.drain_types import (
 )
 from reboot_operator.kube.drain_wait import next_skip_at, settle
 from reboot_operator.kube.eviction import EvictionOutcome, evict_until_accepted
-from reboot_operator.kube.node_pods import ApiPodSource, NodePodWatch
+from reboot_operator.kube.node_pods import NodePodWatch, list_node_pods, pods_of
 from reboot_operator.kube.pod_filters import (
     PodDecision,
     PodInfo,
@@ -115,11 +115,11 @@ class _Drain:
     # -- 1 and 2: what is on the node, and what to do with each pod ------------------------------------------------
 
     async def plan(self) -> tuple[list[tuple[PodInfo, PodDecision]], list[str]]:
-        source = ApiPodSource(self.api)
         listing = await self.retrying(
-            f"list pods on node {self.node}", lambda: source.list(self.node, label_selector=self.options.pod_selector)
+            f"list pods on node {self.node}",
+            lambda: list_node_pods(self.api, self.node, label_selector=self.options.pod_selector),
         )
-        pods = list(listing.pods.values())
+        pods = list(listing.values())
         now = self.clock()
         lookups: dict[tuple[str, str], bool | str] = {}
         for pod in pods:
@@ -220,7 +220,10 @@ class _Drain:
     async def wait(self) -> bool:
         """Watch the node's pods until every evicted one is gone (True) or the deadline passes (False)."""
         watch = NodePodWatch(
-            ApiPodSource(self.api), self.node, relist_interval=self.options.relist_interval, on_change=self.changed.set
+            pods_of(self.api, self.node),
+            self.node,
+            relist_interval=self.options.relist_interval,
+            on_change=self.changed.set,
         )
         watching = asyncio.create_task(watch.run(), name=f"watch-pods-{self.node}")
         watching.add_done_callback(lambda _: self.changed.set())

@@ -4,15 +4,11 @@ Why not Kopf's ``@kopf.index``: Kopf holds every indexed object's worker, with i
 readiness barrier until the last object of the initial listing is indexed, and each worker's arrival wakes all the
 others; with 5,000 nodes and 5,000 requests that took minutes and hundreds of megabytes before the first decision.
 Here one task per kind lists in pages, turns each object into its view at once (the page's raw JSON is dropped),
-then watches from the list's resourceVersion. An event (or a listing) whose view equals the one held changes
-nothing: the held object stays and no change is told, so a node's heartbeat costs one parse and one comparison.
-``listed`` is set once the first full listing is in, which is the barrier the coordinator waits for: its first
-decision sees the whole cluster.
-
-Watch rules of the API (https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes):
-a watch resumes from the last resourceVersion seen (bookmarks keep it fresh), a 410 Gone means that version is
-too old and the kind is listed again (the difference is told as events), and a transient failure backs off and
-tries again, never crashing the loop. Nothing is ever written by an informer.
+then watches from the list's resourceVersion: the loop is ``kube/listwatch.py``'s (410 Gone, backoff, a watch that
+ends at once or hangs), keyed by name and resumed from the last version seen. An event (or a listing) whose view
+equals the one held changes nothing: the held object stays and no change is told, so a node's heartbeat costs one
+parse and one comparison. ``listed`` is set once the first full listing is in, which is the barrier the coordinator
+waits for: its first decision sees the whole cluster. Nothing is ever written by an informer.
 """
 
 from __future__ import annotations
@@ -30,17 +26,11 @@ from kubernetes_asyncio import client
 
 from reboot_operator.api.controls import DEFAULT_NAMESPACE, STOP_CONFIGMAP, stop_reason
 from reboot_operator.api.meta import GROUP, VERSION
-from reboot_operator.kube.apicalls import (
-    describe,
-    list_each,
-    watch_event,
-    watch_events,
-)
+from reboot_operator.kube.listwatch import ApiSource, ListWatch, Parse
 from reboot_operator.kube.node_view import NodeView, node_view
 from reboot_operator.kube.statuses import POLICIES, REQUESTS
 from reboot_operator.runtime.aiotasks import cancel_and_wait
 from reboot_operator.runtime.backoff import OUTAGE_BACKOFF, Backoff
-from reboot_operator.runtime.errors import WatchExpired
 from reboot_operator.watch.observed import PolicyView, RequestView, policy_view, request_view
 
 log = logging.getLogger(__name__)
@@ -54,12 +44,9 @@ SERVER_TIMEOUT = 270
 STOP_LISTING_GRACE = 10.0
 """How long the first decision waits for the stop ConfigMap to be listed before taking it as unreadable (stopped)."""
 READ_TIMEOUT = 330.0
-"""Seconds without a byte (not even a bookmark) after which a watch connection is taken as dead."""
-QUIET_WATCH = 1.0
-"""A watch that ends within this many seconds having brought nothing is followed by a backoff, not at once by the
-next (a server or proxy that closes every watch at once would otherwise be asked in a tight loop)."""
+"""Seconds without a byte (not even a bookmark) after which a watch connection is taken as dead; a watch still open
+this long after it began is given up too (the server ends it after ``SERVER_TIMEOUT``)."""
 
-Parse = Callable[[Mapping[str, Any]], V | None]
 Call = Callable[..., Awaitable[Any]]
 
 
@@ -77,132 +64,58 @@ class Informer(Generic[V]):
     server_timeout: int = SERVER_TIMEOUT
     read_timeout: float = READ_TIMEOUT
     backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=OUTAGE_BACKOFF))
-    views: dict[str, V] = field(default_factory=dict)
-    listed: asyncio.Event = field(default_factory=asyncio.Event)
-    resource_version: str = ""
-    listings: int = 0
-    """How many full listings were made (1 + one per 410 Gone or lost connection that needed one)."""
-    listed_after: float | None = None
-    """Seconds from ``run`` to the end of the first listing."""
-    failing: bool = False
-    """Whether the last attempt to list or watch failed (an outage is logged when it begins and when it ends)."""
-    last_error: str = ""
-    """Why the last listing or watch failed, if one did."""
     on_listed: Callable[[], None] | None = None
     """Told after each full listing (even one that found nothing)."""
+    listed: asyncio.Event = field(default_factory=asyncio.Event)
+    listed_after: float | None = None
+    """Seconds from ``run`` to the end of the first listing."""
+    engine: ListWatch[V] = field(init=False)
+    """The list-then-watch loop, which holds the views, the version and how the last try went."""
+    _started: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = ListWatch(
+            what=self.kind,
+            source=ApiSource(self.call, page_size=self.page_size, read_timeout=self.read_timeout),
+            parse=self.parse,
+            on_change=self.on_change,
+            server_timeout=self.server_timeout,
+            grace=max(0.0, self.read_timeout - self.server_timeout),
+            backoff=self.backoff,
+            on_listed=self._listed,
+            logger=log,
+        )
 
     async def run(self) -> None:
         """List, then watch for ever; cancel the task to stop. Run again, it resumes from where it was watching."""
-        started = time.monotonic()
-        need_list = not self.resource_version
-        while True:
-            try:
-                if need_list:
-                    await self._list()
-                    need_list = False
-                    if self.listed_after is None:
-                        self.listed_after = time.monotonic() - started
-                        log.info("%s listed in %.2fs: %d objects", self.kind, self.listed_after, len(self.views))
-                    self.listed.set()
-                began = time.monotonic()
-                told = await self._watch()
-                if told == 0 and time.monotonic() - began < QUIET_WATCH:
-                    # A server (or a proxy in front of it) that ends every watch at once, saying nothing, is not
-                    # asked again in a tight loop: the next watch waits as after a failure.
-                    await asyncio.sleep(self.backoff.next())
-                else:
-                    self.backoff.reset()
-            except asyncio.CancelledError:
-                raise
-            except WatchExpired:
-                log.info("%s: the watch's resourceVersion expired (410 Gone); listing again", self.kind)
-                need_list = True
-            except Exception as error:  # the watch must outlive any failure, even a parser's bug: it retries
-                self.last_error = describe(error)
-                delay = self.backoff.next()
-                if self.failing:  # an outage is logged once, and its end
-                    log.debug("%s: watch failed again (%s); again in %.1fs", self.kind, describe(error), delay)
-                else:
-                    log.warning(
-                        "%s: watch failed (%s); trying again every few seconds until it is back",
-                        self.kind,
-                        describe(error),
-                    )
-                self.failing = True
-                await asyncio.sleep(delay)
+        self._started = time.monotonic()
+        await self.engine.run()
 
-    # -- listing ---------------------------------------------------------------------------------------------------
-
-    async def _list(self) -> None:
-        """Read every object, page by page, then tell the difference from what was known as changes."""
-        fresh: dict[str, V] = {}
-        versions: dict[str, str] = {}
-
-        def keep(item: dict[str, Any]) -> None:
-            metadata = item.get("metadata") or {}
-            view = self.parse(item)
-            if view is not None:
-                fresh[metadata.get("name", "")] = view
-                versions[metadata.get("name", "")] = metadata.get("resourceVersion", "")
-
-        self.resource_version = await list_each(self.call, keep, page_size=self.page_size)
-        self.listings += 1
-        old, self.views = self.views, fresh
-        for name in old.keys() - fresh.keys():
-            self.on_change(name, None, "")
-        for name, view in fresh.items():
-            before = old.get(name)
-            if before is not None and before == view:
-                fresh[name] = before  # the very same object: what was handed out stays current
-            else:
-                self.on_change(name, view, versions[name])
+    def _listed(self) -> None:
+        if self.listed_after is None:
+            self.listed_after = time.monotonic() - self._started
+            log.info("%s listed in %.2fs: %d objects", self.kind, self.listed_after, len(self.views))
+        self.listed.set()
         if self.on_listed is not None:
             self.on_listed()
 
-    # -- watching --------------------------------------------------------------------------------------------------
+    @property
+    def views(self) -> dict[str, V]:
+        return self.engine.views
 
-    async def _watch(self) -> int:
-        """Watch until the server ends it; how many events it brought (bookmarks included)."""
-        told = 0
-        response = await self.call(
-            watch=True,
-            resource_version=self.resource_version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=self.server_timeout,
-            _preload_content=False,
-            _request_timeout=(10, self.read_timeout),
-        )
-        if response.status == 200 and self.failing:
-            log.info("%s: watching again", self.kind)
-            self.failing = False
-            self.backoff.reset()
-        try:
-            async for event in watch_events(response):
-                told += 1
-                self._event(event)
-        finally:
-            response.release()
-        return told
+    @property
+    def resource_version(self) -> str:
+        return self.engine.resource_version
 
-    def _event(self, event: Mapping[str, Any]) -> None:
-        kind, body, version = watch_event(event)
-        if version:
-            self.resource_version = version
-        if kind == "BOOKMARK":
-            return
-        name = (body.get("metadata") or {}).get("name", "")
-        view = self.parse(body) if kind != "DELETED" else None
-        if view is None:  # deleted, or unreadable (the parser has said why): as if absent
-            if self.views.pop(name, None) is not None:
-                self.on_change(name, None, version or "")
-            return
-        before = self.views.get(name)
-        if before is not None and before == view:
-            # Nothing the operator reads has changed (a kubelet's heartbeat: at 15,000 nodes, 50 a second). The view
-            # held stays, so whoever compares views by identity sees no change either, and nobody is told.
-            return
-        self.views[name] = view
-        self.on_change(name, view, version or "")
+    @property
+    def listings(self) -> int:
+        """How many full listings were made (1 + one per 410 Gone or lost connection that needed one)."""
+        return self.engine.listings
+
+    @property
+    def last_error(self) -> str:
+        """Why the last listing or watch failed, if one did."""
+        return self.engine.last_error
 
 
 class WatchedState:

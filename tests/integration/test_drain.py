@@ -32,7 +32,7 @@ from reboot_operator.kube import (
     ensure_uncordoned,
 )
 from reboot_operator.kube.eviction import EvictionOutcome, evict_until_accepted
-from reboot_operator.kube.node_pods import ApiPodSource, NodePodWatch
+from reboot_operator.kube.node_pods import NodePodWatch, pods_of
 from reboot_operator.kube.pod_filters import PodInfo
 from tests.integration.polling import eventually
 
@@ -505,7 +505,7 @@ async def test_the_drains_watch_sees_its_own_nodes_pods_only(
     def changed() -> None:
         seen.update(pod.name for pod in (watch.pods or {}).values())
 
-    watch = NodePodWatch(ApiPodSource(api), source, relist_interval=30, on_change=changed)
+    watch = NodePodWatch(pods_of(api, source), source, relist_interval=30, on_change=changed)
     task = asyncio.create_task(watch.run())
     try:
         await eventually(lambda: _true(watch.pods is not None), what="the first listing")

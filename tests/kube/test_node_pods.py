@@ -1,24 +1,26 @@
 """The watch of one node's pods: how each event changes the cache, and how the loop lists again after a 410, a failure
-or a watch gone silent. The API server is replaced by a scripted ``PodSource`` (our own boundary)."""
+or a watch gone silent. The API server is replaced by a scripted ``listwatch.Source`` (our own boundary)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from reboot_operator.kube.node_pods import Listing, NodePodWatch, apply_event
+from reboot_operator.kube.node_pods import NodePodWatch
 from reboot_operator.kube.pod_filters import PodInfo
 from reboot_operator.runtime.backoff import Backoff
 from reboot_operator.runtime.errors import WatchError, WatchExpired
+from tests.kube.scripted import HANG, ScriptedSource
 
 
-def raw(uid: str, *, name: str = "db-0", version: str = "10", deleting: bool = False) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name, "namespace": "ns", "uid": uid, "resourceVersion": version}
+def raw(
+    uid: str, *, name: str = "db-0", namespace: str = "ns", version: str = "10", deleting: bool = False
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "uid": uid, "resourceVersion": version}
     if deleting:
         metadata["deletionTimestamp"] = "2025-03-01T12:00:00Z"
     return {"metadata": metadata, "status": {"phase": "Running"}}
@@ -46,58 +48,46 @@ def cache(*uids: str) -> dict[str, PodInfo]:
             "99",
             id="bookmark-moves-the-version-only",
         ),
+        pytest.param(
+            ("a",),
+            {"type": "ADDED", "object": raw("b", namespace="other")},
+            True,
+            {"a", "b"},
+            "10",
+            id="same-name-other-namespace-is-another-pod",
+        ),
+        pytest.param(
+            ("a",),
+            {"type": "ADDED", "object": raw("b")},
+            True,
+            {"a", "b"},
+            "10",
+            id="same-name-new-uid-is-another-pod",
+        ),
     ],
 )
 def test_each_watch_event_updates_the_cache_by_uid(
     before: tuple[str, ...], event: dict[str, Any], changed: bool, after: set[str], version: str
 ) -> None:
-    pods = cache(*before)
-    assert apply_event(pods, event) == (changed, version)
-    assert set(pods) == after
+    told: list[int] = []
+    watch = NodePodWatch(ScriptedSource([], []), "n1", relist_interval=1, on_change=lambda: told.append(1))
+    watch.engine.views = cache(*before)
+    watch.engine.take(event)
+    assert (bool(told), watch.engine.resource_version) == (changed, version)
+    assert len(told) <= 1
+    assert set(watch.engine.views) == after
 
 
 def test_a_410_error_event_means_list_again_and_other_errors_carry_their_code() -> None:
+    watch = NodePodWatch(ScriptedSource([], []), "n1", relist_interval=1, on_change=lambda: None)
     expired = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}}
     with pytest.raises(WatchExpired):
-        apply_event({}, expired)
+        watch.engine.take(expired)
     other = {"type": "ERROR", "object": {"kind": "Status", "code": 500, "reason": "InternalError", "message": "boom"}}
     with pytest.raises(WatchError) as raised:
-        apply_event({}, other)
+        watch.engine.take(other)
     assert raised.value.code == 500
     assert "InternalError" in str(raised.value)
-
-
-HANG = "hang"
-
-
-class ScriptedSource:
-    """Lists give the current pods; each watch plays the next script: events, an exception to raise, or HANG."""
-
-    def __init__(self, pods: dict[str, PodInfo], watches: list[list[Any]]) -> None:
-        self.pods = pods
-        self.watches = watches
-        self.listed = 0
-        self.watched_from: list[str] = []
-        self.watched = asyncio.Event()
-
-    async def list(self, node: str) -> Listing:
-        self.listed += 1
-        return Listing(dict(self.pods), str(self.listed))
-
-    async def watch(
-        self, node: str, *, resource_version: str, timeout_seconds: int
-    ) -> AsyncGenerator[dict[str, Any], None]:
-        self.watched_from.append(resource_version)
-        script = self.watches.pop(0) if self.watches else [HANG]
-        self.watched.set()
-        for step in script:
-            if step == HANG:
-                await asyncio.Event().wait()
-            elif isinstance(step, BaseException):
-                raise step
-            else:
-                assert isinstance(step, dict)
-                yield step
 
 
 async def run_until(watch: NodePodWatch, done: Any, timeout: float = 5) -> None:
@@ -111,27 +101,31 @@ async def run_until(watch: NodePodWatch, done: Any, timeout: float = 5) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-def watcher(source: ScriptedSource, changes: list[int] | None = None, **kwargs: Any) -> NodePodWatch:
-    seen = changes if changes is not None else []
+def watcher(
+    source: ScriptedSource, on_change: Any = None, backoff: Backoff | None = None, **kwargs: Any
+) -> NodePodWatch:
     return NodePodWatch(
         source,
         "n1",
         relist_interval=1,
-        on_change=lambda: seen.append(1),
-        backoff=Backoff(initial=0.01, maximum=0.05),
+        on_change=on_change or (lambda: None),
+        backoff=backoff or Backoff(initial=0.01, maximum=0.05),
         **kwargs,
     )
 
 
 async def test_a_deletion_reaches_the_cache_as_it_happens_without_a_relist() -> None:
-    source = ScriptedSource(cache("a", "b"), [[{"type": "DELETED", "object": raw("a", version="7")}, HANG]])
-    changes: list[int] = []
-    watch = watcher(source, changes)
+    source = ScriptedSource([raw("a"), raw("b")], [[{"type": "DELETED", "object": raw("a", version="7")}, HANG]])
+    changes: list[frozenset[str]] = []
+    watch: NodePodWatch
+    watch = watcher(source, lambda: changes.append(frozenset(watch.pods or ())))
     await run_until(watch, lambda: watch.pods is not None and "a" not in watch.pods)
     assert watch.pods is not None and set(watch.pods) == {"b"}
     assert source.listed == 1
     assert source.watched_from == ["1"]
-    assert len(changes) == 2  # the list, then the deletion
+    # The list is told (with both pods), then the deletion, once.
+    assert changes[:-1] and set(changes[:-1]) == {frozenset({"a", "b"})}, changes
+    assert changes[-1] == {"b"}
 
 
 @pytest.mark.parametrize(
@@ -145,7 +139,7 @@ async def test_a_deletion_reaches_the_cache_as_it_happens_without_a_relist() -> 
     ],
 )
 async def test_an_expired_watch_lists_again_at_once_and_watches_from_the_new_version(gone: Any) -> None:
-    source = ScriptedSource(cache("a"), [[gone], [HANG]])
+    source = ScriptedSource([raw("a")], [[gone], [HANG]])
     watch = watcher(source)
     await run_until(watch, lambda: len(source.watched_from) == 2)
     assert source.watched_from == ["1", "2"]
@@ -162,7 +156,7 @@ async def test_an_expired_watch_lists_again_at_once_and_watches_from_the_new_ver
 async def test_a_failed_watch_backs_off_then_lists_again_and_says_so_once(
     failure: BaseException, caplog: pytest.LogCaptureFixture
 ) -> None:
-    source = ScriptedSource(cache("a"), [[failure], [failure], [failure], [HANG]])
+    source = ScriptedSource([raw("a")], [[failure], [failure], [failure], [HANG]])
     watch = watcher(source)
     with caplog.at_level(logging.WARNING, logger="reboot_operator.kube.node_pods"):
         await run_until(watch, lambda: len(source.watched_from) == 4)
@@ -171,7 +165,7 @@ async def test_a_failed_watch_backs_off_then_lists_again_and_says_so_once(
 
 
 async def test_a_watch_gone_silent_is_abandoned_after_its_timeout_and_the_pods_listed_again() -> None:
-    source = ScriptedSource(cache("a"), [[HANG], [HANG]])
+    source = ScriptedSource([raw("a")], [[HANG], [HANG]])
     watch = watcher(source, grace=0.1)
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -183,9 +177,8 @@ async def test_a_watch_gone_silent_is_abandoned_after_its_timeout_and_the_pods_l
 
 
 async def test_a_watch_the_server_ends_at_once_is_not_retried_in_a_busy_loop() -> None:
-    source = ScriptedSource(cache("a"), [[], [], []])
-    watch = watcher(source)
-    watch.backoff = Backoff(initial=0.2, maximum=0.2)
+    source = ScriptedSource([raw("a")], [[], [], []])
+    watch = watcher(source, backoff=Backoff(initial=0.2, maximum=0.2))
     loop = asyncio.get_running_loop()
     started = loop.time()
     await run_until(watch, lambda: len(source.watched_from) == 3)

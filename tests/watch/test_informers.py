@@ -74,7 +74,7 @@ def test_watch_events(
 ) -> None:
     subject, heard = informer()
     for kind, body in events:
-        subject._event({"type": kind, "object": body})
+        subject.engine.take({"type": kind, "object": body})
     assert subject.views == views
     assert heard == told
     assert subject.resource_version == version
@@ -83,13 +83,13 @@ def test_watch_events(
 def test_an_error_event_of_410_means_list_again() -> None:
     subject, _ = informer()
     with pytest.raises(WatchExpired):
-        subject._event({"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}})
+        subject.engine.take({"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}})
 
 
 def test_another_error_event_is_an_api_error_with_its_code() -> None:
     subject, _ = informer()
     with pytest.raises(ApiException) as raised:
-        subject._event({"type": "ERROR", "object": {"kind": "Status", "code": 500, "reason": "InternalError"}})
+        subject.engine.take({"type": "ERROR", "object": {"kind": "Status", "code": 500, "reason": "InternalError"}})
     assert raised.value.status == 500
 
 
@@ -114,6 +114,9 @@ class _Response:
         return self.body
 
     def release(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 

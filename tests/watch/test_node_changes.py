@@ -106,7 +106,7 @@ NOTICED: list[tuple[str, Change]] = [
 def watched() -> tuple[Informer[NodeView], list[tuple[str, NodeView | None, str]], NodeView]:
     told: list[tuple[str, NodeView | None, str]] = []
     informer: Informer[NodeView] = Informer("nodes", never, node_view, lambda *change: told.append(change))
-    informer._event({"type": "ADDED", "object": kubelet_node()})
+    informer.engine.take({"type": "ADDED", "object": kubelet_node()})
     told.clear()
     return informer, told, informer.views["n1"]
 
@@ -116,7 +116,7 @@ def test_a_change_nothing_reads_keeps_the_view_held_and_tells_nobody(change: Cha
     informer, told, held = watched()
     body = copy.deepcopy(kubelet_node())
     change(body)
-    informer._event({"type": "MODIFIED", "object": body})
+    informer.engine.take({"type": "MODIFIED", "object": body})
     assert informer.views["n1"] is held
     assert told == []
     assert informer.resource_version == body["metadata"]["resourceVersion"]
@@ -127,7 +127,7 @@ def test_a_change_something_reads_is_a_new_view_and_told(change: Change) -> None
     informer, told, held = watched()
     body = copy.deepcopy(kubelet_node())
     change(body)
-    informer._event({"type": "MODIFIED", "object": body})
+    informer.engine.take({"type": "MODIFIED", "object": body})
     fresh = informer.views["n1"]
     assert fresh != held
     assert fresh == node_view(body)
@@ -145,11 +145,11 @@ async def test_a_listing_again_keeps_the_views_of_unchanged_objects() -> None:
 
     told: list[Any] = []
     informer: Informer[NodeView] = Informer("nodes", call, node_view, lambda *change: told.append(change))
-    informer.views = {"n1": node_view(same), "n2": node_view(kubelet_node())}
+    informer.engine.views = {"n1": node_view(same), "n2": node_view(kubelet_node())}
     held = dict(informer.views)
     heartbeat(same)
     flip_ready(changed)
-    await informer._list()
+    await informer.engine.list()
     assert informer.views["n1"] is held["n1"]
     assert informer.views["n2"] == node_view(changed)
     assert told == [("n2", informer.views["n2"], "100")]
