@@ -153,3 +153,36 @@ async def test_a_watch_the_server_ends_at_once_is_not_asked_again_in_a_tight_loo
     assert (len(slept) == 2) is sleeps, slept
     if sleeps:
         assert slept[1] > slept[0] > 0, "each quiet end waits longer, as after a failure"
+
+
+class _Hanging:
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        yield json.dumps({"type": "ADDED", "object": obj("a", "7")}).encode() + b"\n"
+        await asyncio.Event().wait()
+
+
+async def test_a_watch_that_hangs_past_its_time_out_is_given_up_and_resumed_from_where_it_was() -> None:
+    """A half-open connection: the server's end of the watch never comes. Given up once the read time-out has passed
+    since the watch began (here 1.3 s), and watched again from the last version seen, without listing again."""
+    asked: list[dict[str, Any]] = []
+
+    async def call(**kwargs: Any) -> _Response:
+        asked.append(kwargs)
+        if not kwargs.get("watch"):
+            return _Response(json.dumps({"items": [], "metadata": {"resourceVersion": "5"}}).encode())
+        if len(asked) == 3:
+            raise asyncio.CancelledError
+        response = _Response()
+        response.content = _Hanging()  # type: ignore[assignment]
+        return response
+
+    watcher: Informer[str] = Informer("things", call, parse, lambda *_: None, server_timeout=1, read_timeout=1.3)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(10):
+            await watcher.run()
+    assert loop.time() - began >= 1.3
+    assert [(a.get("watch"), a.get("resource_version")) for a in asked] == [(None, None), (True, "5"), (True, "7")]
+    assert watcher.listings == 1
+    assert watcher.views == {"a": "red"}
