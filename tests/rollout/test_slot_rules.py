@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from reboot_operator.rollout.slots import claim_slots, release_slot
+from reboot_operator.api.policy_status import RebootPolicyStatus
+from reboot_operator.rollout.slots import Summary, claim_slots, release_slot
 from reboot_operator.watch.observed import PolicyView, policy_view
 from tests.operator.memory import START, MemoryApi, policy
 
@@ -82,6 +83,50 @@ async def test_a_policy_edited_since_the_decision_starts_nothing(memory: MemoryA
     got = await claim_slots(await memory.client(), decided_on, ["a"], capacity=2, running=set())
 
     assert got == [] and status(memory)["slots"] == []
+
+
+def policy_writes(memory: MemoryApi) -> int:
+    return sum(1 for w in memory.history if w.kind == "rebootpolicies" and w.name == POLICY)
+
+
+async def test_a_claim_on_the_version_decided_on_writes_the_summary_with_the_slots(memory: MemoryApi) -> None:
+    summary = Summary(RebootPolicyStatus(queue=["c", "d"], observed_generation=1))
+    before = policy_writes(memory)
+
+    got = await claim_slots(await memory.client(), seen(memory), ["a", "b"], capacity=2, running=set(), summary=summary)
+
+    assert got == ["a", "b"]
+    assert summary.written, "the claim says it wrote the summary: nobody writes it again"
+    assert policy_writes(memory) == before + 1, "one write: the claim, with the summary"
+    stored = status(memory)
+    assert stored["slots"] == ["a", "b"] and stored["queue"] == ["c", "d"] and stored["observedGeneration"] == 1
+
+
+async def test_a_claim_on_a_newer_version_than_decided_on_writes_only_the_slots(memory: MemoryApi) -> None:
+    decided_on = seen(memory)
+    memory.edit("rebootpolicies", POLICY, lambda p: p["status"].update(lastCompletionAt="2026-03-01T11:00:00Z"))
+    summary = Summary(RebootPolicyStatus(queue=["c", "d"], observed_generation=1))
+
+    got = await claim_slots(await memory.client(), decided_on, ["a"], capacity=2, running=set(), summary=summary)
+
+    assert got == ["a"]
+    assert not summary.written, "the summary of the older version is still to be written"
+    stored = status(memory)
+    assert stored["slots"] == ["a"]
+    assert stored["lastCompletionAt"] == "2026-03-01T11:00:00Z", "a write made since the decision is kept"
+    assert not stored.get("queue"), "the summary of the older version is not written over the newer one"
+
+
+async def test_a_claim_that_wins_nothing_writes_no_summary(memory: MemoryApi) -> None:
+    memory.edit("rebootpolicies", POLICY, lambda p: p["status"].update(slots=["x", "y"]))
+    summary = Summary(RebootPolicyStatus(queue=["c"]))
+    before = policy_writes(memory)
+
+    got = await claim_slots(await memory.client(), seen(memory), ["a"], capacity=2, running=set(), summary=summary)
+
+    assert got == [] and not summary.written
+    assert policy_writes(memory) == before
+    assert not status(memory).get("queue")
 
 
 async def test_claims_racing_from_the_same_stale_view_never_overfill(memory: MemoryApi) -> None:
