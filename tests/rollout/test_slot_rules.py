@@ -129,6 +129,18 @@ async def test_a_claim_that_wins_nothing_writes_no_summary(memory: MemoryApi) ->
     assert not status(memory).get("queue")
 
 
+async def test_a_claim_whose_requests_hold_their_slots_already_writes_nothing_and_no_summary(memory: MemoryApi) -> None:
+    memory.edit("rebootpolicies", POLICY, lambda p: p["status"].update(slots=["a"]))
+    summary = Summary(RebootPolicyStatus(queue=["c"]))
+    before = policy_writes(memory)
+
+    got = await claim_slots(await memory.client(), seen(memory), ["a"], capacity=2, running=set(), summary=summary)
+
+    assert got == ["a"], "it holds its slot"
+    assert policy_writes(memory) == before, "nothing to claim: no write"
+    assert not summary.written, "so the summary is still to be written"
+
+
 async def test_claims_racing_from_the_same_stale_view_never_overfill(memory: MemoryApi) -> None:
     api = await memory.client()
     view = seen(memory)
