@@ -31,15 +31,20 @@ class OwnWrites:
     each cost a pass."""
 
     def __init__(
-        self, *, kick: Callable[[], None], known: Callable[[str, str], RequestView | PolicyView | None]
+        self,
+        *,
+        kick: Callable[[], None],
+        known: Callable[[str, str], RequestView | PolicyView | None],
+        on_freed: Callable[[], None] | None = None,
     ) -> None:
         self._kick = kick
         self._known = known
         """The watched object, to compare a write with what was there before it."""
+        self._on_freed = on_freed
         self.views: dict[tuple[str, str], RequestView | PolicyView] = {}
         self.freed = False
         """One of our writes just ended a cycle or freed a slot: the next pass need not wait for a burst (the loop
-        reads and clears it)."""
+        reads and clears it; ``on_freed`` tells it, to end a wait already begun)."""
 
     def wrote(self, plural: str, body: dict[str, Any]) -> None:
         """A status we wrote: decide on it now rather than one watch round-trip later, if it matters."""
@@ -50,7 +55,10 @@ class OwnWrites:
         before = self.views.get(key) or self._known(plural, view.name)
         self.views[key] = view
         if matters(before, view):
-            self.freed = self.freed or frees(before, view)
+            if frees(before, view):
+                self.freed = True
+                if self._on_freed is not None:
+                    self._on_freed()
             self._kick()
 
     def echoes(self, plural: str, name: str, resource_version: str) -> bool:
