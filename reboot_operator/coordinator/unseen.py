@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, CANCELLABLE_PHASES, Phase
 from reboot_operator.core.decisions import Action, RequestDecision
 from reboot_operator.kube.statuses import REQUESTS
 from reboot_operator.watch.observed import PolicyView, RequestView, policy_view, request_view
@@ -143,11 +143,18 @@ def frees(before: RequestView | PolicyView | None, after: RequestView | PolicyVi
 
 
 def matters(before: RequestView | PolicyView | None, after: RequestView | PolicyView) -> bool:
-    """Whether a status change can change a decision: anything but a waiting request's new message."""
+    """Whether a status change can change a decision: anything but a waiting request's new message, or a cycle's
+    step to the next phase in progress that does not change whether an admin's cancel may stop it (a request in
+    progress is decided "continue" whatever its phase, ``core/classify.py``; a cancel only while cordoning or
+    draining). At 15,000 nodes each pass for nothing costs tens of milliseconds, and a cycle ending meanwhile
+    waits for it."""
     if isinstance(after, RequestView):
         if not isinstance(before, RequestView):
             return after.status.phase is not Phase.WAITING
-        return before.status.phase != after.status.phase and after.status.phase is not Phase.WAITING
+        was, is_ = before.status.phase, after.status.phase
+        if was in ACTIVE_PHASES and is_ in ACTIVE_PHASES:
+            return (was in CANCELLABLE_PHASES) != (is_ in CANCELLABLE_PHASES)
+        return was != is_ and is_ is not Phase.WAITING
     if not isinstance(before, PolicyView):
         return True
     return (
