@@ -29,23 +29,28 @@ class Timeline:
 
     All times are ``time.monotonic()`` of this one process, so latencies between a request's phase and a node's
     cordon are measured on one clock. ``cordons`` holds (time, node, unschedulable) at each change of
-    spec.unschedulable; ``phases`` holds (time, request, phase) at each change of status.phase; ``requests`` the
-    latest body of each request. Only nodes whose name starts with ``prefix`` are followed.
+    spec.unschedulable; ``boots`` (time, node, boot ID) at each change of its boot ID; ``phases`` holds (time,
+    request, phase) at each change of status.phase; ``requests`` the latest body of each request. Only nodes whose
+    name starts with ``prefix`` are followed.
     """
 
     api: client.ApiClient
     prefix: str
     cordons: list[tuple[float, str, bool]] = field(default_factory=list)
+    boots: list[tuple[float, str, str]] = field(default_factory=list)
     phases: list[tuple[float, str, str | None]] = field(default_factory=list)
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     unschedulable: dict[str, bool] = field(default_factory=dict)
+    boot_ids: dict[str, str] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         """Follow nodes and requests with the operator's own informer (list, then watch; list again after 410)."""
         custom = client.CustomObjectsApi(self.api)
-        nodes: Informer[bool] = Informer("nodes", client.CoreV1Api(self.api).list_node, self._node, self._on_node)
+        nodes: Informer[tuple[bool, str]] = Informer(
+            "nodes", client.CoreV1Api(self.api).list_node, self._node, self._on_node
+        )
         requests: Informer[dict[str, Any]] = Informer(
             "noderebootrequests",
             functools.partial(custom.list_cluster_custom_object, GROUP, VERSION, "noderebootrequests"),
@@ -78,20 +83,27 @@ class Timeline:
     def _ours(self, body: Mapping[str, Any]) -> bool:
         return str((body.get("metadata") or {}).get("name", "")).startswith(self.prefix)
 
-    def _node(self, body: Mapping[str, Any]) -> bool | None:
-        """A node of ours as whether it is cordoned; others are not followed (None)."""
-        return bool((body.get("spec") or {}).get("unschedulable")) if self._ours(body) else None
+    def _node(self, body: Mapping[str, Any]) -> tuple[bool, str] | None:
+        """A node of ours as whether it is cordoned and its boot ID; others are not followed (None)."""
+        if not self._ours(body):
+            return None
+        boot = ((body.get("status") or {}).get("nodeInfo") or {}).get("bootID", "")
+        return bool((body.get("spec") or {}).get("unschedulable")), str(boot)
 
     def _request(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
         return dict(body) if self._ours(body) else None
 
-    def _on_node(self, name: str, value: bool | None, _version: str) -> None:
+    def _on_node(self, name: str, value: tuple[bool, str] | None, _version: str) -> None:
         if value is None:  # deleted
             return
-        if self.unschedulable.get(name, False) != value:
-            self.cordons.append((time.monotonic(), name, value))
+        unschedulable, boot = value
+        if self.unschedulable.get(name, False) != unschedulable:
+            self.cordons.append((time.monotonic(), name, unschedulable))
             self._changed.set()
-        self.unschedulable[name] = value
+        self.unschedulable[name] = unschedulable
+        if boot and self.boot_ids.get(name) not in (None, boot):
+            self.boots.append((time.monotonic(), name, boot))
+        self.boot_ids[name] = boot
 
     def _on_request(self, name: str, body: dict[str, Any] | None, _version: str) -> None:
         if body is None:

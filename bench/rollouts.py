@@ -53,6 +53,8 @@ class Rollout:
     """maxConcurrent 1: the operator's requests between its uncordon of one node and its cordon of the next."""
     gap_rewrites: list[int] = field(default_factory=list)
     """... of which status writes of requests still waiting (their queue position changed)."""
+    steps: dict[str, list[float]] = field(default_factory=dict)
+    """Each step of the nodes' cycles (``STEPS``), as seen: the seconds between its two marks, per node."""
 
     @property
     def cycle(self) -> float:
@@ -80,6 +82,41 @@ class Rollout:
     @property
     def ratio(self) -> float:
         return self.makespan / self.ideal
+
+
+STEPS = (
+    ("cordon", "Draining"),
+    ("Draining", "Rebooting"),
+    ("Rebooting", "boot"),
+    ("boot", "Verifying"),
+    ("Verifying", "Uncordoning"),
+    ("Uncordoning", "uncordon"),
+    ("uncordon", "Completed"),
+)
+"""A cycle's steps between the marks the timeline sees: a phase written, the node seen cordoned or uncordoned,
+its new boot ID seen. cordon → Draining: the cordon step; Draining → Rebooting: the drain and the approval;
+Rebooting → boot: the agent and the simulated reboot (``--reboot-seconds``); boot → Verifying: the operator seeing
+the node back; Verifying → Uncordoning: the verify; then the uncordon and the end's write."""
+
+
+def _marks(timeline: Timeline, nodes: set[str], started: float) -> dict[str, dict[str, float]]:
+    """Per node, when each mark of ``STEPS`` was first seen after ``started``."""
+    marks: dict[str, dict[str, float]] = {n: {} for n in nodes}
+    seen = [(t, n, str(p)) for t, n, p in timeline.phases]
+    seen += [(t, n, "cordon" if v else "uncordon") for t, n, v in timeline.cordons]
+    seen += [(t, n, "boot") for t, n, _ in timeline.boots]
+    for moment, name, mark in sorted(seen):
+        if moment >= started and name in nodes:
+            marks[name].setdefault(mark, moment)
+    return marks
+
+
+def steps(timeline: Timeline, nodes: set[str], started: float) -> dict[str, list[float]]:
+    """Each step's seconds, per node that went through both of its marks."""
+    marks = _marks(timeline, nodes, started)
+    return {
+        f"{a} → {b}": [m[b] - m[a] for m in (marks[n] for n in sorted(nodes)) if a in m and b in m] for a, b in STEPS
+    }
 
 
 def analyse(
@@ -130,6 +167,7 @@ def analyse(
         most_cordoned=most,
         idle_queue=idle_queue,
         idle_tail=idle_tail,
+        steps=steps(timeline, mine, started),
     )
     if audited is not None:
         run.requests, run.kinds = count(audited, *window)
@@ -180,6 +218,12 @@ def describe(run: Rollout, repeat: int, repeats: int) -> str:
         f"  the same cycles back to back: {run.back_to_back:.2f} s; makespan / that (the operator's own share) "
         f"{run.makespan / run.back_to_back:.4f}"
     )
+    for step, seconds in run.steps.items():
+        if seconds:
+            lines.append(
+                f"  step {step}: median {statistics.median(seconds):.3f} s, p90 "
+                f"{harness.percentile(seconds, 90):.3f} s, max {max(seconds):.3f} s"
+            )
     if run.gaps:
         lines.append(
             f"  makespan = first cordon {run.start:.2f} s + {len(run.cycles)} cycles {sum(run.cycles):.2f} s + "

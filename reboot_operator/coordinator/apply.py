@@ -60,8 +60,9 @@ class DecisionApplier:
     Its cache, ``applied``: the last decision carried out for each waiting or ended request, with the view it was
     carried out on. A pass carries out a request's decision again only when the decision or the view is a new
     object (the decision core keeps a decision's object while nothing it depends on changes, and names those it
-    made anew: ``Decisions.changed``), so a settled cluster of thousands of waiting requests costs no work per
-    pass, not even a look, and a restarted operator, whose statuses already say what it decides, writes nothing.
+    made anew: ``Decisions.changed``), or is a new decision that tells the same (``told_alike``: a place in the
+    queue beyond the exact ones), so a settled cluster of thousands of waiting requests costs no work per pass, not
+    even a look, and a restarted operator, whose statuses already say what it decides, writes nothing.
     A failed write forgets its entry (``forget``), and its caller has the name looked at again: it is carried out
     again. A policy's status summary is likewise made again only from a new decision or view (``summarized``).
     """
@@ -119,7 +120,8 @@ class DecisionApplier:
                 unsettled.discard(name)
                 continue
             last = applied.get(name)
-            if last is not None and last[0] is decision and last[1] is request:
+            if last is not None and last[1] is request and (last[0] is decision or told_alike(last[0], decision)):
+                applied[name] = (decision, request)
                 continue
             self.queue_times.note(request, decision)
             await self._apply_request(request, decision, decisions, now)
@@ -381,6 +383,22 @@ class DecisionApplier:
                     await node_effects.ensure_annotation_gone(self.api, name, REBOOT_NOW, node.reboot_now)
             except (KubeEffectError, ApiException) as error:
                 log.warning("node %s: could not act on an admin's control: %s", name, error)
+
+
+def told_alike(before: RequestDecision, after: RequestDecision) -> bool:
+    """Whether carrying out ``after`` tells a request nothing ``before`` did not: both are waits that differ at most
+    in its place in the queue, beyond ``EXACT_POSITIONS`` in both, where its message does not name it. Each
+    hand-off moves every waiting request of its policy one place up (a new decision each, 300 at 15,000 nodes in
+    50 policies); only the first few are told, the others are not even looked at again."""
+    return (
+        before.action is Action.WAIT
+        and after.action is Action.WAIT
+        and before.position is not None
+        and after.position is not None
+        and before.position > EXACT_POSITIONS
+        and after.position > EXACT_POSITIONS
+        and before._replace(position=None, total=None) == after._replace(position=None, total=None)
+    )
 
 
 def _waiting_reason(status: NodeRebootRequestStatus) -> str | None:

@@ -103,6 +103,7 @@ class Coordinator:
     passes: int = 0
     _run: _Running | None = None
     _kick: asyncio.Event = field(default_factory=asyncio.Event)
+    _freed: asyncio.Event = field(default_factory=asyncio.Event)
     _decider: Decider = field(default_factory=Decider)
     _own: OwnWrites | None = None
     _queue_times: QueueTimes = field(default_factory=QueueTimes)
@@ -122,7 +123,7 @@ class Coordinator:
         notifier = self.notifier = self.notifier or Notifier(
             read_secret=secret_reader(api), on_failure=policy_events(api)
         )
-        own = self._own = OwnWrites(kick=self.kick, known=self._known)
+        own = self._own = OwnWrites(kick=self.kick, known=self._known, on_freed=self._freed.set)
         world = self._world = CycleWorld(
             node=state.node, policy=state.policy, own=own, notifier=notifier, kick=self.kick
         )
@@ -262,13 +263,7 @@ class Coordinator:
                 timeout = recheck if timeout is None else min(timeout, recheck)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout)
-            # Let a burst of events pile up; when passes grow expensive (thousands of requests), wait as long as
-            # the last one took, so deciding never takes more than half of the loop's time. A slot just freed by
-            # our own write (a cycle ended) is no burst: the next node starts without the wait.
-            wait = max(COALESCE_SECONDS, self._last_pass_seconds)
-            if self._own is not None and self._own.freed:
-                wait, self._own.freed = 0.0, False
-            await asyncio.sleep(wait)
+            await self._burst()
             self._kick.clear()
             started = time.monotonic()
             self._computing = 0.0
@@ -295,6 +290,19 @@ class Coordinator:
                     time.monotonic() - started,
                     self._computing,
                 )
+
+    async def _burst(self) -> None:
+        """Let a burst of events pile up before a pass; when passes grow expensive (thousands of requests), wait as
+        long as the last one took, so deciding never takes more than half of the loop's time. A slot just freed by
+        our own write (a cycle ended) is no burst: the next node starts without the wait, and a wait already begun
+        when the slot is freed ends then (at 15,000 nodes it could be a whole pass's time)."""
+        own = self._own
+        if own is None or not own.freed:
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), max(COALESCE_SECONDS, self._last_pass_seconds))
+        if own is not None:
+            own.freed = False
 
     def _afresh(self) -> None:
         """Decide the next pass from scratch, as a new process would."""

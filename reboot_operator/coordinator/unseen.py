@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from reboot_operator.api.vocabulary import ACTIVE_PHASES, Phase
+from reboot_operator.api.vocabulary import ACTIVE_PHASES, CANCELLABLE_PHASES, Phase
 from reboot_operator.core.decisions import Action, RequestDecision
 from reboot_operator.kube.statuses import REQUESTS
 from reboot_operator.watch.observed import PolicyView, RequestView, policy_view, request_view
@@ -31,15 +31,20 @@ class OwnWrites:
     each cost a pass."""
 
     def __init__(
-        self, *, kick: Callable[[], None], known: Callable[[str, str], RequestView | PolicyView | None]
+        self,
+        *,
+        kick: Callable[[], None],
+        known: Callable[[str, str], RequestView | PolicyView | None],
+        on_freed: Callable[[], None] | None = None,
     ) -> None:
         self._kick = kick
         self._known = known
         """The watched object, to compare a write with what was there before it."""
+        self._on_freed = on_freed
         self.views: dict[tuple[str, str], RequestView | PolicyView] = {}
         self.freed = False
         """One of our writes just ended a cycle or freed a slot: the next pass need not wait for a burst (the loop
-        reads and clears it)."""
+        reads and clears it; ``on_freed`` tells it, to end a wait already begun)."""
 
     def wrote(self, plural: str, body: dict[str, Any]) -> None:
         """A status we wrote: decide on it now rather than one watch round-trip later, if it matters."""
@@ -50,7 +55,10 @@ class OwnWrites:
         before = self.views.get(key) or self._known(plural, view.name)
         self.views[key] = view
         if matters(before, view):
-            self.freed = self.freed or frees(before, view)
+            if frees(before, view):
+                self.freed = True
+                if self._on_freed is not None:
+                    self._on_freed()
             self._kick()
 
     def echoes(self, plural: str, name: str, resource_version: str) -> bool:
@@ -135,11 +143,18 @@ def frees(before: RequestView | PolicyView | None, after: RequestView | PolicyVi
 
 
 def matters(before: RequestView | PolicyView | None, after: RequestView | PolicyView) -> bool:
-    """Whether a status change can change a decision: anything but a waiting request's new message."""
+    """Whether a status change can change a decision: anything but a waiting request's new message, or a cycle's
+    step to the next phase in progress that does not change whether an admin's cancel may stop it (a request in
+    progress is decided "continue" whatever its phase, ``core/classify.py``; a cancel only while cordoning or
+    draining). At 15,000 nodes each pass for nothing costs tens of milliseconds, and a cycle ending meanwhile
+    waits for it."""
     if isinstance(after, RequestView):
         if not isinstance(before, RequestView):
             return after.status.phase is not Phase.WAITING
-        return before.status.phase != after.status.phase and after.status.phase is not Phase.WAITING
+        was, is_ = before.status.phase, after.status.phase
+        if was in ACTIVE_PHASES and is_ in ACTIVE_PHASES:
+            return (was in CANCELLABLE_PHASES) != (is_ in CANCELLABLE_PHASES)
+        return was != is_ and is_ is not Phase.WAITING
     if not isinstance(before, PolicyView):
         return True
     return (

@@ -159,3 +159,19 @@ def test_back_to_back_puts_each_cycle_in_order_on_the_first_free_slot() -> None:
         idle_queue=2.0, idle_tail=0.0,
     )  # fmt: skip
     assert one.back_to_back == pytest.approx(5.0), "one at a time: the cycles' sum"
+
+
+def test_a_cycle_splits_into_its_steps_between_the_marks_the_timeline_saw() -> None:
+    timeline = _seen([(0.1, "n1", True), (3.6, "n1", False)], {"n1": 3.7})
+    timeline.phases = [(0.05, "n1", "Cordoning"), (0.2, "n1", "Draining"), (0.4, "n1", "Rebooting")]
+    timeline.phases += [(3.35, "n1", "Verifying"), (3.5, "n1", "Uncordoning"), (3.7, "n1", "Completed")]
+    timeline.boots = [(3.3, "n1", "boot-2"), (9.0, "n1", "boot-3")]
+    taken = rollouts.steps(timeline, {"n1"}, 0.0)
+    assert taken["cordon → Draining"] == pytest.approx([0.1])
+    assert taken["Draining → Rebooting"] == pytest.approx([0.2])
+    assert taken["Rebooting → boot"] == pytest.approx([2.9]), "the first boot seen after the start"
+    assert taken["boot → Verifying"] == pytest.approx([0.05])
+    assert taken["Verifying → Uncordoning"] == pytest.approx([0.15])
+    assert taken["Uncordoning → uncordon"] == pytest.approx([0.1])
+    assert taken["uncordon → Completed"] == pytest.approx([0.1])
+    assert rollouts.steps(timeline, {"n1"}, 1.0)["cordon → Draining"] == [], "marks before the start are not its"

@@ -229,3 +229,45 @@ async def test_a_claim_on_a_newer_version_than_decided_on_changes_only_the_slots
     assert status["lastCompletionAt"] == "2026-03-01T11:00:00Z", "a write made since the decision is kept"
     assert "counts" not in status, "the summary of the older version is not written over the newer one"
     assert list(setup.applier.writer.urgent) == [("rebootpolicies", POLICY)], "the summary goes after, on its own"
+
+
+async def test_a_wait_that_moves_up_the_queue_beyond_the_exact_places_is_not_carried_out_again(setup: Setup) -> None:
+    """A hand-off moves every waiting request of its policy one place up: a new decision for each. Those beyond
+    the exact places are told nothing new (their message does not name the place), so they are not looked at
+    again; the ones that come within the exact places are told their place."""
+    memory = setup.memory
+    for name in ("e", "f"):
+        memory.put("nodes", node(name))
+        memory.put("noderebootrequests", request(name))
+    memory.put("rebootpolicies", policy(POLICY, {"maxConcurrent": 1}, slots=["x"]))
+    memory.put("nodes", node("x"))
+    memory.put("noderebootrequests", request("x", status={"phase": "Rebooting", "policy": POLICY}))
+    policies, requests, nodes = (_views(memory, k) for k in ("rebootpolicies", "noderebootrequests", "nodes"))
+
+    def decided(names: set[str]) -> Any:
+        return decide(
+            policies=[p.facts() for p in policies.values()],
+            requests=[r.facts() for n, r in requests.items() if n in names],
+            nodes={name: view.facts for name, view in nodes.items()},
+            now=START,
+        )
+
+    before = decided({"x", "a", "b", "c", "d", "e", "f"})
+    assert [before.requests[n].position for n in "abcdef"] == [1, 2, 3, 4, 5, 6]
+    await setup.applier.apply_requests(before, requests, START)
+    carried: list[str] = []
+    apply_request = setup.applier._apply_request
+
+    async def counted(request: Any, decision: Any, decisions: Any, now: Any) -> None:
+        carried.append(request.name)
+        await apply_request(request, decision, decisions, now)
+
+    setup.applier._apply_request = counted  # type: ignore[method-assign]
+
+    after = decided({"x", "b", "c", "d", "e", "f"})  # a left the queue
+    assert [after.requests[n].position for n in "bcdef"] == [1, 2, 3, 4, 5]
+    await setup.applier.apply_requests(after, requests, START)
+
+    waits = [n for n in carried if n != "x"]  # x, in progress, is looked at on every pass
+    assert waits == ["b", "c", "d"], "e and f stay beyond the exact places: nothing new to tell them"
+    assert [name for _, name in setup.applier.writer.pending if name in "ef"] == ["e", "f"], "told once, before"

@@ -28,6 +28,10 @@ def _policy(slots: list[str], version: str) -> dict[str, Any]:
     ("plural", "before", "after", "kicks", "frees"),
     [
         (REQUESTS, _request("Draining", "1"), _request("Rebooting", "2"), True, False),
+        (REQUESTS, _request("Cordoning", "1"), _request("Draining", "2"), False, False),
+        (REQUESTS, _request("Rebooting", "1"), _request("Verifying", "2"), False, False),
+        (REQUESTS, _request("Verifying", "1"), _request("Uncordoning", "2"), False, False),
+        (REQUESTS, _request("Verifying", "1"), _request("Cordoning", "2"), True, False),
         (REQUESTS, _request("Uncordoning", "1"), _request("Completed", "2"), True, True),
         (REQUESTS, _request("Draining", "1"), _request("Failed", "2"), True, True),
         (REQUESTS, _request("Waiting", "1"), _request("Waiting", "2"), False, False),
