@@ -95,3 +95,70 @@ async def test_a_queued_status_is_written_as_it_was_asked_for_on_the_version_it_
     assert told == ["node-a"]
     assert (memory.get("noderebootrequests", "node-b") or {}).get("status") == stored["node-b"].get("status")
     assert memory.refused == [("noderebootrequests", "node-b", 409)]
+
+
+async def test_a_status_queued_as_the_way_to_compose_it_is_composed_when_taken_and_written_in_its_place() -> None:
+    """At a first start thousands of waiting statuses are queued in one pass: composed as each is written, not all
+    held at once; the writes keep the order they were asked for in."""
+    memory = MemoryApi()
+    names = ("node-a", "node-b", "node-c")
+    for name in names:
+        memory.put("noderebootrequests", request(name))
+    versions = {name: (memory.get("noderebootrequests", name) or {})["metadata"]["resourceVersion"] for name in names}
+    composed: list[str] = []
+
+    def compose(name: str) -> Any:
+        def composing() -> Any:
+            composed.append(name)
+            return body_of(name, versions[name]), {**WAITING, "message": f"{name} waits"}, None
+
+        return composing
+
+    writer = StatusWriter(await memory.client(), workers=1)
+    try:
+        writer.put(REQUESTS, body_of("node-a", versions["node-a"]), {**WAITING, "message": "node-a waits"})
+        writer.put_composed(REQUESTS, "node-b", compose("node-b"))
+        writer.put_composed(REQUESTS, "node-c", compose("node-c"))
+        assert composed == [], "nothing composed before a worker takes it"
+        for _ in range(200):
+            if not writer.pending and not writer.inflight:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await writer.stop()
+
+    assert composed == ["node-b", "node-c"]
+    assert [(s.name, s.body["status"]["message"]) for s in memory.history if s.body.get("status")] == [
+        ("node-a", "node-a waits"),
+        ("node-b", "node-b waits"),
+        ("node-c", "node-c waits"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("composed", "sent"),
+    [
+        pytest.param(None, False, id="nothing-to-write-after-all"),
+        pytest.param(WAITING, False, id="the-same-write-made-already"),
+        pytest.param({**WAITING, "message": "position 2 of 2"}, True, id="another-status"),
+    ],
+)
+async def test_a_composed_write_follows_puts_rule_once_composed(composed: dict[str, Any] | None, sent: bool) -> None:
+    memory = MemoryApi()
+    memory.put("noderebootrequests", request("node-a"))
+    version = (memory.get("noderebootrequests", "node-a") or {})["metadata"]["resourceVersion"]
+    writer = StatusWriter(await memory.client(), workers=1)
+    writer._remember((REQUESTS, "node-a"), (version, fingerprint(WAITING)))
+    writes = len(memory.history)
+    try:
+        writer.put_composed(
+            REQUESTS, "node-a", lambda: None if composed is None else (body_of("node-a", version), composed, None)
+        )
+        for _ in range(200):
+            if not writer.pending and not writer.inflight:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)
+    finally:
+        await writer.stop()
+    assert (len(memory.history) > writes) is sent
