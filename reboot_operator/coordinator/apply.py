@@ -270,7 +270,7 @@ class DecisionApplier:
             return
         policy = decisions.policies.get(decision.policy or "")
         compose = functools.partial(self._waiting_status, request, decision, policy, now)
-        self.writer.put_composed(REQUESTS, request.name, compose)
+        self.writer.put_composed(REQUESTS, request.name, request.resource_version, compose)
 
     def _waiting_status(
         self,

@@ -89,13 +89,22 @@ class StatusWriter:
         queue[key] = (body, status, after)
         self._wake.set()
 
-    def put_composed(self, plural: str, name: str, compose: Compose) -> None:
-        """``put`` the write ``compose`` gives, composed when a worker takes it, in the place this call gives it in
-        the queue (see the module docstring). ``compose`` must give the same write whenever it is called (compose
-        from the objects of the decision, not from ones that change meanwhile): only the time of composing moves.
-        A write equal to one under way or made is dropped once composed, as ``put`` drops it."""
+    def put_composed(self, plural: str, name: str, resource_version: str, compose: Compose) -> None:
+        """``put`` the write ``compose`` gives (made from ``resource_version``), composed when a worker takes it, in
+        the place this call gives it in the queue (see the module docstring). ``compose`` must give the same write
+        whenever it is called (composed from the objects of the decision, not from ones that change meanwhile):
+        only the time of composing moves. ``put``'s rule holds: when a write from the same version is under way or
+        made, it is composed at once and dropped if equal (a pass that began before that write was made asks for it
+        again; queued, it would also keep that pass's objects alive until its turn)."""
+        key = (plural, name)
+        made = self.inflight.get(key) or self.written.get(key)
+        if made is not None and made[0] == resource_version:
+            composed = compose()
+            if composed is not None:
+                self.put(plural, *composed)
+            return
         queue = self.urgent if plural == POLICIES else self.pending
-        queue[(plural, name)] = compose
+        queue[key] = compose
         self._wake.set()
 
     def drop(self, plural: str, name: str) -> bool:

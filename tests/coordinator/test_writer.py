@@ -117,8 +117,8 @@ async def test_a_status_queued_as_the_way_to_compose_it_is_composed_when_taken_a
     writer = StatusWriter(await memory.client(), workers=1)
     try:
         writer.put(REQUESTS, body_of("node-a", versions["node-a"]), {**WAITING, "message": "node-a waits"})
-        writer.put_composed(REQUESTS, "node-b", compose("node-b"))
-        writer.put_composed(REQUESTS, "node-c", compose("node-c"))
+        writer.put_composed(REQUESTS, "node-b", versions["node-b"], compose("node-b"))
+        writer.put_composed(REQUESTS, "node-c", versions["node-c"], compose("node-c"))
         assert composed == [], "nothing composed before a worker takes it"
         for _ in range(200):
             if not writer.pending and not writer.inflight:
@@ -143,17 +143,22 @@ async def test_a_status_queued_as_the_way_to_compose_it_is_composed_when_taken_a
         pytest.param({**WAITING, "message": "position 2 of 2"}, True, id="another-status"),
     ],
 )
-async def test_a_composed_write_follows_puts_rule_once_composed(composed: dict[str, Any] | None, sent: bool) -> None:
+async def test_a_composed_write_follows_puts_rule_once_composed_for_a_write_made_meanwhile(
+    composed: dict[str, Any] | None, sent: bool
+) -> None:
     memory = MemoryApi()
     memory.put("noderebootrequests", request("node-a"))
     version = (memory.get("noderebootrequests", "node-a") or {})["metadata"]["resourceVersion"]
     writer = StatusWriter(await memory.client(), workers=1)
-    writer._remember((REQUESTS, "node-a"), (version, fingerprint(WAITING)))
     writes = len(memory.history)
     try:
         writer.put_composed(
-            REQUESTS, "node-a", lambda: None if composed is None else (body_of("node-a", version), composed, None)
+            REQUESTS,
+            "node-a",
+            version,
+            lambda: None if composed is None else (body_of("node-a", version), composed, None),
         )
+        writer._remember((REQUESTS, "node-a"), (version, fingerprint(WAITING)))  # made meanwhile, before its turn
         for _ in range(200):
             if not writer.pending and not writer.inflight:
                 break
@@ -162,3 +167,28 @@ async def test_a_composed_write_follows_puts_rule_once_composed(composed: dict[s
     finally:
         await writer.stop()
     assert (len(memory.history) > writes) is sent
+
+
+@pytest.mark.parametrize(
+    ("state", "version", "queued"),
+    [
+        pytest.param("inflight", "7", False, id="the-same-write-under-way"),
+        pytest.param("written", "7", False, id="the-same-write-made"),
+        pytest.param("written", "8", True, id="from-another-version"),
+        pytest.param(None, "7", True, id="nothing-known"),
+    ],
+)
+async def test_a_composed_write_already_under_way_or_made_is_dropped_at_once_not_queued(
+    writer: StatusWriter, state: str | None, version: str, queued: bool
+) -> None:
+    """A pass that began before the write was made asks for it again: dropped at once, as ``put`` drops it, rather
+    than queued holding that pass's objects until its turn."""
+    key = (REQUESTS, "node-a")
+    if state == "inflight":
+        writer.inflight[key] = ("7", fingerprint(WAITING))
+    elif state == "written":
+        writer._remember(key, ("7", fingerprint(WAITING)))
+
+    writer.put_composed(REQUESTS, "node-a", version, lambda: (body("node-a", version), WAITING, None))
+
+    assert (key in writer.pending) is queued
