@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import logging
 import os
 import socket
@@ -100,11 +101,22 @@ async def _watch(run: OperatorRun, api: client.ApiClient) -> None:
     began = time.monotonic()
     watched = WatchedState(api, run.coordinator, namespace=run.settings.namespace)
     watched.start()
+    # The listing builds views that live until replaced, and transients freed by reference counting: the cyclic
+    # collector has nothing to find in either, yet walked the growing set of views again and again (in process,
+    # 15,000 nodes and 15,000 requests parsed and viewed in 2.5 s with it paused, 4.9 s without). Enabled again, it
+    # would start by walking all of it (every object made while it was paused is in its youngest generation): what
+    # was made is moved out of its reach first, as the coordinator does once it starts (``gc.freeze``).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         await watched.wait_listed()
     except BaseException:  # cancelled or failed: the watches it started must not outlive it; re-raised
         await watched.stop()
         raise
+    finally:
+        if collecting:
+            gc.freeze()
+            gc.enable()
     run.watched = watched
     log.info(
         "watched state listed in %.2fs: %s",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Set
 
@@ -30,7 +31,7 @@ from reboot_operator.api.vocabulary import (
 )
 from reboot_operator.coordinator.supervise import CycleSupervisor
 from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
-from reboot_operator.coordinator.writer import AfterWrite, StatusWriter, body_of
+from reboot_operator.coordinator.writer import AfterWrite, Composed, StatusWriter, body_of
 from reboot_operator.core.conditions import ConditionIntent, merge_conditions
 from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, RequestDecision
 from reboot_operator.core.selection import capacity
@@ -255,28 +256,37 @@ class DecisionApplier:
     def _wait(
         self, request: RequestView, decision: RequestDecision, decisions: Decisions, now: datetime.datetime
     ) -> None:
-        message = decision.message
-        if decision.position is not None and decision.position > EXACT_POSITIONS:
-            # Exact positions further back would rewrite every waiting request at each hand-off: the first few
-            # are told exactly, the others once (the policy's status.queue lists the order).
-            message = (f"{decision.note}; " if decision.note else "") + (
-                f"more than {EXACT_POSITIONS} requests ahead (policy {decision.policy}'s status.queue lists the "
-                f"next {QUEUE_PREVIEW})"
-            )
+        """Tell a waiting request why it waits, unless its status says so already. The status is composed when the
+        status writer gets to it (``put_composed``), from this pass's objects: at a first start all waiting
+        requests are told in one pass, and thousands of statuses composed up front were held until written."""
+        message = _waiting_message(decision)
         current = request.status
-        reason = decision.reason or WaitReason.QUEUED
         if (
             current.phase is Phase.WAITING
             and current.policy == decision.policy
             and current.message == message
             and current.queued_at == decision.queued_at
             and current.observed_generation == request.generation
-            and _waiting_reason(current) == reason
+            and _waiting_reason(current) == (decision.reason or WaitReason.QUEUED)
         ):
             return
+        policy = decisions.policies.get(decision.policy or "")
+        compose = functools.partial(self._waiting_status, request, decision, policy, now)
+        self.writer.put_composed(REQUESTS, request.name, request.resource_version, compose)
+
+    def _waiting_status(
+        self,
+        request: RequestView,
+        decision: RequestDecision,
+        policy: PolicyDecision | None,
+        now: datetime.datetime,
+    ) -> Composed:
+        """The status write telling ``request`` why it waits, as ``decision`` (and its policy's, ``policy``) says."""
+        message = _waiting_message(decision)
+        current = request.status
+        reason = decision.reason or WaitReason.QUEUED
         base = {} if decision.new_cycle or current.phase is not Phase.WAITING else current.model_dump()
         # A node held back by its own blockers (not its policy's) carries a Blocked condition: Events mark changes.
-        policy = decisions.policies.get(decision.policy or "")
         # Whether its own blockers hold it: known only when nothing else holds it first (a pause, the stop, a closed
         # window, a skip: then its Blocked condition is kept as it was, and no "Unblocked" is told, issue 14).
         node_blocked: bool | None = None
@@ -305,7 +315,7 @@ class DecisionApplier:
                 "conditions": conditions,
             }
         )
-        self.writer.put(REQUESTS, body_of(request.name, request.resource_version), status.to_api(), after)
+        return body_of(request.name, request.resource_version), status.to_api(), after
 
     async def _clean_up(self, request: RequestView, decision: RequestDecision) -> None:
         """The node is gone (e.g. scaled away): stop its cycle, free its slot, delete the request."""
@@ -398,6 +408,18 @@ def told_alike(before: RequestDecision, after: RequestDecision) -> bool:
         and before.position > EXACT_POSITIONS
         and after.position > EXACT_POSITIONS
         and before._replace(position=None, total=None) == after._replace(position=None, total=None)
+    )
+
+
+def _waiting_message(decision: RequestDecision) -> str:
+    """What a waiting request is told: its decision's message, but for its exact position when further back than
+    ``EXACT_POSITIONS`` (exact positions further back would rewrite every waiting request at each hand-off: the
+    first few are told exactly, the others once, and the policy's status.queue lists the order)."""
+    if decision.position is None or decision.position <= EXACT_POSITIONS:
+        return decision.message
+    return (f"{decision.note}; " if decision.note else "") + (
+        f"more than {EXACT_POSITIONS} requests ahead (policy {decision.policy}'s status.queue lists the "
+        f"next {QUEUE_PREVIEW})"
     )
 
 

@@ -56,3 +56,22 @@ def test_a_write_that_ends_a_cycle_or_frees_a_slot_skips_the_wait_for_a_burst(
     assert own.freed is frees
     view = own.views[(plural, after["metadata"]["name"])]
     assert isinstance(view, RequestView if plural == REQUESTS else PolicyView)
+
+
+@pytest.mark.parametrize(
+    ("phase", "kept"),
+    [
+        pytest.param("Waiting", False, id="a-waiting-message-is-forgotten"),
+        pytest.param("Rebooting", True, id="a-cycles-write-is-kept-until-the-next-pass"),
+    ],
+)
+def test_a_waiting_requests_write_is_forgotten_once_the_watch_echoes_it(phase: str, kept: bool) -> None:
+    """At a first start 15,000 waiting statuses are written between two passes: each is not held twice (the watch's
+    view and ours) until the next pass."""
+    own = OwnWrites(kick=lambda: None, known=lambda _plural, _name: None)
+    own.wrote(REQUESTS, _request(phase, "7"))
+
+    assert not own.echoes(REQUESTS, "node-a", "6"), "an older version is no echo of ours"
+    assert (REQUESTS, "node-a") in own.views
+    assert own.echoes(REQUESTS, "node-a", "7")
+    assert ((REQUESTS, "node-a") in own.views) is kept

@@ -95,3 +95,100 @@ async def test_a_queued_status_is_written_as_it_was_asked_for_on_the_version_it_
     assert told == ["node-a"]
     assert (memory.get("noderebootrequests", "node-b") or {}).get("status") == stored["node-b"].get("status")
     assert memory.refused == [("noderebootrequests", "node-b", 409)]
+
+
+async def test_a_status_queued_as_the_way_to_compose_it_is_composed_when_taken_and_written_in_its_place() -> None:
+    """At a first start thousands of waiting statuses are queued in one pass: composed as each is written, not all
+    held at once; the writes keep the order they were asked for in."""
+    memory = MemoryApi()
+    names = ("node-a", "node-b", "node-c")
+    for name in names:
+        memory.put("noderebootrequests", request(name))
+    versions = {name: (memory.get("noderebootrequests", name) or {})["metadata"]["resourceVersion"] for name in names}
+    composed: list[str] = []
+
+    def compose(name: str) -> Any:
+        def composing() -> Any:
+            composed.append(name)
+            return body_of(name, versions[name]), {**WAITING, "message": f"{name} waits"}, None
+
+        return composing
+
+    writer = StatusWriter(await memory.client(), workers=1)
+    try:
+        writer.put(REQUESTS, body_of("node-a", versions["node-a"]), {**WAITING, "message": "node-a waits"})
+        writer.put_composed(REQUESTS, "node-b", versions["node-b"], compose("node-b"))
+        writer.put_composed(REQUESTS, "node-c", versions["node-c"], compose("node-c"))
+        assert composed == [], "nothing composed before a worker takes it"
+        for _ in range(200):
+            if not writer.pending and not writer.inflight:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await writer.stop()
+
+    assert composed == ["node-b", "node-c"]
+    assert [(s.name, s.body["status"]["message"]) for s in memory.history if s.body.get("status")] == [
+        ("node-a", "node-a waits"),
+        ("node-b", "node-b waits"),
+        ("node-c", "node-c waits"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("composed", "sent"),
+    [
+        pytest.param(None, False, id="nothing-to-write-after-all"),
+        pytest.param(WAITING, False, id="the-same-write-made-already"),
+        pytest.param({**WAITING, "message": "position 2 of 2"}, True, id="another-status"),
+    ],
+)
+async def test_a_composed_write_follows_puts_rule_once_composed_for_a_write_made_meanwhile(
+    composed: dict[str, Any] | None, sent: bool
+) -> None:
+    memory = MemoryApi()
+    memory.put("noderebootrequests", request("node-a"))
+    version = (memory.get("noderebootrequests", "node-a") or {})["metadata"]["resourceVersion"]
+    writer = StatusWriter(await memory.client(), workers=1)
+    writes = len(memory.history)
+    try:
+        writer.put_composed(
+            REQUESTS,
+            "node-a",
+            version,
+            lambda: None if composed is None else (body_of("node-a", version), composed, None),
+        )
+        writer._remember((REQUESTS, "node-a"), (version, fingerprint(WAITING)))  # made meanwhile, before its turn
+        for _ in range(200):
+            if not writer.pending and not writer.inflight:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)
+    finally:
+        await writer.stop()
+    assert (len(memory.history) > writes) is sent
+
+
+@pytest.mark.parametrize(
+    ("state", "version", "queued"),
+    [
+        pytest.param("inflight", "7", False, id="the-same-write-under-way"),
+        pytest.param("written", "7", False, id="the-same-write-made"),
+        pytest.param("written", "8", True, id="from-another-version"),
+        pytest.param(None, "7", True, id="nothing-known"),
+    ],
+)
+async def test_a_composed_write_already_under_way_or_made_is_dropped_at_once_not_queued(
+    writer: StatusWriter, state: str | None, version: str, queued: bool
+) -> None:
+    """A pass that began before the write was made asks for it again: dropped at once, as ``put`` drops it, rather
+    than queued holding that pass's objects until its turn."""
+    key = (REQUESTS, "node-a")
+    if state == "inflight":
+        writer.inflight[key] = ("7", fingerprint(WAITING))
+    elif state == "written":
+        writer._remember(key, ("7", fingerprint(WAITING)))
+
+    writer.put_composed(REQUESTS, "node-a", version, lambda: (body("node-a", version), WAITING, None))
+
+    assert (key in writer.pending) is queued
