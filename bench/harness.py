@@ -12,6 +12,7 @@ it (an audit log, a user of their own) are then left out, and said to be.
 from __future__ import annotations
 
 import asyncio
+import compileall
 import contextlib
 import datetime
 import json
@@ -240,9 +241,18 @@ def _apply_crds(target: Cluster) -> None:
     target.kubectl_run("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
 
 
+# The operator's source, compiled before each start (start_operator).
+OPERATOR_PACKAGE = Path(__file__).resolve().parent.parent / "reboot_operator"
+
+
 def start_operator(target: Cluster, log: Path) -> processes.Child:
     """The real operator as its own user. No metrics endpoint: a fixed port would collide with other operators
-    running on the machine, and nothing scrapes it here."""
+    running on the machine, and nothing scrapes it here.
+
+    Its package is compiled to byte-code first, as the operator's image has it (pip compiles it at the image's
+    build): the environment here may say PYTHONDONTWRITEBYTECODE, and an operator compiling its own source at
+    every start would count ~0.5 s of compiling in its start-up that no deployed operator spends."""
+    compileall.compile_dir(OPERATOR_PACKAGE, quiet=1)
     return processes.operator(target.operator_kubeconfig, log, "--metrics-port", "0").start()
 
 
