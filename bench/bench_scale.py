@@ -395,7 +395,8 @@ async def _restart(
         handoffs = await _handoffs(api, population)
         print(
             f"  hand-offs: {len(handoffs)}, p50 {harness.percentile(handoffs, 50):.3f} s, "
-            f"p99 {harness.percentile(handoffs, 99):.3f} s",
+            f"p99 {harness.percentile(handoffs, 99):.3f} s; the slowest: "
+            + ", ".join(f"{h:.3f}" for h in sorted(handoffs, reverse=True)[:5]),
             flush=True,
         )
     finally:
