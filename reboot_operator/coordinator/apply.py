@@ -19,19 +19,18 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from reboot_operator.api.common import ConditionStatus
 from reboot_operator.api.controls import CANCEL, REBOOT_NOW
 from reboot_operator.api.meta import GROUP, VERSION
-from reboot_operator.api.policy_status import QUEUE_PREVIEW, RebootPolicyStatus
+from reboot_operator.api.policy_status import RebootPolicyStatus
 from reboot_operator.api.request import NodeRebootRequestStatus
 from reboot_operator.api.vocabulary import (
     ACTIVE_PHASES,
     Phase,
     PolicyConditionType,
     Reason,
-    RequestConditionType,
-    WaitReason,
 )
+from reboot_operator.coordinator import waiting
 from reboot_operator.coordinator.supervise import CycleSupervisor
 from reboot_operator.coordinator.unseen import OwnWrites, QueueTimes
-from reboot_operator.coordinator.writer import AfterWrite, Composed, StatusWriter, body_of
+from reboot_operator.coordinator.writer import AfterWrite, StatusWriter, body_of
 from reboot_operator.core.conditions import ConditionIntent, merge_conditions
 from reboot_operator.core.decisions import Action, Decisions, PolicyDecision, RequestDecision
 from reboot_operator.core.selection import capacity
@@ -47,10 +46,6 @@ from reboot_operator.watch.observed import PolicyView, RequestView
 
 log = logging.getLogger(__name__)
 
-EXACT_POSITIONS = 3
-"""Waiting requests this far up their queue have their exact position in their message: each hand-off rewrites
-these few, the next three in line; further back a request is told once that it waits
-behind more, and the policy's status.queue lists the order."""
 SETTLED = frozenset({Action.WAIT, Action.NONE})
 """Decisions whose carrying out only writes a status (or nothing): done once per decision and view."""
 
@@ -121,7 +116,11 @@ class DecisionApplier:
                 unsettled.discard(name)
                 continue
             last = applied.get(name)
-            if last is not None and last[1] is request and (last[0] is decision or told_alike(last[0], decision)):
+            if (
+                last is not None
+                and last[1] is request
+                and (last[0] is decision or waiting.told_alike(last[0], decision))
+            ):
                 applied[name] = (decision, request)
                 continue
             self.queue_times.note(request, decision)
@@ -259,63 +258,11 @@ class DecisionApplier:
         """Tell a waiting request why it waits, unless its status says so already. The status is composed when the
         status writer gets to it (``put_composed``), from this pass's objects: at a first start all waiting
         requests are told in one pass, and thousands of statuses composed up front were held until written."""
-        message = _waiting_message(decision)
-        current = request.status
-        if (
-            current.phase is Phase.WAITING
-            and current.policy == decision.policy
-            and current.message == message
-            and current.queued_at == decision.queued_at
-            and current.observed_generation == request.generation
-            and _waiting_reason(current) == (decision.reason or WaitReason.QUEUED)
-        ):
+        if waiting.says_so(request, decision):
             return
         policy = decisions.policies.get(decision.policy or "")
-        compose = functools.partial(self._waiting_status, request, decision, policy, now)
+        compose = functools.partial(waiting.waiting_status, request, decision, policy, now, self.announcer)
         self.writer.put_composed(REQUESTS, request.name, request.resource_version, compose)
-
-    def _waiting_status(
-        self,
-        request: RequestView,
-        decision: RequestDecision,
-        policy: PolicyDecision | None,
-        now: datetime.datetime,
-    ) -> Composed:
-        """The status write telling ``request`` why it waits, as ``decision`` (and its policy's, ``policy``) says."""
-        message = _waiting_message(decision)
-        current = request.status
-        reason = decision.reason or WaitReason.QUEUED
-        base = {} if decision.new_cycle or current.phase is not Phase.WAITING else current.model_dump()
-        # A node held back by its own blockers (not its policy's) carries a Blocked condition: Events mark changes.
-        # Whether its own blockers hold it: known only when nothing else holds it first (a pause, the stop, a closed
-        # window, a skip: then its Blocked condition is kept as it was, and no "Unblocked" is told, issue 14).
-        node_blocked: bool | None = None
-        if decision.reason is WaitReason.BLOCKED and policy is not None and policy.blocked is None:
-            node_blocked = True
-        elif decision.reason is WaitReason.QUEUED:
-            node_blocked = False
-        conditions, after = (
-            self.announcer.request_conditions(request, blocked=node_blocked, why=decision.note, now=now)
-            if self.announcer is not None
-            else (current.conditions, None)
-        )
-        # Why it waits, as a condition too (kubectl wait, dashboards): its reason is the wait reason. It has waited
-        # since it was queued (a time that stays the same from one decision to the next, unlike the clock).
-        waiting = ConditionIntent(RequestConditionType.WAITING, ConditionStatus.TRUE, reason, message)
-        since = decision.queued_at or now
-        conditions = merge_conditions(conditions, [waiting], now=since, generation=request.generation)
-        status = NodeRebootRequestStatus.model_validate(
-            {
-                **base,
-                "phase": Phase.WAITING,
-                "policy": decision.policy,
-                "message": message,
-                "queued_at": decision.queued_at,
-                "observed_generation": request.generation,
-                "conditions": conditions,
-            }
-        )
-        return body_of(request.name, request.resource_version), status.to_api(), after
 
     async def _clean_up(self, request: RequestView, decision: RequestDecision) -> None:
         """The node is gone (e.g. scaled away): stop its cycle, free its slot, delete the request."""
@@ -393,36 +340,3 @@ class DecisionApplier:
                     await node_effects.ensure_annotation_gone(self.api, name, REBOOT_NOW, node.reboot_now)
             except (KubeEffectError, ApiException) as error:
                 log.warning("node %s: could not act on an admin's control: %s", name, error)
-
-
-def told_alike(before: RequestDecision, after: RequestDecision) -> bool:
-    """Whether carrying out ``after`` tells a request nothing ``before`` did not: both are waits that differ at most
-    in its place in the queue, beyond ``EXACT_POSITIONS`` in both, where its message does not name it. Each
-    hand-off moves every waiting request of its policy one place up (a new decision each, 300 at 15,000 nodes in
-    50 policies); only the first few are told, the others are not even looked at again."""
-    return (
-        before.action is Action.WAIT
-        and after.action is Action.WAIT
-        and before.position is not None
-        and after.position is not None
-        and before.position > EXACT_POSITIONS
-        and after.position > EXACT_POSITIONS
-        and before._replace(position=None, total=None) == after._replace(position=None, total=None)
-    )
-
-
-def _waiting_message(decision: RequestDecision) -> str:
-    """What a waiting request is told: its decision's message, but for its exact position when further back than
-    ``EXACT_POSITIONS`` (exact positions further back would rewrite every waiting request at each hand-off: the
-    first few are told exactly, the others once, and the policy's status.queue lists the order)."""
-    if decision.position is None or decision.position <= EXACT_POSITIONS:
-        return decision.message
-    return (f"{decision.note}; " if decision.note else "") + (
-        f"more than {EXACT_POSITIONS} requests ahead (policy {decision.policy}'s status.queue lists the "
-        f"next {QUEUE_PREVIEW})"
-    )
-
-
-def _waiting_reason(status: NodeRebootRequestStatus) -> str | None:
-    found = next((c for c in status.conditions if c.type == RequestConditionType.WAITING), None)
-    return found.reason if found is not None else None
