@@ -18,6 +18,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,9 +45,40 @@ LOCK_FILE = Path("/run/lock/rollboot-realnodes.lock")
 SPOOL_POLL = 0.2
 
 
+ROOT_PREFIX = "rollboot-realnodes-"
+"""The start of a real-node run's folder name under the temporary directory (``RealCluster.root``)."""
+
+
+def control_plane_leftovers() -> list[int]:
+    """Processes of a killed run's control plane: any process (but this one) whose command line names a file in a
+    real-node run's folder. A killed harness's kube-apiserver is told SIGTERM by the kernel (``die_with_parent``),
+    and once its etcd and its address are gone it can hang in its graceful shutdown for good (seen after a clean-clone
+    CI run: one still running half an hour later)."""
+    marker = os.path.join(tempfile.gettempdir(), ROOT_PREFIX)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+        if any(marker.encode() in arg for arg in argv):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def reap_leftovers() -> None:
-    """Remove what a killed run left on this machine: its nodes' processes and cgroups, the KUBE-* iptables chains,
-    the interfaces. (Its folder under the temporary directory is left; it holds the logs.)"""
+    """Remove what a killed run left on this machine: its control plane's and its nodes' processes, the nodes'
+    cgroups, the KUBE-* iptables chains, the interfaces. (Its folder under the temporary directory is left; it
+    holds the logs.)"""
+    for pid in control_plane_leftovers():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            _log(f"killed a control-plane process left by an earlier run: {pid}")
+    deadline = time.monotonic() + 10
+    while control_plane_leftovers() and time.monotonic() < deadline:
+        time.sleep(0.1)  # a process killed is gone a moment later (a zombie's command line reads empty)
     for root in cgroups.node_roots():
         killed = cgroups.kill_all(root)
         cgroups.remove(root)
@@ -103,7 +135,7 @@ class RealCluster:
     images: dict[str, Path] = field(default_factory=dict)
     sandbox_image: str = ""
     labels: dict[str, str] = field(default_factory=dict)
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rollboot-realnodes-")))
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=ROOT_PREFIX)))
     ready_timeout: float = 180.0
     plane: ControlPlane | None = None
     nodes: dict[str, RealNode] = field(default_factory=dict)

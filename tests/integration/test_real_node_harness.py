@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hack.realnodes import cgroups, network
-from hack.realnodes.cluster import reap_leftovers
+from hack.realnodes.cluster import control_plane_leftovers, reap_leftovers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,6 +36,7 @@ def _kube_chains() -> list[str]:
 def _left_behind() -> dict[str, object]:
     roots = cgroups.node_roots()
     return {
+        "control-plane processes": control_plane_leftovers(),
         "node processes": sorted(pid for root in roots for pid in cgroups.pids(root)),
         "node cgroups": roots,
         "interfaces": sorted(_links() & {network.HOLDER, "rbbr1"}),
