@@ -14,6 +14,14 @@ from tests.operator.memory import MemoryApi, request
 WAITING = {"phase": "Waiting", "message": "position 1 of 2"}
 
 
+async def drained(writer: StatusWriter) -> None:
+    """Wait (up to 2 s) until the writer has nothing queued or on the wire."""
+    for _ in range(200):
+        if not writer.pending and not writer.inflight:
+            return
+        await asyncio.sleep(0.01)
+
+
 def body(name: str, version: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "resourceVersion": version}}
 
@@ -84,10 +92,7 @@ async def test_a_queued_status_is_written_as_it_was_asked_for_on_the_version_it_
     try:
         writer.put(REQUESTS, body_of("node-a", stored["node-a"]["metadata"]["resourceVersion"]), status, after)
         writer.put(REQUESTS, body_of("node-b", "1"), status)  # decided on a version long gone
-        for _ in range(200):
-            if not writer.pending and not writer.inflight:
-                break
-            await asyncio.sleep(0.01)
+        await drained(writer)
     finally:
         await writer.stop()
 
@@ -120,10 +125,7 @@ async def test_a_status_queued_as_the_way_to_compose_it_is_composed_when_taken_a
         writer.put_composed(REQUESTS, "node-b", versions["node-b"], compose("node-b"))
         writer.put_composed(REQUESTS, "node-c", versions["node-c"], compose("node-c"))
         assert composed == [], "nothing composed before a worker takes it"
-        for _ in range(200):
-            if not writer.pending and not writer.inflight:
-                break
-            await asyncio.sleep(0.01)
+        await drained(writer)
     finally:
         await writer.stop()
 
@@ -159,10 +161,7 @@ async def test_a_composed_write_follows_puts_rule_once_composed_for_a_write_made
             lambda: None if composed is None else (body_of("node-a", version), composed, None),
         )
         writer._remember((REQUESTS, "node-a"), (version, fingerprint(WAITING)))  # made meanwhile, before its turn
-        for _ in range(200):
-            if not writer.pending and not writer.inflight:
-                break
-            await asyncio.sleep(0.01)
+        await drained(writer)
         await asyncio.sleep(0.01)
     finally:
         await writer.stop()
