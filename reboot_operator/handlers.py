@@ -34,7 +34,7 @@ from kubernetes_asyncio import client
 
 from reboot_operator.api.meta import GROUP, VERSION
 from reboot_operator.coordinator import Coordinator
-from reboot_operator.kube.connection import load_configuration
+from reboot_operator.kube.connection import api_client, load_configuration
 from reboot_operator.runtime.aiotasks import cancel_and_wait
 from reboot_operator.runtime.settings import Settings, load_settings
 from reboot_operator.watch.informers import WatchedState
@@ -79,7 +79,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if "run" not in memo:  # under ``kopf run``: no flags of ours, the environment alone
         memo["run"] = OperatorRun.from_settings(load_settings((), os.environ, hostname=socket.gethostname()))
     run = _run(memo)
-    run.client = api = client.ApiClient(await load_configuration(run.settings.kubeconfig))
+    run.client = api = await api_client(await load_configuration(run.settings.kubeconfig))
     election = run.settings.leader_election
     if election is not None:
         leadership = Leadership(api, namespace=election.namespace, identity=election.identity, timing=election.timing)

@@ -56,8 +56,9 @@ class DecisionApplier:
     Its cache, ``applied``: the last decision carried out for each waiting or ended request, with the view it was
     carried out on. A pass carries out a request's decision again only when the decision or the view is a new
     object (the decision core keeps a decision's object while nothing it depends on changes, and names those it
-    made anew: ``Decisions.changed``), or is a new decision that tells the same (``told_alike``: a place in the
-    queue beyond the exact ones), so a settled cluster of thousands of waiting requests costs no work per pass, not
+    made anew: ``Decisions.changed``; a waiting request further back than the exact places keeps its decision as
+    the queue moves up, ``decisions.EXACT_POSITIONS``) and is not equal to the one before (a decision from scratch
+    makes new objects), so a settled cluster of thousands of waiting requests costs no work per pass, not
     even a look, and a restarted operator, whose statuses already say what it decides, writes nothing.
     A failed write forgets its entry (``forget``), and its caller has the name looked at again: it is carried out
     again. A policy's status summary is likewise made again only from a new decision or view (``summarized``).
@@ -116,11 +117,7 @@ class DecisionApplier:
                 unsettled.discard(name)
                 continue
             last = applied.get(name)
-            if (
-                last is not None
-                and last[1] is request
-                and (last[0] is decision or waiting.told_alike(last[0], decision))
-            ):
+            if last is not None and last[1] is request and (last[0] is decision or last[0] == decision):
                 applied[name] = (decision, request)
                 continue
             self.queue_times.note(request, decision)

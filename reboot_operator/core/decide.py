@@ -190,10 +190,14 @@ class Decider:
         )
 
     def _decide(self, name: str, decision: RequestDecision | None) -> None:
-        """Record ``name``'s decision (None: it has none), noting it as changed unless it is the same object."""
+        """Record ``name``'s decision (None: it has none), noting it as changed unless it is the same. A decision
+        equal to the one made before is not recorded: the one before stays, the very same object (a policy
+        scheduled again decides each of its waiting requests again, and most decide the same)."""
         decided = self._decided
         before = decided.pop(name, None) if decision is None else decided.get(name)
         if decision is not None:
+            if before is not None and before == decision:
+                return
             decided[name] = decision
         if before is not decision and self._changed is not None:
             self._changed.add(name)

@@ -13,7 +13,7 @@ from reboot_operator.api.duration import parse_duration
 from reboot_operator.api.vocabulary import WaitReason
 from reboot_operator.core.budget import Budget, evaluate_budget
 from reboot_operator.core.clock import policy_zone, stamp
-from reboot_operator.core.decisions import Action, Counts, PolicyDecision, RequestDecision
+from reboot_operator.core.decisions import EXACT_POSITIONS, Action, Counts, PolicyDecision, RequestDecision
 from reboot_operator.core.facts import PolicyFacts
 from reboot_operator.core.selection import Candidate, capacity
 from reboot_operator.core.validation import compile_schedule, validate_policy
@@ -149,9 +149,22 @@ def schedule(
             node_blocks.append((candidate.name, what))
         else:
             why, what, when = queued
-        decided[candidate.name] = RequestDecision(
-            candidate.name, _WAIT, name, why, what, when, position, total, candidate.queued_at, candidate.new_cycle
-        )
+        if position <= EXACT_POSITIONS:
+            decided[candidate.name] = RequestDecision(
+                candidate.name, _WAIT, name, why, what, when, position, total, candidate.queued_at, candidate.new_cycle
+            )
+        else:
+            decided[candidate.name] = RequestDecision(
+                candidate.name,
+                _WAIT,
+                name,
+                why,
+                what,
+                when,
+                queued_at=candidate.queued_at,
+                new_cycle=candidate.new_cycle,
+                further_back=True,
+            )
 
     return PolicyDecision(
         name=name,

@@ -233,9 +233,10 @@ async def test_a_claim_on_a_newer_version_than_decided_on_changes_only_the_slots
 
 
 async def test_a_wait_that_moves_up_the_queue_beyond_the_exact_places_is_not_carried_out_again(setup: Setup) -> None:
-    """A hand-off moves every waiting request of its policy one place up: a new decision for each. Those beyond
-    the exact places are told nothing new (their message does not name the place), so they are not looked at
-    again; the ones that come within the exact places are told their place."""
+    """A hand-off moves every waiting request of its policy one place up. Those beyond the exact places are decided
+    alike (their decision does not name the place), so they are not carried out again, even when decided from
+    scratch (new objects, as after a failed pass); the ones that come within the exact places are told their
+    place."""
     memory = setup.memory
     for name in ("e", "f"):
         memory.put("nodes", node(name))
@@ -254,7 +255,8 @@ async def test_a_wait_that_moves_up_the_queue_beyond_the_exact_places_is_not_car
         )
 
     before = decided({"x", "a", "b", "c", "d", "e", "f"})
-    assert [before.requests[n].position for n in "abcdef"] == [1, 2, 3, 4, 5, 6]
+    assert [before.requests[n].position for n in "abcdef"] == [1, 2, 3, None, None, None]
+    assert [before.requests[n].further_back for n in "abcdef"] == [False, False, False, True, True, True]
     await setup.applier.apply_requests(before, requests, START)
     carried: list[str] = []
     apply_request = setup.applier._apply_request
@@ -266,7 +268,8 @@ async def test_a_wait_that_moves_up_the_queue_beyond_the_exact_places_is_not_car
     setup.applier._apply_request = counted  # type: ignore[method-assign]
 
     after = decided({"x", "b", "c", "d", "e", "f"})  # a left the queue
-    assert [after.requests[n].position for n in "bcdef"] == [1, 2, 3, 4, 5]
+    assert [after.requests[n].position for n in "bcdef"] == [1, 2, 3, None, None]
+    assert after.requests["e"] is not before.requests["e"], "decided from scratch: equal decisions, new objects"
     await setup.applier.apply_requests(after, requests, START)
 
     waits = [n for n in carried if n != "x"]  # x, in progress, is looked at on every pass

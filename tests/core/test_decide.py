@@ -45,6 +45,22 @@ def test_oldest_request_starts_first_and_ties_go_by_name() -> None:
     assert decisions.requests["a"].message == "1 of 1 slots of policy p in use; position 1 of 3"
 
 
+def test_only_the_first_three_in_a_queue_are_told_their_place_the_others_that_they_wait_further_back() -> None:
+    """Exact places further back would change every waiting request's decision (and status) at each hand-off."""
+    names = [f"r{i}" for i in range(6)]
+    requests = [request(name, queued_at=ago(60 - i)) for i, name in enumerate(names)]
+    decisions = run(
+        [policy(maxConcurrent=1)], [request("x", phase=Phase.REBOOTING, policy="p"), *requests], nodes("x", *names)
+    )
+    told = [(decisions.requests[n].position, decisions.requests[n].further_back) for n in names]
+    assert told == [(1, False), (2, False), (3, False), (None, True), (None, True), (None, True)]
+    assert decisions.requests["r2"].message == "1 of 1 slots of policy p in use; position 3 of 6"
+    assert decisions.requests["r3"].message == (
+        "1 of 1 slots of policy p in use; more than 3 requests ahead (policy p's status.queue lists the next 20)"
+    )
+    assert decisions.policies["p"].queue == tuple(names), "the policy's queue still holds the whole order"
+
+
 @pytest.mark.parametrize(
     ("max_concurrent", "node_count", "starts"),
     [(1, 5, 1), (3, 5, 3), (10, 5, 5), ("25%", 10, 2), ("25%", 3, 1), ("100%", 4, 4), ("50%", 5, 2)],

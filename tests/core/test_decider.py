@@ -221,3 +221,27 @@ def test_a_failed_request_starts_again_after_a_budget_reset_though_the_request_i
     kept = decider.decide(policies=[reset], touched=set(), **arguments)
     assert kept == decide(policies=[reset], requests=list(failed.values()), nodes=arguments["nodes"], now=NOW)
     assert kept.requests["a"].action is Action.START
+
+
+def test_a_hand_off_changes_the_decisions_of_the_few_it_tells_something_new_and_keeps_the_others() -> None:
+    """When the node in the slot completes and the first in line starts, the next three move to the exact places;
+    those further back are decided alike, and keep their very decision (the operator carries out nothing for
+    them: at 15,000 nodes in 50 policies, 300 per hand-off)."""
+    names = [f"r{i}" for i in range(10)]
+    waiting = {
+        name: request(name, phase=Phase.WAITING, policy="p", observed=1, queued_at=ago(60 - i))
+        for i, name in enumerate(names)
+    }
+    cluster = nodes("x", *names)
+    rebooting = request("x", phase=Phase.REBOOTING, policy="p", observed=1)
+    decider = Decider()
+    before = decider.decide(policies=[policy("p")], requests={"x": rebooting, **waiting}, nodes=cluster, now=NOW)
+    completed = request("x", phase=Phase.COMPLETED, policy="p", observed=1, completed_at=NOW)
+    after = decider.decide(
+        policies=[policy("p")], requests={"x": completed, **waiting}, nodes=cluster, now=NOW, touched={"x"}
+    )
+    assert after.policies["p"].started == ("r0",)
+    assert after.changed == frozenset({"x", "r0", "r1", "r2", "r3"})
+    assert [after.requests[n].position for n in ("r1", "r2", "r3")] == [1, 2, 3]
+    assert all(after.requests[n] is before.requests[n] for n in names[4:]), "decided alike: the very same decision"
+    assert after == decide(policies=[policy("p")], requests=[completed, *waiting.values()], nodes=cluster, now=NOW)
