@@ -9,7 +9,7 @@ import pytest
 
 from reboot_operator.coordinator.writer import StatusWriter, body_of, fingerprint
 from reboot_operator.kube.statuses import POLICIES, REQUESTS
-from tests.operator.memory import MemoryApi, request
+from tests.operator.memory import MemoryApi, policy, request
 
 WAITING = {"phase": "Waiting", "message": "position 1 of 2"}
 
@@ -191,3 +191,30 @@ async def test_a_composed_write_already_under_way_or_made_is_dropped_at_once_not
     writer.put_composed(REQUESTS, "node-a", version, lambda: (body("node-a", version), WAITING, None))
 
     assert (key in writer.pending) is queued
+
+
+async def test_a_waiting_status_settles_before_it_is_written_once_while_a_policys_goes_at_once() -> None:
+    """A burst of hand-offs moves the same waiting requests up several times: each is written once, the latest,
+    ``settle`` after it was first asked for; a policy's status (claims, counts) does not wait behind it."""
+    memory = MemoryApi()
+    memory.put("noderebootrequests", request("node-a"))
+    memory.put("rebootpolicies", policy("pool", {"maxConcurrent": 1}))
+    version = (memory.get("noderebootrequests", "node-a") or {})["metadata"]["resourceVersion"]
+    pool = (memory.get("rebootpolicies", "pool") or {})["metadata"]["resourceVersion"]
+    writer = StatusWriter(await memory.client(), workers=2, settle=0.3)
+    try:
+        writer.put(REQUESTS, body_of("node-a", version), {**WAITING, "message": "position 3 of 3"})
+        await asyncio.sleep(0.1)
+        writer.put(REQUESTS, body_of("node-a", version), {**WAITING, "message": "position 2 of 3"})
+        writer.put(POLICIES, body_of("pool", pool), {"slots": ["node-z"]})
+        await asyncio.sleep(0.1)
+        assert (memory.get("rebootpolicies", "pool") or {})["status"] == {"slots": ["node-z"]}, "written at once"
+        assert "message" not in ((memory.get("noderebootrequests", "node-a") or {}).get("status") or {})
+        await asyncio.sleep(0.2)
+        await drained(writer)
+    finally:
+        await writer.stop()
+    written = [s for s in memory.history if s.kind == "noderebootrequests" and s.name == "node-a"]
+    assert [s.body["status"]["message"] for s in written if "message" in s.body.get("status", {})] == [
+        "position 2 of 3"
+    ]
