@@ -30,6 +30,7 @@ from kubernetes_asyncio import client
 from reboot_operator.blockers.cache import DEFAULT_TTL
 from reboot_operator.blockers.gate import BlockerGate
 from reboot_operator.coordinator.apply import DecisionApplier
+from reboot_operator.coordinator.claims import ClaimsUnderWay
 from reboot_operator.coordinator.cycleworld import CycleWorld
 from reboot_operator.coordinator.facts import KeptFacts
 from reboot_operator.coordinator.supervise import ORPHAN_GRACE, CycleSupervisor
@@ -85,6 +86,7 @@ class _Running:
     cycles: CycleSupervisor
     applier: DecisionApplier
     unlisten: Callable[[], None]
+    claims: ClaimsUnderWay
     task: asyncio.Task[None] | None = None
 
 
@@ -158,6 +160,7 @@ class Coordinator:
             cycles=cycles,
             applier=applier,
             unlisten=statuses.listen(self._wrote),
+            claims=ClaimsUnderWay(kick=self._claim_ended),
         )
         self._started_at = time.monotonic()
         _keep_from_the_collector()  # the listing, just made
@@ -168,6 +171,7 @@ class Coordinator:
         run, self._run = self._run, None
         if run is not None:
             await cancel_and_wait([run.task], quiet=True)
+            await run.claims.stop()
             await run.cycles.stop()
             await run.writer.stop()
             for part in (run.gate, run.taints):
@@ -189,6 +193,14 @@ class Coordinator:
         return self._run.state if self._run is not None else None
 
     def kick(self) -> None:
+        self._kick.set()
+
+    def _claim_ended(self) -> None:
+        """A claim ended (``claims.py``): a pass made while it was under way started nothing in its policy, so the
+        next pass is due now, as when a slot is freed (no wait for a burst)."""
+        if self._own is not None:
+            self._own.freed = True
+        self._freed.set()
         self._kick.set()
 
     def _write_failed(self, plural: str, name: str) -> None:
@@ -267,6 +279,9 @@ class Coordinator:
             self._kick.clear()
             started = time.monotonic()
             self._computing = 0.0
+            if self._run.claims.failed:  # as a failed pass: decide afresh
+                self._run.claims.failed = False
+                self._afresh()
             try:
                 await self._pass(self._run)
             except asyncio.CancelledError:
@@ -365,16 +380,21 @@ class Coordinator:
         for policy in policies.values():
             if policy.spec is None:
                 run.applier.report_unparseable(policy, now)
-        # Policies are independent of each other: their claims go out side by side.
-        # A policy whose spec cannot be parsed holds its nodes in the decision; its status is report_unparseable's.
-        await asyncio.gather(
-            *(
-                run.applier.apply_policy(policies[name], d, requests, now, facts.running(name))
-                for name, d in decisions.policies.items()
-                if policies[name].spec is not None
-            )
-        )
-        await asyncio.sleep(0)  # the cycles just started send their first write before the rest of the pass
+        # Policies are independent of each other: their claims go out side by side, and the loop does not wait for
+        # them (``claims.py``). A policy whose spec cannot be parsed holds its nodes in the decision; its status is
+        # report_unparseable's.
+        summaries = []
+        for name, decided in decisions.policies.items():
+            policy = policies[name]
+            if policy.spec is None or name in run.claims:
+                continue
+            carry_out = run.applier.apply_policy(policy, decided, requests, now, facts.running(name))
+            if decided.started:
+                run.claims.start(name, carry_out)
+            else:
+                summaries.append(carry_out)
+        await asyncio.gather(*summaries)
+        await asyncio.sleep(0)  # the claims just sent go out before the rest of the pass
         await run.cycles.sweep_orphaned_cordons(nodes, requests, now, facts.marked)
         await run.applier.tidy_controls(nodes, requests, decisions, facts.controlled)
         with self._compute():

@@ -1,4 +1,5 @@
-"""One place that knows how to reach the API server: in-cluster, or a kubeconfig (``KUBECONFIG`` or a path).
+"""One place that knows how to reach the API server: in-cluster, or a kubeconfig (``KUBECONFIG`` or a path), and the
+operator's API client (``api_client``).
 
 Both the operator's own client (kubernetes_asyncio) and Kopf's watches (through ``@kopf.on.login``, where
 ``handlers.connection_info`` hands it to Kopf) are built from the same loaded configuration, so they always talk to
