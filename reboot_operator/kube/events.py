@@ -3,14 +3,13 @@
 We post core/v1 Events, the kind ``kubectl describe node`` lists. An Event about a cluster-scoped object (a Node, a
 RebootPolicy) lives in the ``default`` namespace, where the API server expects it. Events are a courtesy: a failure
 to post one is logged and never raised, so it cannot stop a reboot; and the operator posts them in the background
-(``background().submit``), a second later, so they never delay one either.
+(``background().submit``), so they never delay one either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import datetime
 import logging
 import socket
@@ -91,11 +90,6 @@ async def post_event(
 
 
 Post = Callable[..., Awaitable[None]]
-SETTLE = 1.0
-"""Seconds an Event waits in the background queue before it is posted. Hand-offs come in bursts (cycles of the same
-length end together), each telling a few Events on the way from one node's end to the next node's start; posted at
-once they were a quarter of the operator's requests in a burst at 15,000 nodes, competing with the writes the next
-node's start waits for. A second later they tell the same."""
 MAX_QUEUED = 10_000
 """Events one lane may hold back before it drops its oldest: a courtesy must not grow without bound."""
 LANES = 4
@@ -108,8 +102,6 @@ class _Queued:
     reason: str
     message: str
     type: EventType
-    due: float
-    """When it is to be posted (the event loop's clock)."""
 
 
 class EventQueue:
@@ -117,19 +109,14 @@ class EventQueue:
 
     ``submit`` returns at once. Events about objects of the same name (a Node and its NodeRebootRequest share one)
     go through one lane and are posted in the order submitted, one after the other; other names use other lanes, so
-    a slow post about one node does not hold back the others. Each is posted ``settle`` seconds after it was
-    submitted, or at once while ``drain`` runs. A lane holding ``limit`` Events drops its oldest.
+    a slow post about one node does not hold back the others. A lane holding ``limit`` Events drops its oldest.
     What is still queued when the process dies is lost, as an Event being posted was before: Events are a
     courtesy, and the status written before each of them is the record.
     """
 
-    def __init__(
-        self, *, post: Post = post_event, lanes: int = LANES, limit: int = MAX_QUEUED, settle: float = 0.0
-    ) -> None:
+    def __init__(self, *, post: Post = post_event, lanes: int = LANES, limit: int = MAX_QUEUED) -> None:
         self._post = post
         self._limit = limit
-        self._settle = settle
-        self._hurry = asyncio.Event()
         self._lanes: list[collections.deque[_Queued]] = [collections.deque() for _ in range(lanes)]
         self._workers: list[asyncio.Task[None] | None] = [None] * lanes
         self.dropped = 0
@@ -150,29 +137,20 @@ class EventQueue:
             lane.popleft()
             self.dropped += 1
             log.warning("too many Events queued; dropped the oldest (%d dropped so far)", self.dropped)
-        loop = asyncio.get_running_loop()
-        lane.append(_Queued(api, involved, reason, message, type, loop.time() + self._settle))
+        lane.append(_Queued(api, involved, reason, message, type))
         worker = self._workers[index]
         if worker is None or worker.done():
-            self._workers[index] = loop.create_task(self._work(lane), name=f"rollboot-events-{index}")
+            self._workers[index] = asyncio.get_running_loop().create_task(
+                self._work(lane), name=f"rollboot-events-{index}"
+            )
 
     async def drain(self) -> None:
-        """Until every Event queued so far has been posted (or failed to be), posting them without waiting."""
-        self._hurry.set()
-        try:
-            while any(w is not None and not w.done() for w in self._workers):
-                await asyncio.gather(*(w for w in self._workers if w is not None and not w.done()))
-        finally:
-            self._hurry.clear()
+        """Until every Event queued so far has been posted (or failed to be)."""
+        while any(w is not None and not w.done() for w in self._workers):
+            await asyncio.gather(*(w for w in self._workers if w is not None and not w.done()))
 
     async def _work(self, lane: collections.deque[_Queued]) -> None:
-        loop = asyncio.get_running_loop()
         while lane:
-            wait = lane[0].due - loop.time()
-            if wait > 0 and not self._hurry.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._hurry.wait(), wait)
-                continue
             event = lane.popleft()
             try:
                 await self._post(
@@ -190,5 +168,5 @@ def background() -> EventQueue:
     loop = asyncio.get_running_loop()
     queue = _queues.get(loop)
     if queue is None:
-        queue = _queues[loop] = EventQueue(settle=SETTLE)
+        queue = _queues[loop] = EventQueue()
     return queue

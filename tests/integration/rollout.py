@@ -156,6 +156,17 @@ async def pinned_replicaset(
                 await asyncio.sleep(0.2)
 
 
+async def told(api: client.ApiClient, node: str, *reasons: str, kind: str = "Node", timeout: float = 15.0) -> list[str]:
+    """``node_events``, once each of ``reasons`` is among them: the operator posts an Event a second after it tells
+    it (``kube/events.SETTLE``). Fails if one is not told within ``timeout``."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = await node_events(api, node, kind=kind)
+            if all(reason in found for reason in reasons):
+                return found
+            await asyncio.sleep(0.2)
+
+
 async def node_events(api: client.ApiClient, node: str, *, kind: str = "Node") -> list[str]:
     """The reasons of the Events posted about a node (or, with ``kind``, its NodeRebootRequest), oldest first."""
     events = await client.CoreV1Api(api).list_namespaced_event(

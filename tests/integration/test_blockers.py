@@ -12,7 +12,7 @@ import pytest
 from kubernetes_asyncio import client
 
 from tests.integration.replay import recording
-from tests.integration.rollout import Rig, node_events
+from tests.integration.rollout import Rig, told
 from tests.integration.servers import Prometheus, free_port, prometheus
 
 TTL = ("--blocker-ttl", "2")
@@ -46,13 +46,6 @@ async def _wait(rig: Rig, predicate: Any, what: str, timeout: float = 60) -> Non
                 await asyncio.sleep(0.2)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}\n{rig.dump()}") from None
-
-
-async def _policy_events(api: client.ApiClient, policy: str) -> list[str]:
-    events = await client.CoreV1Api(api).list_namespaced_event(
-        "default", field_selector=f"involvedObject.kind=RebootPolicy,involvedObject.name={policy}"
-    )
-    return [e.reason for e in sorted(events.items, key=lambda e: int(e.metadata.resource_version))]
 
 
 async def _tainted(api: client.ApiClient, node: str) -> bool:
@@ -99,7 +92,7 @@ async def test_a_firing_alert_holds_the_rollout_back_until_it_resolves(rig: Rig,
     # Every change while the alert fired, not a sample at the end: no cycle started.
     assert firing.replay(set(nodes)).starts == {}
     assert set((await rig.phases(nodes)).values()) == {"Waiting"}
-    assert "Blocked" in await _policy_events(rig.api, unique)
+    await told(rig.api, unique, "Blocked", kind="RebootPolicy")
 
     prom.exporter.set("rollboot_test_alarm", 0)
     async with recording(rig.api) as resolved:
@@ -108,7 +101,7 @@ async def test_a_firing_alert_holds_the_rollout_back_until_it_resolves(rig: Rig,
     assert replay.most_in_progress == {unique: 1}, replay
     assert replay.starts == dict.fromkeys(nodes, 1), replay
     assert _condition(await rig.policy(unique), "Blocked")["status"] == "False"
-    events = await _policy_events(rig.api, unique)
+    events = await told(rig.api, unique, "Blocked", "Unblocked", kind="RebootPolicy")
     assert events.index("Blocked") < events.index("Unblocked"), events
     for node in nodes:
         assert not await _tainted(rig.api, node), f"{node} kept the reboot-pending taint"
@@ -177,12 +170,12 @@ async def test_a_node_with_a_blocking_pod_is_passed_over_and_the_next_takes_the_
     policy = await rig.policy(unique)
     assert _condition(policy, "Blocked")["status"] == "True"
     assert f"{first}: blocking pods on the node: {namespace}/batch-job" in _condition(policy, "Blocked")["message"]
-    assert "Blocked" in await node_events(rig.api, first)
+    await told(rig.api, first, "Blocked")
     assert rig.sim.reboot_count(first) == 0
 
     await client.CoreV1Api(rig.api).delete_namespaced_pod("batch-job", namespace, grace_period_seconds=0)
     await rig.wait_phases([first], {"Completed"}, timeout=90)
-    events = await node_events(rig.api, first)
+    events = await told(rig.api, first, "Blocked", "Unblocked", "Cordoned")
     assert events.index("Blocked") < events.index("Unblocked") < events.index("Cordoned"), events
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from tests.integration.rollout import Rig, node_events, pinned_replicaset
+from tests.integration.rollout import Rig, pinned_replicaset, told
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -100,11 +100,10 @@ async def test_the_stop_starts_nothing_holds_a_drained_node_before_its_reboot_an
     await rig.wait_phases([draining], {"Completed"}, timeout=60)
     assert not await _cordoned(rig.api, draining)
     await _until(rig, "the blocker again", lambda: _is_waiting(rig, blocked, "Blocked"))
-    events = await node_events(rig.api, blocked)
-    assert "Blocked" in events
+    events = await told(rig.api, blocked, "Blocked")
     # Issue 14: a pause or the stop is no reason to say the node's blockers cleared; the pod is still there.
     assert "Unblocked" not in events, events
-    assert "Held" in await node_events(rig.api, draining)
+    await told(rig.api, draining, "Held")
 
 
 async def _is_waiting(rig: Rig, node: str, reason: str) -> bool:
@@ -147,8 +146,8 @@ async def test_skip_reboot_now_and_cancel_with_kubectl_annotate(
     assert status["message"].startswith("cancelled by an admin"), status
     await _until(rig, "the uncordon", lambda: _not(_cordoned(rig.api, stalled)))
     await _until(rig, "the cancel's removal", lambda: _lacks(rig.api, stalled, "rollboot.dev/cancel"))
-    assert "Cancelled" in await node_events(rig.api, stalled)
-    assert "Cancelled" in await node_events(rig.api, stalled, kind="NodeRebootRequest")
+    await told(rig.api, stalled, "Cancelled")
+    await told(rig.api, stalled, "Cancelled", kind="NodeRebootRequest")
     pods = await client.CoreV1Api(rig.api).list_namespaced_pod(namespace, label_selector="app=web")
     assert [p.spec.node_name for p in pods.items] == [stalled], "the cancelled drain went on evicting"
     await asyncio.sleep(2)

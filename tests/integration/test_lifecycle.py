@@ -9,7 +9,7 @@ from kubernetes_asyncio import client
 
 from hack.nodesim.simulator import NodeBehaviour
 from tests.integration.replay import recording
-from tests.integration.rollout import Rig, node_events, pinned_replicaset
+from tests.integration.rollout import Rig, node_events, pinned_replicaset, told
 
 
 def _spec(pool: str, **extra: object) -> dict[str, object]:
@@ -74,7 +74,7 @@ async def test_a_cycle_walks_every_phase_and_says_so_in_events_and_json_logs(
     # Each once, on the object it is about: what was done to the Node on it, the cycle's steps on its request.
     steps = ["Started", "Draining", "RebootAuthorized", "NodeReturned", "Completed"]
     for kind, expected in (("Node", ["Cordoned", "Uncordoned"]), ("NodeRebootRequest", steps)):
-        for _ in range(100):
+        for _ in range(150):
             told = [e for e in await node_events(rig.api, node, kind=kind) if e in [*steps, "Cordoned", "Uncordoned"]]
             if told == expected:
                 break
@@ -146,7 +146,7 @@ async def test_a_node_uncordoned_during_its_drain_is_cordoned_again_before_the_r
     await rig.wait_phases([node], {"Completed"}, timeout=90)
     await watcher
     assert not rebooted_while_schedulable, "the node was rebooted while schedulable"
-    assert "Recordoned" in await node_events(rig.api, node)
+    await told(rig.api, node, "Recordoned")
     assert rig.sim.reboot_count(node) == 1
     assert not await _unschedulable(rig.api, node)
 

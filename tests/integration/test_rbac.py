@@ -34,7 +34,7 @@ from tests.integration.install import (
     request_body,
     token_for,
 )
-from tests.integration.rollout import Rig, node_events, pinned_replicaset
+from tests.integration.rollout import Rig, pinned_replicaset, told
 from tests.integration.servers import receiver
 from tests.manifests.argocd_health import health
 from tests.manifests.render import NAMESPACE, Object
@@ -401,8 +401,8 @@ async def test_the_real_operator_and_agents_reboot_nodes_with_only_their_own_rig
                 assert simulator.reboot_count(node) == 1
                 assert simulator.boot_id(node) != before[node]
                 assert not (await core.read_node(node)).spec.unschedulable, f"{node} left cordoned"
-            assert "Completed" in await node_events(api, simulated[0], kind="NodeRebootRequest")
-            assert "Uncordoned" in await node_events(api, simulated[0])
+            await told(api, simulated[0], "Completed", kind="NodeRebootRequest")
+            await told(api, simulated[0], "Uncordoned")
             for log in [rig.dump(), *(child.log() for child in rig.agents.values())]:
                 for sign in ("forbidden", "Forbidden", " 403", "Not enough permissions", "could not post"):
                     assert sign not in log, f"{sign!r} in a log:\n{log[-4000:]}"

@@ -14,7 +14,7 @@ from hack import processes
 from reboot_operator.kube import CORDON_MARK
 from tests.integration.conftest import Cluster
 from tests.integration.install import kubeconfig_for, token_for
-from tests.integration.rollout import Rig
+from tests.integration.rollout import Rig, told
 from tests.manifests.render import kustomize, one
 
 ERROR = "CycleError"
@@ -110,7 +110,7 @@ async def test_an_unexpected_error_in_a_cycle_shows_on_the_request_and_in_events
         assert found[0].type == "Warning"
         assert found[0].involved_object.uid == request["metadata"]["uid"]
         assert "forbidden" in found[0].message.lower()
-        assert ERROR in {e.reason for e in await _events(rig.api, "Node", node)}
+        await told(rig.api, node, ERROR)
         assert not (await client.CoreV1Api(rig.api).read_node(node)).spec.unschedulable
 
         # The right is given back: the next try cordons, and the cycle runs to its end.

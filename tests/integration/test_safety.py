@@ -13,7 +13,7 @@ from kubernetes_asyncio import client
 from hack.nodesim.simulator import NodeBehaviour
 from tests.integration.polling import eventually
 from tests.integration.replay import recording
-from tests.integration.rollout import Rig, describe, node_events, pinned_replicaset
+from tests.integration.rollout import Rig, describe, pinned_replicaset, told
 
 
 def _spec(pool: str, max_concurrent: int | str = 1, **extra: object) -> dict[str, object]:
@@ -78,7 +78,7 @@ async def test_a_pdb_that_blocks_the_drain_leads_to_on_timeout(
         assert "timed out" in str(status["message"]) and "web" in str(status["message"]), status["message"]
         policy = await rig.policy(unique)
         assert policy["status"]["failureBudget"]["failures"] == 1
-    assert "DrainBlocked" in await node_events(rig.api, node)
+    await told(rig.api, node, "DrainBlocked")
 
 
 @pytest.mark.parametrize("on_timeout", ["Abort", "Reboot"])
@@ -204,7 +204,7 @@ async def test_operator_killed_mid_reboot_resumes_and_the_node_reboots_once(rig:
     for node in nodes:
         assert rig.sim.reboot_count(node) == 1
         assert not await _unschedulable(rig.api, node)
-    events = await node_events(rig.api, nodes[0]) + await node_events(rig.api, nodes[1])
+    events = await told(rig.api, nodes[0], "Cordoned") + await told(rig.api, nodes[1], "Cordoned")
     assert events.count("Cordoned") == 2, events
 
 

@@ -85,25 +85,3 @@ async def test_a_full_lane_drops_its_oldest_events_not_its_newest() -> None:
 
 async def test_each_event_loop_has_one_queue_of_its_own() -> None:
     assert background() is background()
-
-
-async def test_an_event_is_posted_a_moment_after_it_was_submitted_off_the_path_of_a_burst() -> None:
-    poster = FakePoster()
-    queue = EventQueue(post=poster, settle=0.2)
-    submit(queue, "Node", "n1", "Uncordoned")
-    await asyncio.sleep(0.05)
-    assert poster.posted == [], "not yet: a burst of hand-offs needs the API server first"
-    await asyncio.sleep(0.3)
-    assert poster.posted == [("Node", "n1", "Uncordoned")]
-
-
-async def test_draining_posts_what_is_queued_without_waiting() -> None:
-    poster = FakePoster()
-    queue = EventQueue(post=poster, settle=60.0)
-    submit(queue, "Node", "n1", "Uncordoned")
-    submit(queue, "Node", "n2", "Completed")
-    await asyncio.wait_for(queue.drain(), 1.0)
-    assert sorted(poster.posted) == [("Node", "n1", "Uncordoned"), ("Node", "n2", "Completed")]
-    submit(queue, "Node", "n1", "Completed")
-    await asyncio.sleep(0.05)
-    assert len(poster.posted) == 2, "after the drain, Events wait their moment again"
