@@ -117,7 +117,7 @@ class DecisionApplier:
                 unsettled.discard(name)
                 continue
             last = applied.get(name)
-            if last is not None and last[1] is request and (last[0] is decision or last[0] == decision):
+            if last is not None and last[1] is request and last[0] == decision:
                 applied[name] = (decision, request)
                 continue
             self.queue_times.note(request, decision)

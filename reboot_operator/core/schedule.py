@@ -149,22 +149,20 @@ def schedule(
             node_blocks.append((candidate.name, what))
         else:
             why, what, when = queued
-        if position <= EXACT_POSITIONS:
-            decided[candidate.name] = RequestDecision(
-                candidate.name, _WAIT, name, why, what, when, position, total, candidate.queued_at, candidate.new_cycle
-            )
-        else:
-            decided[candidate.name] = RequestDecision(
-                candidate.name,
-                _WAIT,
-                name,
-                why,
-                what,
-                when,
-                queued_at=candidate.queued_at,
-                new_cycle=candidate.new_cycle,
-                further_back=True,
-            )
+        near = position <= EXACT_POSITIONS  # further back, no place is told: its decision stays as the queue moves
+        decided[candidate.name] = RequestDecision(
+            candidate.name,
+            _WAIT,
+            name,
+            why,
+            what,
+            when,
+            position if near else None,
+            total if near else None,
+            candidate.queued_at,
+            candidate.new_cycle,
+            further_back=not near,
+        )
 
     return PolicyDecision(
         name=name,
